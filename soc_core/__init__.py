@@ -1,0 +1,1 @@
+"""Core of edusoc: settings, event schema, org tree and roles, case-store models, clock."""

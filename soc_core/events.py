@@ -1,0 +1,197 @@
+"""The event schema: an ECS subset as flat dotted keys, and its validation.
+
+Every event is a ``dict[str, object]`` whose keys are ECS field names (``source.ip``,
+``dns.question.name``). The same dict goes to SQLite, to Elasticsearch and through Sigma
+rules. ``FIELDS`` documents each field with its type and unit; ``validate_event`` is the
+one place a raw dict becomes a trusted event.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+FieldType = Literal["keyword", "text", "ip", "port", "long", "float", "date", "keywords", "objects", "bool"]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    type: FieldType
+    doc: str
+
+
+FIELDS: dict[str, FieldSpec] = {
+    # -- base
+    "@timestamp": FieldSpec("date", "When the event happened (flow start, query time, log line time); ISO 8601 UTC."),
+    "message": FieldSpec("text", "Human-readable summary or the raw log message."),
+    "tags": FieldSpec("keywords", "Free labels, e.g. 'sample', 'replay'."),
+    # -- event.*
+    "event.id": FieldSpec("keyword", "Stable id: the same observation always gets the same id, so retries never duplicate."),
+    "event.kind": FieldSpec("keyword", "'event' for observations, 'alert' for detections."),
+    "event.category": FieldSpec("keywords", "ECS categories, e.g. ['network'], ['web']."),
+    "event.type": FieldSpec("keywords", "ECS types, e.g. ['connection'], ['access'], ['protocol']."),
+    "event.dataset": FieldSpec("keyword", "Record type: edusoc.flow, edusoc.dns, edusoc.web (like Zeek's conn/dns/http logs)."),
+    "event.module": FieldSpec("keyword", "Producer: 'pcap' or 'weblog'."),
+    "event.start": FieldSpec("date", "First packet of a flow; ISO 8601 UTC."),
+    "event.end": FieldSpec("date", "Last packet of a flow; ISO 8601 UTC."),
+    "event.duration": FieldSpec("long", "event.end - event.start in nanoseconds (ECS unit)."),
+    "event.outcome": FieldSpec("keyword", "success / failure / unknown."),
+    "event.original": FieldSpec("text", "The raw log line, as received (decoded to text)."),
+    "event.ingested": FieldSpec("date", "When the collector accepted the event; set by the collector."),
+    # -- where it was seen
+    "observer.id": FieldSpec("keyword", "Sensor id that produced the event."),
+    "observer.name": FieldSpec("keyword", "Sensor name."),
+    "organization.id": FieldSpec("keyword", "Owning unit (school or bureau) id; set by the collector from the sensor's unit."),
+    "organization.name": FieldSpec("keyword", "Owning unit name."),
+    # -- endpoints
+    "source.ip": FieldSpec("ip", "Originator address (who sent the first packet / the HTTP client)."),
+    "source.port": FieldSpec("port", "Originator port."),
+    "source.bytes": FieldSpec("long", "Bytes sent by the originator: IP length of its packets, headers included."),
+    "source.packets": FieldSpec("long", "Packets sent by the originator."),
+    "destination.ip": FieldSpec("ip", "Responder address."),
+    "destination.port": FieldSpec("port", "Responder port."),
+    "destination.bytes": FieldSpec("long", "Bytes sent by the responder: IP length of its packets, headers included."),
+    "destination.packets": FieldSpec("long", "Packets sent by the responder."),
+    # -- network
+    "network.transport": FieldSpec("keyword", "tcp, udp, icmp."),
+    "network.protocol": FieldSpec("keyword", "Application protocol when known: dns, http, tls, ssh."),
+    "network.community_id": FieldSpec("keyword", "Community ID v1 flow hash (links flows across tools, e.g. Zeek)."),
+    "network.bytes": FieldSpec("long", "source.bytes + destination.bytes."),
+    "network.packets": FieldSpec("long", "source.packets + destination.packets."),
+    "network.connection.state": FieldSpec("keyword", "TCP connection state in Zeek's terms: S0, S1, SF, REJ, RSTO, RSTR, OTH..."),
+    # -- dns
+    "dns.id": FieldSpec("long", "DNS transaction id."),
+    "dns.type": FieldSpec("keyword", "'query' (no response seen) or 'answer'."),
+    "dns.question.name": FieldSpec("keyword", "Queried name, lower-case, no trailing dot."),
+    "dns.question.type": FieldSpec("keyword", "Query type mnemonic: A, AAAA, TXT, ..."),
+    "dns.response_code": FieldSpec("keyword", "NOERROR, NXDOMAIN, SERVFAIL, ..."),
+    "dns.answers": FieldSpec("objects", "Answers: list of {name, type, data, ttl (seconds)}."),
+    "dns.resolved_ip": FieldSpec("keywords", "Addresses from A/AAAA answers."),
+    # -- web
+    "http.request.method": FieldSpec("keyword", "GET, POST, ..."),
+    "http.request.referrer": FieldSpec("keyword", "Referer header."),
+    "http.request.body.bytes": FieldSpec("long", "Request body length in bytes."),
+    "http.response.status_code": FieldSpec("long", "HTTP status."),
+    "http.response.body.bytes": FieldSpec("long", "Response body length in bytes (the access log's body_bytes_sent)."),
+    "http.version": FieldSpec("keyword", "1.0, 1.1."),
+    "url.original": FieldSpec("keyword", "Request target as sent (path and query, not decoded)."),
+    "url.path": FieldSpec("keyword", "Path part of the request target."),
+    "url.query": FieldSpec("keyword", "Query string without the '?'."),
+    "url.domain": FieldSpec("keyword", "Host header / virtual host."),
+    "user_agent.original": FieldSpec("keyword", "User-Agent header."),
+    "user.name": FieldSpec("keyword", "Authenticated user name, when the log has one."),
+    # -- detection (set on alerts)
+    "rule.id": FieldSpec("keyword", "Id of the rule that raised the alert."),
+    "rule.name": FieldSpec("keyword", "Title of the rule."),
+    "event.severity": FieldSpec("long", "Numeric severity: 1 informational .. 5 critical."),
+}
+
+REQUIRED_FIELDS = ("@timestamp", "event.id", "event.kind", "event.dataset")
+EVENT_KINDS = ("event", "alert")
+
+
+class EventError(ValueError):
+    """One event is invalid; ``field`` names the offending key, if there is one."""
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+
+
+def stable_event_id(*parts: object) -> str:
+    """A deterministic id from the identifying parts of an observation."""
+    digest = hashlib.blake2b("\x1f".join(str(p) for p in parts).encode("utf-8", "surrogatepass"), digest_size=16)
+    return digest.hexdigest()
+
+
+def format_timestamp(instant: datetime) -> str:
+    """ISO 8601 UTC with microseconds and a Z, the form every event carries."""
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=timezone.utc)
+    return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def timestamp_from_epoch(seconds: float) -> str:
+    return format_timestamp(datetime.fromtimestamp(seconds, tz=timezone.utc))
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Parse an ISO 8601 timestamp; naive values are taken as UTC."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def _check_value(name: str, spec: FieldSpec, value: Any) -> Any:
+    kind = spec.type
+    if kind in ("keyword", "text"):
+        if not isinstance(value, str):
+            raise EventError(f"{name}: expected a string, got {type(value).__name__}", name)
+        return value
+    if kind == "ip":
+        if not isinstance(value, str):
+            raise EventError(f"{name}: expected an IP address string, got {type(value).__name__}", name)
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise EventError(f"{name}: {value!r} is not an IP address", name) from None
+    if kind in ("port", "long"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise EventError(f"{name}: expected an integer, got {type(value).__name__}", name)
+        if kind == "port" and not 0 <= value <= 65535:
+            raise EventError(f"{name}: port {value} outside 0..65535", name)
+        if kind == "long" and value < 0 and name != "event.duration":
+            raise EventError(f"{name}: must not be negative, got {value}", name)
+        return value
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise EventError(f"{name}: expected a number, got {type(value).__name__}", name)
+        return float(value)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise EventError(f"{name}: expected true or false, got {type(value).__name__}", name)
+        return value
+    if kind == "date":
+        if not isinstance(value, str):
+            raise EventError(f"{name}: expected an ISO 8601 timestamp string, got {type(value).__name__}", name)
+        try:
+            return format_timestamp(parse_timestamp(value))
+        except ValueError:
+            raise EventError(f"{name}: {value!r} is not an ISO 8601 timestamp", name) from None
+    if kind == "keywords":
+        if isinstance(value, str):
+            return [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise EventError(f"{name}: expected a list of strings", name)
+        return value
+    if kind == "objects":
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise EventError(f"{name}: expected a list of objects", name)
+        return value
+    raise AssertionError(f"unhandled field type {kind}")
+
+
+def validate_event(raw: object) -> dict[str, Any]:
+    """Return a normalised copy of ``raw`` or raise EventError with the first problem found."""
+    if not isinstance(raw, dict):
+        raise EventError(f"an event must be a JSON object, got {type(raw).__name__}")
+    for name in REQUIRED_FIELDS:
+        if raw.get(name) in (None, ""):
+            raise EventError(f"{name}: required field is missing", name)
+    event: dict[str, Any] = {}
+    for name, value in raw.items():
+        spec = FIELDS.get(name)
+        if spec is None:
+            raise EventError(f"{name}: not a field of the edusoc event schema", name)
+        if value is None:
+            continue
+        event[name] = _check_value(name, spec, value)
+    if event["event.kind"] not in EVENT_KINDS:
+        raise EventError(f"event.kind: must be one of {', '.join(EVENT_KINDS)}, got {event['event.kind']!r}", "event.kind")
+    if len(event["event.id"]) > 128:
+        raise EventError("event.id: longer than 128 characters", "event.id")
+    return event

@@ -1,0 +1,133 @@
+"""Case-store models (SQLAlchemy 2). Times are stored as naive UTC; see clock.as_utc."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Unit(Base):
+    """A node of the org tree: a bureau (province, city, county) or a school."""
+
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    path: Mapped[str] = mapped_column(String(512), index=True, default="")
+    code: Mapped[str | None] = mapped_column(String(32), unique=True)
+
+    parent: Mapped[Unit | None] = relationship(remote_side=[id])
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(32))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+
+    unit: Mapped[Unit] = relationship()
+
+
+class LoginToken(Base):
+    """A bearer token or UI session; only its SHA-256 is stored."""
+
+    __tablename__ = "login_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class Sensor(Base):
+    """A school's sensor box; it authenticates to the collector with a token stored hashed."""
+
+    __tablename__ = "sensors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime | None]
+    events_accepted: Mapped[int] = mapped_column(default=0)
+    events_rejected: Mapped[int] = mapped_column(default=0)
+
+    unit: Mapped[Unit] = relationship()
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_group", "group_key", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    grade: Mapped[str] = mapped_column(String(3))  # I..IV
+    grade_basis: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str] = mapped_column(String(32), default="network_attack")
+    source: Mapped[str] = mapped_column(String(16))  # detected | notice | self_reported
+    status: Mapped[str] = mapped_column(String(16), default="new", index=True)
+    rule_id: Mapped[str | None] = mapped_column(String(128))
+    group_key: Mapped[str | None] = mapped_column(String(256))
+    alert_count: Mapped[int] = mapped_column(default=0)
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    handle_by: Mapped[datetime]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    description: Mapped[str] = mapped_column(Text, default="")
+
+    unit: Mapped[Unit] = relationship()
+    alerts: Mapped[list[Alert]] = relationship(back_populates="incident", order_by="Alert.timestamp")
+
+
+class Alert(Base):
+    """One rule match on one event, folded into an incident."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # stable: rule id + event id
+    rule_id: Mapped[str] = mapped_column(String(128), index=True)
+    rule_title: Mapped[str] = mapped_column(String(300))
+    level: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(128), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    timestamp: Mapped[datetime] = mapped_column(index=True)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+
+    incident: Mapped[Incident | None] = relationship(back_populates="alerts")
+
+
+class AuditEntry(Base):
+    """Every change of state: who did what to which thing, when."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(64))  # username, 'sensor:NAME' or 'system'
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str] = mapped_column(String(64))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

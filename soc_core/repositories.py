@@ -1,0 +1,111 @@
+"""Repositories for the org tree, users, login tokens and sensors."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from soc_core.audit import record_audit
+from soc_core.clock import Clock, as_utc, to_db
+from soc_core.models import LoginToken, Sensor, Unit, User
+from soc_core.org import PARENT_KIND, Role, UnitKind, child_path
+from soc_core.security import hash_password, hash_token, new_token, verify_password
+
+
+class OrgError(ValueError):
+    """A change to the org tree, a user or a sensor that cannot be made; the message says why."""
+
+
+def create_unit(session: Session, name: str, kind: UnitKind, parent: Unit | None = None, code: str | None = None) -> Unit:
+    expected = PARENT_KIND[kind]
+    if expected is None and parent is not None:
+        raise OrgError(f"a {kind.value} unit has no parent")
+    if expected is not None and (parent is None or parent.kind != expected.value):
+        raise OrgError(f"a {kind.value} unit must sit under a {expected.value} unit")
+    unit = Unit(name=name, kind=kind.value, parent_id=parent.id if parent else None, code=code)
+    session.add(unit)
+    session.flush()
+    unit.path = child_path(parent.path if parent else None, unit.id)
+    session.flush()
+    return unit
+
+
+def units_within(scope: Unit) -> Select[tuple[Unit]]:
+    """Every unit in the subtree rooted at ``scope``, itself included."""
+    return select(Unit).where(Unit.path.startswith(scope.path))
+
+
+def create_user(
+    session: Session, clock: Clock, username: str, password: str, role: Role, unit: Unit,
+    display_name: str = "", actor: str = "system",
+) -> User:
+    if len(password) < 8:
+        raise OrgError("a password needs at least 8 characters")
+    if session.scalar(select(User).where(User.username == username)) is not None:
+        raise OrgError(f"user {username!r} exists already")
+    if role is Role.SCHOOL_ADMIN and unit.kind != UnitKind.SCHOOL.value:
+        raise OrgError("a school admin must belong to a school")
+    user = User(
+        username=username, display_name=display_name or username, password_hash=hash_password(password),
+        role=role.value, unit_id=unit.id, created_at=to_db(clock.now()),
+    )
+    session.add(user)
+    session.flush()
+    record_audit(session, clock, actor, "user.create", "user", user.id, unit.id, username=username, role=role.value)
+    return user
+
+
+def authenticate_user(session: Session, username: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active or not verify_password(user.password_hash, password):
+        return None
+    return user
+
+
+def issue_login_token(session: Session, clock: Clock, user: User, lifetime: timedelta) -> str:
+    """Create a bearer token / UI session for ``user``; the plain token is returned once."""
+    token = new_token()
+    now = clock.now()
+    session.add(LoginToken(token_hash=hash_token(token), user_id=user.id, created_at=to_db(now), expires_at=to_db(now + lifetime)))
+    record_audit(session, clock, user.username, "auth.login", "user", user.id, user.unit_id)
+    return token
+
+
+def user_for_token(session: Session, clock: Clock, token: str) -> User | None:
+    login = session.scalar(select(LoginToken).where(LoginToken.token_hash == hash_token(token)))
+    if login is None or login.revoked_at is not None or as_utc(login.expires_at) <= clock.now():
+        return None
+    return login.user if login.user.active else None
+
+
+def revoke_login_token(session: Session, clock: Clock, token: str) -> None:
+    login = session.scalar(select(LoginToken).where(LoginToken.token_hash == hash_token(token)))
+    if login is not None and login.revoked_at is None:
+        login.revoked_at = to_db(clock.now())
+        record_audit(session, clock, login.user.username, "auth.logout", "user", login.user_id, login.user.unit_id)
+
+
+@dataclass(frozen=True)
+class RegisteredSensor:
+    sensor: Sensor
+    token: str  # shown once; only its hash is stored
+
+
+def register_sensor(session: Session, clock: Clock, name: str, unit: Unit, actor: str = "system") -> RegisteredSensor:
+    if session.scalar(select(Sensor).where(Sensor.name == name)) is not None:
+        raise OrgError(f"sensor {name!r} exists already")
+    token = new_token()
+    sensor = Sensor(name=name, unit_id=unit.id, token_hash=hash_token(token), created_at=to_db(clock.now()))
+    session.add(sensor)
+    session.flush()
+    record_audit(session, clock, actor, "sensor.register", "sensor", sensor.id, unit.id, name=name)
+    return RegisteredSensor(sensor, token)
+
+
+def sensor_for_token(session: Session, token: str) -> Sensor | None:
+    sensor = session.scalar(select(Sensor).where(Sensor.token_hash == hash_token(token)))
+    if sensor is None or sensor.revoked_at is not None:
+        return None
+    return sensor

@@ -1,0 +1,42 @@
+"""Shared fixtures: a manual clock and a migrated case store per test."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from soc_core.clock import ManualClock
+from soc_core.db import make_engine, migrate, session_factory
+
+REPO = Path(__file__).resolve().parent.parent
+CORPORA = REPO.parent / "shared" / "corpora"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc))  # 09:00 Beijing
+
+
+@pytest.fixture
+def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'case.db'}")
+    migrate(engine)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    with sessions() as session:
+        yield session
+
+
+def corpus(*parts: str) -> Path:
+    """A path inside ../shared/corpora, skipping the test when the corpora are absent."""
+    path = CORPORA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"external corpus not found at {path} (../shared/corpora is absent)")
+    return path

@@ -1,0 +1,97 @@
+"""soc_core: settings, event validation, org tree, users and tokens."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from soc_core.config import ConfigError, load_settings
+from soc_core.events import EventError, stable_event_id, validate_event
+from soc_core.models import AuditEntry
+from soc_core.org import Role, UnitKind
+from soc_core.repositories import (
+    OrgError, authenticate_user, create_unit, create_user, issue_login_token, units_within, user_for_token,
+)
+
+
+def _event(**fields: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "@timestamp": "2026-11-02T01:00:00Z", "event.id": "e1", "event.kind": "event", "event.dataset": "edusoc.flow",
+    }
+    base.update(fields)
+    return base
+
+
+def test_yaml_then_environment_override(tmp_path, monkeypatch):
+    path = tmp_path / "edusoc.yaml"
+    path.write_text("api:\n  port: 9000\nincidents:\n  group_window_minutes: 5\n", encoding="utf-8")
+    monkeypatch.setenv("EDUSOC_API__PORT", "9100")
+    settings = load_settings(path)
+    assert settings.api.port == 9100
+    assert settings.incidents.group_window_minutes == 5
+
+
+def test_defaults_follow_the_education_plans():
+    settings = load_settings(None)
+    assert settings.incidents.handle_hours_by_grade["II"] == 1.0
+    assert settings.incidents.handle_hours_notice == 60.0
+
+
+def test_unknown_setting_is_a_clear_error(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("api:\n  prot: 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="prot"):
+        load_settings(path)
+
+
+def test_valid_event_is_normalised():
+    event = validate_event(_event(**{"source.ip": "10.0.0.1", "@timestamp": "2026-11-02T09:00:00+08:00"}))
+    assert event["@timestamp"] == "2026-11-02T01:00:00.000000Z"
+
+
+@pytest.mark.parametrize(
+    "fields, field",
+    [
+        ({"source.ip": "10.0.0.300"}, "source.ip"),
+        ({"destination.port": 70000}, "destination.port"),
+        ({"no.such.field": "x"}, "no.such.field"),
+        ({"event.id": ""}, "event.id"),
+        ({"@timestamp": "yesterday"}, "@timestamp"),
+        ({"event.kind": "gossip"}, "event.kind"),
+    ],
+)
+def test_invalid_event_names_the_field(fields, field):
+    with pytest.raises(EventError) as excinfo:
+        validate_event(_event(**fields))
+    assert excinfo.value.field == field
+
+
+def test_stable_id_is_deterministic():
+    assert stable_event_id("a", 1) == stable_event_id("a", 1) != stable_event_id("a", 2)
+
+
+def test_org_tree_scopes_subtrees(session):
+    province = create_unit(session, "省教育厅", UnitKind.PROVINCE)
+    city = create_unit(session, "市教育局", UnitKind.CITY, province)
+    county = create_unit(session, "区教育局", UnitKind.COUNTY, city)
+    school = create_unit(session, "第一中学", UnitKind.SCHOOL, county)
+    other_city = create_unit(session, "另一市", UnitKind.CITY, province)
+    inside = {u.id for u in session.scalars(units_within(city))}
+    assert inside == {city.id, county.id, school.id}
+    assert other_city.id not in inside
+    with pytest.raises(OrgError):
+        create_unit(session, "错位学校", UnitKind.SCHOOL, city)
+
+
+def test_password_is_hashed_and_token_expires(session, clock):
+    province = create_unit(session, "省教育厅", UnitKind.PROVINCE)
+    user = create_user(session, clock, "duty", "correct horse", Role.DUTY_OFFICER, province)
+    assert "correct horse" not in user.password_hash
+    assert authenticate_user(session, "duty", "wrong password") is None
+    assert authenticate_user(session, "duty", "correct horse") is user
+    token = issue_login_token(session, clock, user, timedelta(hours=1))
+    assert user_for_token(session, clock, token) is user
+    clock.advance(timedelta(hours=1, seconds=1))
+    assert user_for_token(session, clock, token) is None
+    actions = [entry.action for entry in session.query(AuditEntry)]
+    assert actions == ["user.create", "auth.login"]
