@@ -1,0 +1,279 @@
+"""A bounded flow table that turns packets into Zeek-style connection records.
+
+A flow is keyed by its 5-tuple in either direction. The originator is the sender of the
+first packet seen, except that a flow first seen at a SYN/ACK belongs to the SYN/ACK's
+receiver (its SYN was missed). TCP endpoint states follow Zeek's TCP analyzer closely
+enough to give its ``conn_state`` values (base/protocols/conn/main.zeek).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+
+from sensors.community_id import (
+    IPPROTO_ICMP,
+    IPPROTO_ICMPV6,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    community_id_v1,
+    icmp_port_equivalents,
+)
+from sensors.packets import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, Packet
+
+TRANSPORT_NAMES = {IPPROTO_TCP: "tcp", IPPROTO_UDP: "udp", IPPROTO_ICMP: "icmp", IPPROTO_ICMPV6: "ipv6-icmp"}
+
+# Application protocol by well-known responder port, used only once payload was exchanged.
+PORT_PROTOCOLS = {53: "dns", 80: "http", 8080: "http", 22: "ssh", 443: "tls", 8443: "tls", 853: "tls"}
+# A UDP flow first seen from one of these ports to another port started with a missed request.
+_UDP_SERVICE_PORTS = frozenset({53, 67, 123, 161, 514})
+_HTTP_METHODS = (b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE ")
+
+
+class Endpoint(Enum):
+    """One side's TCP state, as Zeek's TCP_Endpoint tracks it."""
+
+    INACTIVE = "inactive"
+    SYN_SENT = "syn_sent"
+    SYN_ACK_SENT = "syn_ack_sent"
+    PARTIAL = "partial"
+    ESTABLISHED = "established"
+    CLOSED = "closed"
+    RESET = "reset"
+
+
+@dataclass(slots=True)
+class Flow:
+    """One connection as seen so far; ``orig_*`` is the originator, ``resp_*`` the responder."""
+
+    proto: int
+    orig_ip: str
+    orig_port: int
+    resp_ip: str
+    resp_port: int
+    start: float
+    last: float
+    orig_packets: int = 0
+    orig_bytes: int = 0
+    orig_payload: int = 0
+    resp_packets: int = 0
+    resp_bytes: int = 0
+    resp_payload: int = 0
+    orig_state: Endpoint = Endpoint.INACTIVE
+    resp_state: Endpoint = Endpoint.INACTIVE
+    orig_syn_first: bool = False  # the originator's first packet was a bare SYN
+    resp_syn_ack: bool = False  # the responder ever sent a SYN/ACK
+    protocol: str | None = None
+
+    @property
+    def community_id(self) -> str:
+        return community_id_v1(self.orig_ip, self.resp_ip, self.proto, self.orig_port, self.resp_port)
+
+    @property
+    def finished(self) -> bool:
+        """Both sides closed, or one reset: a new SYN on this 5-tuple starts a new connection."""
+        done = (Endpoint.CLOSED, Endpoint.RESET)
+        return Endpoint.RESET in (self.orig_state, self.resp_state) or (
+            self.orig_state in done and self.resp_state in done
+        )
+
+    def conn_state(self) -> str:
+        """Zeek's conn_state for this flow (S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR, OTH)."""
+        if self.proto != IPPROTO_TCP:
+            if self.orig_packets:
+                return "SF" if self.resp_packets else "S0"
+            return "SHR" if self.resp_packets else "OTH"
+        os, rs = self.orig_state, self.resp_state
+        o_inactive = os in (Endpoint.INACTIVE, Endpoint.PARTIAL)
+        r_inactive = rs in (Endpoint.INACTIVE, Endpoint.PARTIAL)
+        if rs is Endpoint.RESET:
+            if os in (Endpoint.SYN_SENT, Endpoint.SYN_ACK_SENT) or (
+                os is Endpoint.RESET and self.orig_payload == 0 and self.resp_payload == 0
+            ):
+                return "REJ"
+            return "RSTRH" if o_inactive else "RSTR"
+        if os is Endpoint.RESET:
+            if r_inactive:
+                return "RSTOS0" if self.orig_syn_first and not self.resp_syn_ack else "OTH"
+            return "RSTO"
+        if os is Endpoint.CLOSED and rs is Endpoint.CLOSED:
+            return "SF"
+        if os is Endpoint.CLOSED:
+            return "SH" if r_inactive else "S2"
+        if rs is Endpoint.CLOSED:
+            return "SHR" if o_inactive else "S3"
+        if os is Endpoint.SYN_SENT and rs is Endpoint.INACTIVE:
+            return "S0"
+        if os is Endpoint.ESTABLISHED and rs is Endpoint.ESTABLISHED:
+            return "S1"
+        return "OTH"
+
+    def add(self, packet: Packet, from_orig: bool) -> None:
+        self.last = max(self.last, packet.ts)
+        size = len(packet.payload)
+        if from_orig:
+            self.orig_packets += 1
+            self.orig_bytes += packet.ip_bytes
+            self.orig_payload += size
+        else:
+            self.resp_packets += 1
+            self.resp_bytes += packet.ip_bytes
+            self.resp_payload += size
+        if self.proto == IPPROTO_TCP:
+            self._update_tcp(packet.tcp_flags, size, from_orig)
+        if self.protocol is None and size:
+            self.protocol = _sniff_protocol(packet.payload, self.resp_port, self.proto)
+
+    def _update_tcp(self, flags: int, size: int, from_orig: bool) -> None:
+        me = self.orig_state if from_orig else self.resp_state
+        peer = self.resp_state if from_orig else self.orig_state
+        syn, ack, fin, rst = flags & TCP_SYN, flags & TCP_ACK, flags & TCP_FIN, flags & TCP_RST
+        if rst:
+            me = Endpoint.RESET
+        elif syn and not ack:
+            if me is Endpoint.INACTIVE:
+                me = Endpoint.SYN_SENT
+        elif syn and ack:
+            if not from_orig:
+                self.resp_syn_ack = True
+            if me in (Endpoint.INACTIVE, Endpoint.SYN_SENT):
+                me = Endpoint.SYN_ACK_SENT
+        else:
+            if me in (Endpoint.SYN_SENT, Endpoint.SYN_ACK_SENT) and peer in (
+                Endpoint.SYN_ACK_SENT, Endpoint.ESTABLISHED, Endpoint.CLOSED
+            ):
+                me = Endpoint.ESTABLISHED
+                if peer is Endpoint.SYN_ACK_SENT:
+                    peer = Endpoint.ESTABLISHED
+            elif me is Endpoint.INACTIVE:
+                me = Endpoint.PARTIAL
+            elif me is Endpoint.PARTIAL and peer not in (Endpoint.INACTIVE, Endpoint.PARTIAL):
+                me = Endpoint.ESTABLISHED
+        if fin and me is not Endpoint.RESET:
+            me = Endpoint.CLOSED
+        if from_orig:
+            self.orig_state, self.resp_state = me, peer
+        else:
+            self.resp_state, self.orig_state = me, peer
+
+
+def _sniff_protocol(payload: bytes, resp_port: int, proto: int) -> str | None:
+    if payload.startswith(_HTTP_METHODS) or payload.startswith(b"HTTP/1."):
+        return "http"
+    if payload.startswith(b"SSH-"):
+        return "ssh"
+    if proto == IPPROTO_TCP and len(payload) > 5 and payload[0] == 0x16 and payload[1] == 0x03:
+        return "tls"
+    return PORT_PROTOCOLS.get(resp_port)
+
+
+FlowKey = tuple[int, str, int, str, int]
+
+
+def _has_ports(proto: int) -> bool:
+    return proto not in (IPPROTO_ICMP, IPPROTO_ICMPV6)
+
+
+def _flow_key(packet: Packet) -> tuple[FlowKey, bool]:
+    """Direction-free key and whether the packet goes low → high endpoint."""
+    sport, dport = packet.sport, packet.dport
+    if packet.proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
+        # Pair ICMP messages like Community ID does: echo request and reply share a flow.
+        sport, dport, _ = icmp_port_equivalents(packet.proto, sport, dport)
+    a, b = (packet.src, sport), (packet.dst, dport)
+    if a <= b:
+        return (packet.proto, a[0], a[1], b[0], b[1]), True
+    return (packet.proto, b[0], b[1], a[0], a[1]), False
+
+
+@dataclass(slots=True)
+class FlowCounters:
+    flows: int = 0  # flows emitted
+    evicted: int = 0  # emitted early because the table was full
+    expired: int = 0  # emitted after idle_timeout without packets
+    reused: int = 0  # emitted because a new SYN reused a finished 5-tuple
+
+
+@dataclass
+class FlowTable:
+    """Packets in, finished flows out. Bounded by ``max_flows``; flows idle ``idle_timeout`` s expire."""
+
+    max_flows: int = 100_000
+    idle_timeout: float = 300.0
+    counters: FlowCounters = field(default_factory=FlowCounters)
+
+    def __post_init__(self) -> None:
+        if self.max_flows < 1:
+            raise ValueError("max_flows must be at least 1")
+        # Ordered by last packet time (least recently seen first) for expiry and eviction.
+        self._flows: OrderedDict[FlowKey, Flow] = OrderedDict()
+        self._now = float("-inf")
+        self._next_sweep = float("-inf")
+
+    def __len__(self) -> int:
+        return len(self._flows)
+
+    def add(self, packet: Packet) -> Iterator[Flow]:
+        """Account one packet; yield the flows this packet caused to finish (expired, evicted, reused)."""
+        if packet.ts > self._now:
+            self._now = packet.ts
+        if self._now >= self._next_sweep:
+            yield from self._expire()
+            self._next_sweep = self._now + 1.0
+        key, forward = _flow_key(packet)
+        flow = self._flows.get(key)
+        is_bare_syn = packet.proto == IPPROTO_TCP and packet.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN
+        if flow is not None and is_bare_syn and flow.finished:
+            del self._flows[key]
+            self.counters.reused += 1
+            yield self._emit(flow)
+            flow = None
+        if flow is None:
+            if len(self._flows) >= self.max_flows:
+                _, oldest = self._flows.popitem(last=False)
+                self.counters.evicted += 1
+                yield self._emit(oldest)
+            flow = self._new_flow(packet)
+            self._flows[key] = flow
+        else:
+            self._flows.move_to_end(key)
+        from_orig = packet.src == flow.orig_ip and (packet.sport == flow.orig_port or not _has_ports(packet.proto))
+        flow.add(packet, from_orig)
+
+    def flush(self) -> Iterator[Flow]:
+        """Emit every flow still open (end of capture)."""
+        while self._flows:
+            _, flow = self._flows.popitem(last=False)
+            yield self._emit(flow)
+
+    def _expire(self) -> Iterator[Flow]:
+        deadline = self._now - self.idle_timeout
+        while self._flows:
+            key, flow = next(iter(self._flows.items()))
+            if flow.last > deadline:
+                return
+            del self._flows[key]
+            self.counters.expired += 1
+            yield self._emit(flow)
+
+    def _emit(self, flow: Flow) -> Flow:
+        self.counters.flows += 1
+        return flow
+
+    @staticmethod
+    def _new_flow(packet: Packet) -> Flow:
+        orig = (packet.src, packet.sport, packet.dst, packet.dport)
+        if packet.proto == IPPROTO_TCP and packet.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN | TCP_ACK:
+            orig = (packet.dst, packet.dport, packet.src, packet.sport)  # the SYN was missed
+        elif (
+            packet.proto == IPPROTO_UDP
+            and packet.sport in _UDP_SERVICE_PORTS
+            and packet.dport not in _UDP_SERVICE_PORTS
+            and packet.dst != "255.255.255.255"  # a broadcast address never originates
+        ):
+            orig = (packet.dst, packet.dport, packet.src, packet.sport)  # the request was missed
+        flow = Flow(packet.proto, orig[0], orig[1], orig[2], orig[3], start=packet.ts, last=packet.ts)
+        if packet.proto == IPPROTO_TCP and packet.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN:
+            flow.orig_syn_first = True
+        return flow
