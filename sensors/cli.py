@@ -1,0 +1,126 @@
+"""``edusoc sensor``: read captures and access logs, print events or ship them to the collector."""
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+
+from sensors.pcap import PcapReader
+from sensors.shipper import ShipError, Shipper
+from sensors.weblog import WeblogReader
+
+app = typer.Typer(
+    help="Sensor: turn packet captures and web access logs into edusoc events, print them or ship them.",
+    no_args_is_help=True,
+)
+_err = Console(stderr=True)
+
+_STDOUT = typer.Option(False, "--stdout", help="Print events as NDJSON on stdout instead of shipping them.")
+_COLLECTOR = typer.Option(None, "--collector", envvar="EDUSOC_SENSOR_COLLECTOR", help="Collector base URL, e.g. https://soc.example:8000.")
+_TOKEN = typer.Option(None, "--token", envvar="EDUSOC_SENSOR_TOKEN", help="Sensor token issued by the collector.")
+_BATCH = typer.Option(1000, "--batch-size", min=1, help="Events per request.")
+_ATTEMPTS = typer.Option(5, "--max-attempts", min=1, help="Tries per batch on connection errors, 429 and 5xx.")
+
+
+def _check_output(stdout: bool, collector: Optional[str], token: Optional[str]) -> None:
+    if stdout:
+        return
+    if not collector or not token:
+        _err.print("[red]error:[/] give --stdout, or --collector URL and --token T to ship events")
+        raise typer.Exit(2)
+
+
+def _emit(events: Iterable[dict[str, Any]], stdout: bool, collector: Optional[str], token: Optional[str],
+          batch_size: int, max_attempts: int) -> None:
+    if stdout:
+        out = sys.stdout
+        for event in events:
+            out.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
+        out.flush()
+        return
+    assert collector and token
+    with Shipper(collector, token, batch_size=batch_size, max_attempts=max_attempts) as shipper:
+        try:
+            report = shipper.ship(events)
+        except ShipError as exc:
+            _err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+    _err.print(
+        f"shipped {report.events_sent} events in {report.batches_sent} batches: "
+        f"{report.accepted} accepted, {report.duplicates} duplicates, {len(report.rejected)} rejected"
+    )
+    for rejected in report.rejected[:20]:
+        _err.print(f"  rejected: batch {rejected.batch} line {rejected.line} ({rejected.event_id}): {rejected.reason}")
+    for failure in report.failures:
+        _err.print(f"[red]failed:[/] {failure}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("pcap")
+def pcap_command(
+    files: list[Path] = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="pcap or pcapng files."),
+    stdout: bool = _STDOUT,
+    collector: Optional[str] = _COLLECTOR,
+    token: Optional[str] = _TOKEN,
+    batch_size: int = _BATCH,
+    max_attempts: int = _ATTEMPTS,
+    max_flows: int = typer.Option(100_000, "--max-flows", min=1, help="Flows held at once; the oldest is emitted when full."),
+    idle_timeout: float = typer.Option(300.0, "--idle-timeout", min=0.0, help="Seconds without packets before a flow is emitted."),
+) -> None:
+    """Read captures into flow (edusoc.flow) and DNS (edusoc.dns) events."""
+    _check_output(stdout, collector, token)
+    readers = [PcapReader(path, max_flows=max_flows, idle_timeout=idle_timeout) for path in files]
+
+    def events() -> Iterator[dict[str, Any]]:
+        for reader in readers:
+            yield from reader
+            stats = reader.stats
+            _err.print(
+                f"{stats.path}: {stats.packets} packets, {stats.flows} flows, {stats.dns_transactions} DNS transactions, "
+                f"{stats.decode_errors} undecodable, {stats.non_ip} non-IP, {stats.flows_evicted} flows evicted"
+            )
+            if stats.not_a_capture:
+                _err.print(f"[red]{stats.path}: {stats.not_a_capture}[/]")
+            if stats.truncated:
+                _err.print(f"[yellow]{stats.path}: capture cut off: {stats.truncation_reason}; kept the packets before it[/]")
+            for reason, count in stats.decode_error_reasons.most_common(5):
+                _err.print(f"  skipped {count}: {reason}")
+
+    _emit(events(), stdout, collector, token, batch_size, max_attempts)
+
+
+@app.command("logs")
+def logs_command(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="Access log (combined format)."),
+    log_format: str = typer.Option("nginx", "--format", help="nginx or apache (both 'combined')."),
+    stdout: bool = _STDOUT,
+    collector: Optional[str] = _COLLECTOR,
+    token: Optional[str] = _TOKEN,
+    batch_size: int = _BATCH,
+    max_attempts: int = _ATTEMPTS,
+) -> None:
+    """Read a web access log into web access (edusoc.web) events."""
+    if log_format not in ("nginx", "apache"):
+        _err.print(f"[red]error:[/] --format must be nginx or apache, got {log_format!r}")
+        raise typer.Exit(2)
+    _check_output(stdout, collector, token)
+    reader = WeblogReader(file, log_format=log_format)  # type: ignore[arg-type]
+
+    def events() -> Iterator[dict[str, Any]]:
+        yield from reader
+        stats = reader.stats
+        _err.print(f"{file}: {stats.lines} lines, {stats.events} events, {stats.rejected} lines not understood")
+        for error in stats.errors[:20]:
+            _err.print(f"  {file}:{error.line}: {error.reason}")
+
+    _emit(events(), stdout, collector, token, batch_size, max_attempts)
+
+
+if __name__ == "__main__":
+    app()
