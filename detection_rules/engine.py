@@ -1,0 +1,457 @@
+"""Load Sigma rule files into a RuleSet, and run a RuleSet over events.
+
+Loading parses with pySigma, applies the field-mapping pipeline, and compiles each rule once
+(see ``matching`` and ``correlation``). A file that cannot be used becomes a ``RuleError``
+with the reason and, when known, the line; the other files still load.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sigma.collection import SigmaCollection
+from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationRule, SigmaCorrelationType
+from sigma.exceptions import SigmaError, SigmaRuleLocation
+from sigma.rule import SigmaRule, SigmaRuleBase
+
+from detection_rules.alerts import LEVELS, Alert, alert_id, summarize
+from detection_rules.correlation import CorrelationSpec, CorrelationWindow, Crossing
+from detection_rules.field_mapping import PIPELINE_NAMES, dataset_for, processing_pipeline
+from detection_rules.matching import CompiledDetection, UnsupportedFeature, check_modifiers, compile_detection
+from soc_core.events import EventError, format_timestamp, parse_timestamp, stable_event_id
+
+RULE_SUFFIXES = (".yml", ".yaml")
+BUNDLED_RULES = Path(__file__).resolve().parent / "sigma"  # the rule pack shipped with edusoc
+DEFAULT_LEVEL = "medium"  # a rule without a level is unknown, not unimportant
+DEFAULT_MAX_VALUES = 10_000
+
+
+@dataclass(frozen=True)
+class RuleError:
+    """One rule file (or one rule in it) that could not be used."""
+
+    path: Path
+    reason: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else str(self.path)
+        return f"{where}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class RuleFileStatus:
+    path: Path
+    status: str  # "compiled" | "rejected"
+    reason: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class RuleMeta:
+    """What an alert needs to know about the rule that raised it."""
+
+    rule_id: str
+    title: str
+    level: str
+    tags: tuple[str, ...]
+    path: Path
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A single-event Sigma rule, compiled."""
+
+    meta: RuleMeta
+    detection: CompiledDetection
+    dataset: str | None  # only events of this event.dataset are looked at; None: every event
+    emits_alerts: bool  # False for a rule that only feeds correlations (Sigma ``generate: false``)
+
+    @property
+    def rule_id(self) -> str:
+        return self.meta.rule_id
+
+    def matches(self, event: dict[str, Any]) -> bool:
+        return (self.dataset is None or event.get("event.dataset") == self.dataset) and self.detection.matches(event)
+
+
+@dataclass(frozen=True)
+class CompiledCorrelation:
+    """A Sigma correlation rule over compiled single-event rules (by rule id)."""
+
+    meta: RuleMeta
+    spec: CorrelationSpec
+    rule_ids: tuple[str, ...]
+
+    @property
+    def rule_id(self) -> str:
+        return self.meta.rule_id
+
+
+@dataclass
+class RuleSet:
+    """Compiled rules and the files or rules that were rejected."""
+
+    rules: list[CompiledRule | CompiledCorrelation] = field(default_factory=list)
+    errors: list[RuleError] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    pipeline: str = "ecs"
+
+    def file_statuses(self) -> list[RuleFileStatus]:
+        """Per loaded file: compiled, or rejected with its first error."""
+        first_error: dict[Path, RuleError] = {}
+        for error in self.errors:
+            first_error.setdefault(error.path, error)
+        statuses = []
+        for path in self.files:
+            error = first_error.get(path)
+            if error is None:
+                statuses.append(RuleFileStatus(path, "compiled"))
+            else:
+                statuses.append(RuleFileStatus(path, "rejected", error.reason, error.line))
+        return statuses
+
+
+def rule_files(paths: Sequence[Path]) -> tuple[list[Path], list[RuleError]]:
+    """Rule files under ``paths`` (recursively), sorted; missing paths are errors."""
+    found: list[Path] = []
+    errors: list[RuleError] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix in RULE_SUFFIXES and p.is_file()))
+        elif path.is_file():
+            found.append(path)
+        else:
+            errors.append(RuleError(path, "no such file or directory"))
+    return list(dict.fromkeys(found)), errors
+
+
+@dataclass
+class _Parsed:
+    path: Path
+    text: str
+    rule: SigmaRule | SigmaCorrelationRule
+
+
+def load_ruleset(paths: Sequence[Path], pipeline: str = "ecs") -> RuleSet:
+    """Parse, map and compile every Sigma rule under ``paths``; unusable rules become errors."""
+    if pipeline not in PIPELINE_NAMES:
+        raise ValueError(f"unknown pipeline {pipeline!r}; expected one of {', '.join(PIPELINE_NAMES)}")
+    files, errors = rule_files(paths)
+    ruleset = RuleSet(files=files, errors=errors, pipeline=pipeline)
+    parsed: list[_Parsed] = []
+    for path in files:
+        parsed.extend(_parse_file(path, ruleset.errors))
+
+    # Correlations may refer to rules in other files: resolve against everything parsed.
+    lookup = SigmaCollection([item.rule for item in parsed], resolve_references=False)
+    usable: list[_Parsed] = []
+    for item in parsed:
+        if isinstance(item.rule, SigmaCorrelationRule):
+            try:
+                item.rule.resolve_rule_references(lookup)
+            except SigmaError as error:
+                ruleset.errors.append(_error(item, _sigma_reason(error)))
+                continue
+        usable.append(item)
+
+    mapping = processing_pipeline(pipeline)
+    compiled_ids: dict[str, Path] = {}
+    compiled_by_object: dict[int, CompiledRule] = {}
+    # single-event rules first: correlations need to know which of their rules compiled
+    for item in sorted(usable, key=lambda p: isinstance(p.rule, SigmaCorrelationRule)):
+        try:
+            if isinstance(item.rule, SigmaRule):
+                compiled: CompiledRule | CompiledCorrelation = _compile_rule(item, mapping, pipeline)
+                compiled_by_object[id(item.rule)] = compiled
+            else:
+                compiled = _compile_correlation(item, mapping, compiled_by_object)
+        except UnsupportedFeature as error:
+            ruleset.errors.append(_error(item, error.reason, _find_line(item.text, error.needle)))
+            continue
+        except SigmaError as error:
+            ruleset.errors.append(_error(item, _sigma_reason(error), _sigma_line(error)))
+            continue
+        previous = compiled_ids.get(compiled.rule_id)
+        if previous is not None:
+            ruleset.errors.append(_error(item, f"duplicate rule id {compiled.rule_id} (already loaded from {previous})"))
+            continue
+        compiled_ids[compiled.rule_id] = item.path
+        ruleset.rules.append(compiled)
+    return ruleset
+
+
+def _parse_file(path: Path, errors: list[RuleError]) -> list[_Parsed]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        errors.append(RuleError(path, f"cannot read file: {error}"))
+        return []
+    try:
+        documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or str(error)
+        return _fail(errors, path, f"malformed YAML: {problem}", mark.line + 1 if mark else None)
+    if not documents:
+        return _fail(errors, path, "no YAML document in file")
+    if not all(isinstance(doc, dict) for doc in documents):
+        return _fail(errors, path, "a Sigma rule must be a YAML mapping")
+    try:
+        collection = SigmaCollection.from_dicts(
+            documents, collect_errors=True, source=SigmaRuleLocation(path), collect_filters=True, resolve_references=False
+        )
+    except SigmaError as error:
+        return _fail(errors, path, _sigma_reason(error), _sigma_line(error))
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        # pySigma raises plain Python errors on some shapes it does not expect
+        return _fail(errors, path, f"not a valid Sigma rule: {type(error).__name__}: {error}")
+    parsed = []
+    if collection.filters:
+        errors.append(RuleError(path, "Sigma meta filters are not supported"))
+    reported: set[int] = set()
+    for rule in collection.rules:
+        if rule.errors:
+            for error in rule.errors:
+                errors.append(RuleError(path, _sigma_reason(error), _sigma_line(error) or _find_line(text, _needle(error))))
+                reported.add(id(error))
+            continue
+        parsed.append(_Parsed(path, text, rule))
+    for error in collection.errors:
+        if id(error) not in reported:
+            errors.append(RuleError(path, _sigma_reason(error), _sigma_line(error)))
+    return parsed
+
+
+def _fail(errors: list[RuleError], path: Path, reason: str, line: int | None = None) -> list[_Parsed]:
+    errors.append(RuleError(path, reason, line))
+    return []
+
+
+def _error(item: _Parsed, reason: str, line: int | None = None) -> RuleError:
+    title = getattr(item.rule, "title", None)
+    prefix = f"rule '{title}': " if title and _documents_in(item.text) > 1 else ""
+    return RuleError(item.path, prefix + reason, line)
+
+
+def _documents_in(text: str) -> int:
+    return 1 + sum(1 for line in text.splitlines() if line.strip() == "---" and line.startswith("---"))
+
+
+def _sigma_reason(error: SigmaError) -> str:
+    # SigmaError.__str__ appends the absolute path; the path is reported separately
+    reason = error.args[0] if error.args else type(error).__name__
+    return f"{type(error).__name__}: {reason}"
+
+
+def _sigma_line(error: Exception) -> int | None:
+    source = getattr(error, "source", None)
+    return getattr(source, "line", None)
+
+
+def _needle(error: Exception) -> str | None:
+    message = str(error.args[0]) if error.args else ""
+    if "Unknown modifier" in message:
+        name = message.split("Unknown modifier", 1)[1].strip(" '\"")
+        return f"|{name}"
+    return None
+
+
+def _find_line(text: str, needle: str | None) -> int | None:
+    """First line of ``text`` containing ``needle`` (how a compile-time problem is located)."""
+    if not needle:
+        return None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if needle in line:
+            return number
+    return None
+
+
+def _meta(item: _Parsed) -> RuleMeta:
+    rule: SigmaRuleBase = item.rule
+    rule_id = str(rule.id) if rule.id else (rule.name or stable_event_id("rule", item.path.name, rule.title))
+    level = rule.level.name.lower() if rule.level else DEFAULT_LEVEL
+    if level not in LEVELS:
+        level = DEFAULT_LEVEL
+    return RuleMeta(rule_id, rule.title, level, tuple(str(tag) for tag in rule.tags), item.path)
+
+
+def _compile_rule(item: _Parsed, mapping: Any, pipeline: str) -> CompiledRule:
+    rule = item.rule
+    assert isinstance(rule, SigmaRule)
+    check_modifiers(rule)  # before mapping, so the message shows the field as written
+    mapping.apply(rule)
+    detection = compile_detection(rule)
+    return CompiledRule(_meta(item), detection, dataset_for(pipeline, rule.logsource), rule._output)
+
+
+def _compile_correlation(item: _Parsed, mapping: Any, compiled: dict[int, CompiledRule]) -> CompiledCorrelation:
+    rule = item.rule
+    assert isinstance(rule, SigmaCorrelationRule)
+    if rule.type not in (SigmaCorrelationType.EVENT_COUNT, SigmaCorrelationType.VALUE_COUNT):
+        raise UnsupportedFeature(f"correlation type '{rule.type.name.lower()}' is not supported (event_count, value_count are)", "type:")
+    if len(rule.aliases):
+        raise UnsupportedFeature("correlation field aliases are not supported", "aliases:")
+    rule_ids = []
+    for reference in rule.referenced_rules:
+        target = reference.rule
+        if isinstance(target, SigmaCorrelationRule):
+            raise UnsupportedFeature(f"correlation over another correlation ('{reference.reference}') is not supported", reference.reference)
+        if id(target) not in compiled:
+            raise UnsupportedFeature(f"referenced rule '{reference.reference}' was rejected", reference.reference)
+        rule_ids.append(compiled[id(target)].rule_id)
+    mapping.apply(rule)
+    condition = rule.condition
+    assert isinstance(condition, SigmaCorrelationCondition)
+    operator = condition.op.name.lower()
+    if operator not in ("gte", "gt"):
+        raise UnsupportedFeature(
+            f"correlation condition '{operator}' is not supported: streaming evaluation only decides 'gte'/'gt' "
+            "(a lower bound is known to hold only when the window closes)",
+            f"{operator}:",
+        )
+    if isinstance(condition.fieldref, list):
+        raise UnsupportedFeature("a correlation condition over several fields is not supported", "field:")
+    threshold = condition.count
+    if threshold != int(threshold):
+        raise UnsupportedFeature(f"a fractional correlation threshold ({threshold}) is not supported", f"{operator}:")
+    spec = CorrelationSpec(
+        kind="event_count" if rule.type == SigmaCorrelationType.EVENT_COUNT else "value_count",
+        group_by=tuple(rule.group_by or ()),
+        timespan_seconds=rule.timespan.seconds,
+        operator=operator,  # type: ignore[arg-type]
+        threshold=int(threshold),
+        field=condition.fieldref,
+    )
+    if spec.entries_needed > DEFAULT_MAX_VALUES:
+        raise UnsupportedFeature(f"threshold {spec.threshold} exceeds the bounded state of {DEFAULT_MAX_VALUES} entries per group", f"{operator}:")
+    return CompiledCorrelation(_meta(item), spec, tuple(rule_ids))
+
+
+class DetectionEngine:
+    """Runs a RuleSet over events; keeps correlation state across ``process`` calls.
+
+    Events are expected to have passed ``soc_core.events.validate_event`` (at least a valid
+    ``@timestamp``); correlation windows run on event time, not on the wall clock.
+    """
+
+    SWEEP_EVERY = 4096
+
+    def __init__(self, ruleset: RuleSet, *, max_groups: int = 10_000, max_values: int = DEFAULT_MAX_VALUES) -> None:
+        self.ruleset = ruleset
+        single = [rule for rule in ruleset.rules if isinstance(rule, CompiledRule)]
+        self._any_dataset = [rule for rule in single if rule.dataset is None]
+        self._by_dataset: dict[str, list[CompiledRule]] = {}
+        for rule in single:
+            if rule.dataset is not None:
+                self._by_dataset.setdefault(rule.dataset, []).append(rule)
+        self._correlations = [
+            (rule, CorrelationWindow(rule.spec, max_groups=max_groups, max_values=max_values))
+            for rule in ruleset.rules
+            if isinstance(rule, CompiledCorrelation)
+        ]
+        self._feeding = {rule_id for rule, _ in self._correlations for rule_id in rule.rule_ids}
+        self._processed = 0
+
+    def process(self, event: dict[str, Any]) -> list[Alert]:
+        """Alerts raised by this event (single-event rules, then correlations crossing their threshold)."""
+        timestamp = _event_time(event)
+        event_id = _event_id(event)
+        alerts: list[Alert] = []
+        matched: set[str] = set()
+        candidates = itertools.chain(self._any_dataset, self._by_dataset.get(event.get("event.dataset"), ()))  # type: ignore[arg-type]
+        for rule in candidates:
+            if not rule.detection.matches(event):
+                continue
+            if rule.emits_alerts:
+                alerts.append(_single_alert(rule, event, event_id, timestamp))
+            if rule.rule_id in self._feeding:
+                matched.add(rule.rule_id)
+        if matched:
+            seconds = parse_timestamp(timestamp).timestamp()
+            for correlation, window in self._correlations:
+                if matched.isdisjoint(correlation.rule_ids):
+                    continue
+                crossing = window.observe(seconds, event_id, event)
+                if crossing is not None:
+                    alerts.append(_correlation_alert(correlation, crossing, event, timestamp))
+        self._processed += 1
+        if self._correlations and self._processed % self.SWEEP_EVERY == 0:
+            for _, window in self._correlations:
+                window.sweep()
+        return alerts
+
+    def process_many(self, events: Iterable[dict[str, Any]]) -> list[Alert]:
+        """All alerts of ``events``, in order."""
+        alerts: list[Alert] = []
+        for event in events:
+            alerts.extend(self.process(event))
+        return alerts
+
+
+def _event_time(event: dict[str, Any]) -> str:
+    raw = event.get("@timestamp")
+    if not isinstance(raw, str) or not raw:
+        raise EventError("@timestamp: required field is missing", "@timestamp")
+    try:
+        return format_timestamp(parse_timestamp(raw))
+    except ValueError:
+        raise EventError(f"@timestamp: {raw!r} is not an ISO 8601 timestamp", "@timestamp") from None
+
+
+def _event_id(event: dict[str, Any]) -> str:
+    value = event.get("event.id")
+    if isinstance(value, str) and value:
+        return value
+    return stable_event_id("event", json.dumps(event, sort_keys=True, default=str))
+
+
+def _unit(event: dict[str, Any]) -> str | None:
+    value = event.get("organization.id")
+    return value if isinstance(value, str) and value else None
+
+
+def _single_alert(rule: CompiledRule, event: dict[str, Any], event_id: str, timestamp: str) -> Alert:
+    meta = rule.meta
+    event_ids = (event_id,)
+    return Alert(
+        id=alert_id(meta.rule_id, event_ids),
+        rule_id=meta.rule_id,
+        rule_title=meta.title,
+        level=meta.level,
+        tags=meta.tags,
+        timestamp=timestamp,
+        event_ids=event_ids,
+        unit_id=_unit(event),
+        matches=rule.detection.explain(event),
+        summary=summarize(event),
+    )
+
+
+def _correlation_alert(rule: CompiledCorrelation, crossing: Crossing, event: dict[str, Any], timestamp: str) -> Alert:
+    meta, spec = rule.meta, rule.spec
+    matches: dict[str, object] = {
+        "group_by": crossing.group,
+        "count": crossing.count,
+        "condition": f"{spec.kind} {'>=' if spec.operator == 'gte' else '>'} {spec.threshold} within {spec.timespan_seconds}s",
+    }
+    if spec.field:
+        matches["field"] = spec.field
+    return Alert(
+        id=alert_id(meta.rule_id, crossing.event_ids),
+        rule_id=meta.rule_id,
+        rule_title=meta.title,
+        level=meta.level,
+        tags=meta.tags,
+        timestamp=timestamp,
+        event_ids=crossing.event_ids,
+        unit_id=_unit(event),
+        matches=matches,
+        summary=summarize(event),
+    )

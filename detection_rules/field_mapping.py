@@ -1,0 +1,149 @@
+"""Sigma taxonomy field names → edusoc ECS field names, and which event dataset a log source is.
+
+This is the one file to edit when a Sigma log source gains or changes fields. Fields a
+mapping does not name (including fields already written in ECS) pass through unchanged.
+
+Two pipelines exist:
+
+* ``ecs`` (default): maps the taxonomy of the log sources edusoc produces (webserver, dns,
+  zeek conn/dns/http, firewall) and restricts each such rule to the matching
+  ``event.dataset`` so a web rule never looks at a flow.
+* ``none``: field names are left as written and no dataset restriction applies.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sigma.processing.conditions import LogsourceCondition
+from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+from sigma.processing.transformations import FieldMappingTransformation
+from sigma.rule import SigmaLogSource
+
+PIPELINE_NAMES = ("ecs", "none")
+
+WEB_DATASET = "edusoc.web"
+DNS_DATASET = "edusoc.dns"
+FLOW_DATASET = "edusoc.flow"
+
+# W3C extended log format names used by Sigma's webserver (and proxy) taxonomy.
+WEBSERVER_FIELDS: dict[str | None, str | list[str]] = {
+    "cs-uri-query": "url.query",
+    "cs-uri-stem": "url.path",
+    "cs-uri": "url.original",
+    "c-uri": "url.original",
+    "c-uri-query": "url.query",
+    "c-uri-stem": "url.path",
+    "cs-method": "http.request.method",
+    "c-ip": "source.ip",
+    "s-ip": "destination.ip",
+    "s-port": "destination.port",
+    "sc-status": "http.response.status_code",
+    "c-useragent": "user_agent.original",
+    "cs-user-agent": "user_agent.original",
+    "cs-referer": "http.request.referrer",
+    "cs-referrer": "http.request.referrer",
+    "cs-host": "url.domain",
+    "cs-version": "http.version",
+    "cs-bytes": "http.request.body.bytes",
+    "sc-bytes": "http.response.body.bytes",
+    "cs-username": "user.name",
+    "cs-uri-extension": "url.path",  # closest ECS field; Sigma rules use |endswith on it
+}
+
+DNS_FIELDS: dict[str | None, str | list[str]] = {
+    "query": "dns.question.name",
+    "record_type": "dns.question.type",
+    "answer": "dns.resolved_ip",
+    "qtype_name": "dns.question.type",  # zeek dns.log
+    "rcode_name": "dns.response_code",
+    "answers": "dns.resolved_ip",
+    "trans_id": "dns.id",
+    "src_ip": "source.ip",
+    "dst_ip": "destination.ip",
+    "id.orig_h": "source.ip",
+    "id.resp_h": "destination.ip",
+}
+
+NETWORK_FIELDS: dict[str | None, str | list[str]] = {
+    "id.orig_h": "source.ip",
+    "id.orig_p": "source.port",
+    "id.resp_h": "destination.ip",
+    "id.resp_p": "destination.port",
+    "src_ip": "source.ip",
+    "src_port": "source.port",
+    "dst_ip": "destination.ip",
+    "dst_port": "destination.port",
+    "conn_state": "network.connection.state",
+    "proto": "network.transport",
+    "service": "network.protocol",
+    "orig_bytes": "source.bytes",
+    "resp_bytes": "destination.bytes",
+    "orig_pkts": "source.packets",
+    "resp_pkts": "destination.packets",
+    "community_id": "network.community_id",
+}
+
+ZEEK_HTTP_FIELDS: dict[str | None, str | list[str]] = {
+    "id.orig_h": "source.ip",
+    "id.resp_h": "destination.ip",
+    "id.resp_p": "destination.port",
+    "method": "http.request.method",
+    "host": "url.domain",
+    "uri": "url.original",
+    "referrer": "http.request.referrer",
+    "user_agent": "user_agent.original",
+    "status_code": "http.response.status_code",
+}
+
+
+@dataclass(frozen=True)
+class LogsourceMapping:
+    """The fields and the event dataset of one Sigma log source (unset parts match anything)."""
+
+    category: str | None
+    product: str | None
+    service: str | None
+    dataset: str
+    fields: dict[str | None, str | list[str]]
+
+    @property
+    def logsource(self) -> SigmaLogSource:
+        return SigmaLogSource(self.category, self.product, self.service)
+
+
+LOGSOURCES: tuple[LogsourceMapping, ...] = (
+    LogsourceMapping("webserver", None, None, WEB_DATASET, WEBSERVER_FIELDS),
+    LogsourceMapping("proxy", None, None, WEB_DATASET, WEBSERVER_FIELDS),
+    LogsourceMapping(None, "zeek", "http", WEB_DATASET, ZEEK_HTTP_FIELDS),
+    LogsourceMapping("dns", None, None, DNS_DATASET, DNS_FIELDS),
+    LogsourceMapping(None, "zeek", "dns", DNS_DATASET, DNS_FIELDS),
+    LogsourceMapping("firewall", None, None, FLOW_DATASET, NETWORK_FIELDS),
+    LogsourceMapping(None, "zeek", "conn", FLOW_DATASET, NETWORK_FIELDS),
+)
+
+
+def processing_pipeline(name: str) -> ProcessingPipeline:
+    """A fresh pySigma pipeline for ``name`` (pipelines carry per-rule state, so never share one)."""
+    if name == "none":
+        return ProcessingPipeline(name="edusoc none", items=[])
+    if name != "ecs":
+        raise ValueError(f"unknown pipeline {name!r}; expected one of {', '.join(PIPELINE_NAMES)}")
+    items = [
+        ProcessingItem(
+            identifier=f"edusoc_ecs_{mapping.category or mapping.product}_{mapping.service or 'any'}",
+            transformation=FieldMappingTransformation(dict(mapping.fields)),
+            rule_conditions=[LogsourceCondition(mapping.category, mapping.product, mapping.service)],
+        )
+        for mapping in LOGSOURCES
+    ]
+    return ProcessingPipeline(name="edusoc ecs", items=items)
+
+
+def dataset_for(pipeline: str, logsource: SigmaLogSource) -> str | None:
+    """The ``event.dataset`` a rule with this log source applies to, or None for every event."""
+    if pipeline != "ecs":
+        return None
+    for mapping in LOGSOURCES:
+        if logsource in mapping.logsource:
+            return mapping.dataset
+    return None
