@@ -1,0 +1,115 @@
+"""Command-line shell over the engine: ``detect`` (events → alerts) and ``rules check``.
+
+Mounted by ``edusoc/cli.py``. Output goes to stdout (NDJSON or a table); everything that was
+skipped — rejected rules, bad input lines — is counted and reported on stderr.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from detection_rules.engine import DetectionEngine, RuleSet, load_ruleset
+from detection_rules.field_mapping import PIPELINE_NAMES
+from soc_core.events import EventError, validate_event
+
+MAX_REPORTED_LINE_ERRORS = 20
+
+rules_app = typer.Typer(help="Inspect Sigma rule files.", no_args_is_help=True)
+
+
+def _checked_pipeline(name: str) -> str:
+    if name not in PIPELINE_NAMES:
+        raise typer.BadParameter(f"expected one of {', '.join(PIPELINE_NAMES)}, got {name!r}")
+    return name
+
+
+def _report_rule_errors(ruleset: RuleSet) -> None:
+    for error in ruleset.errors:
+        typer.echo(f"rule rejected: {error}", err=True)
+
+
+def detect(
+    rules: Annotated[list[Path], typer.Option("--rules", help="Sigma rule file or directory (repeatable).")],
+    events: Annotated[Path, typer.Option("--events", help="NDJSON file of ECS events ('-' for stdin).")],
+    pipeline: Annotated[str, typer.Option("--pipeline", help="Field mapping: ecs or none.")] = "ecs",
+) -> None:
+    """Run Sigma rules over NDJSON events; print alerts as NDJSON on stdout."""
+    ruleset = load_ruleset(rules, pipeline=_checked_pipeline(pipeline))
+    _report_rule_errors(ruleset)
+    engine = DetectionEngine(ruleset)
+    counts = {"events": 0, "bad_lines": 0, "alerts": 0}
+    stream = sys.stdin if str(events) == "-" else events.open(encoding="utf-8", errors="replace")
+    try:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                event = validate_event(json.loads(line))
+            except json.JSONDecodeError as error:
+                _bad_line(counts, number, f"invalid JSON: {error.msg} at column {error.colno}")
+                continue
+            except EventError as error:
+                _bad_line(counts, number, error.reason)
+                continue
+            counts["events"] += 1
+            for alert in engine.process(event):
+                counts["alerts"] += 1
+                sys.stdout.write(json.dumps(alert.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+    sys.stdout.flush()
+    typer.echo(
+        f"{counts['events']} events, {counts['alerts']} alerts, {counts['bad_lines']} bad lines skipped, "
+        f"{len(ruleset.rules)} rules compiled, {len(ruleset.errors)} rule errors",
+        err=True,
+    )
+
+
+def _bad_line(counts: dict[str, int], number: int, reason: str) -> None:
+    counts["bad_lines"] += 1
+    if counts["bad_lines"] <= MAX_REPORTED_LINE_ERRORS:
+        typer.echo(f"line {number}: {reason}", err=True)
+    elif counts["bad_lines"] == MAX_REPORTED_LINE_ERRORS + 1:
+        typer.echo("(further bad lines are only counted)", err=True)
+
+
+@rules_app.command("check")
+def check(
+    paths: Annotated[list[Path], typer.Argument(help="Sigma rule files or directories.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file.")] = False,
+    pipeline: Annotated[str, typer.Option("--pipeline", help="Field mapping: ecs or none.")] = "ecs",
+) -> None:
+    """Report, per rule file, whether it compiled or why it was rejected; exit 1 if any was rejected."""
+    ruleset = load_ruleset(paths, pipeline=_checked_pipeline(pipeline))
+    statuses = ruleset.file_statuses()
+    # a path that does not exist has no status of its own: report it as a rejected file
+    listed = {status.path for status in statuses}
+    missing = [error for error in ruleset.errors if error.path not in listed]
+    rejected = 0
+    for status in statuses:
+        rejected += status.status == "rejected"
+        _print_status(str(status.path), status.status, status.reason, status.line, as_json)
+    for error in missing:
+        rejected += 1
+        _print_status(str(error.path), "rejected", error.reason, error.line, as_json)
+    if not as_json:
+        typer.echo(f"{len(statuses) + len(missing) - rejected} compiled, {rejected} rejected", err=True)
+    raise typer.Exit(1 if rejected else 0)
+
+
+def _print_status(path: str, status: str, reason: str | None, line: int | None, as_json: bool) -> None:
+    if as_json:
+        record: dict[str, object] = {"path": path, "status": status, "reason": reason}
+        if line is not None:
+            record["line"] = line
+        typer.echo(json.dumps(record, ensure_ascii=False))
+    elif status == "compiled":
+        typer.echo(f"compiled  {path}")
+    else:
+        where = f"{path}:{line}" if line else path
+        typer.echo(f"rejected  {where}: {reason}")
