@@ -1,0 +1,173 @@
+"""The bundled rule pack: each rule matches its positive event and not its negative one."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from detection_rules import BUNDLED_RULES, Alert, DetectionEngine, load_ruleset
+from soc_core.events import stable_event_id, timestamp_from_epoch, validate_event
+
+SQL_INJECTION = "883fe4fe-3a19-41bd-85b3-6bb76654e90a"
+WEBSHELL = "8389747f-6e93-44b6-b47e-06a7ab95e621"
+DNS_TUNNEL = "fee06e2a-d7af-4610-a93e-2ce97cc4f31d"
+PORT_SCAN = "35f7ce2b-6d4e-46ff-9d65-13e2ba298f06"
+T0 = 1_793_581_200.0
+
+
+def web(target: str, method: str = "GET", **extra: Any) -> dict[str, Any]:
+    path, _, query = target.partition("?")
+    event = {
+        "@timestamp": "2026-11-02T01:10:03.000000Z",
+        "event.id": stable_event_id("web", method, target),
+        "event.kind": "event",
+        "event.dataset": "edusoc.web",
+        "source.ip": "203.0.113.7",
+        "http.request.method": method,
+        "url.original": target,
+        "url.path": path,
+        "http.response.status_code": 200,
+        "organization.id": "school-1",
+        **extra,
+    }
+    if query:
+        event["url.query"] = query
+    return validate_event(event)
+
+
+def dns(name: str, qtype: str = "TXT") -> dict[str, Any]:
+    return validate_event({
+        "@timestamp": "2026-11-02T01:20:00.000000Z",
+        "event.id": stable_event_id("dns", name, qtype),
+        "event.kind": "event",
+        "event.dataset": "edusoc.dns",
+        "source.ip": "10.20.1.50",
+        "destination.ip": "10.20.0.2",
+        "dns.question.name": name,
+        "dns.question.type": qtype,
+    })
+
+
+def flows(count: int, state: str = "REJ", seconds: float = 20.0) -> list[dict[str, Any]]:
+    return [
+        validate_event({
+            "@timestamp": timestamp_from_epoch(T0 + i * seconds / count),
+            "event.id": stable_event_id("flow", i, state),
+            "event.kind": "event",
+            "event.dataset": "edusoc.flow",
+            "source.ip": "10.20.3.66",
+            "source.port": 40000 + i,
+            "destination.ip": "10.20.1.10",
+            "destination.port": 1 + i,
+            "network.transport": "tcp",
+            "network.connection.state": state,
+        })
+        for i in range(count)
+    ]
+
+
+LABEL = "mfrggzdfmztwq2lknnwg23tpobyxe43uov3ho6dz"  # 40 chars of base32
+
+CASES = [
+    # rule, event(s) that must raise it, event(s) that must not
+    (SQL_INJECTION, [web("/news.php?id=1%27%20union%20select%201,2,database()--")], [web("/news.php?id=118")]),
+    (SQL_INJECTION, [web("/news.php?id=1' or 1=1--")], [web("/news.php?id=1&order=asc")]),
+    (SQL_INJECTION, [web("/news.php?id=118%27%20AND%20sleep(5)%23")], [web("/sleep/tips.html")]),
+    (SQL_INJECTION, [web("/news.php?id=1%20union/**/select%201")], [web("/news.php?q=union+members")]),
+    (WEBSHELL, [web("/uploads/shell.php?cmd=whoami")], [web("/uploads/photo.jpg?cmd=x")]),
+    (WEBSHELL, [web("/upload/1.jsp?pwd=023&i=ls%20-la")], [web("/upload/form.jsp?page=2")]),
+    (WEBSHELL, [web("/images/x.php", method="POST")], [web("/admin/upload.php", method="POST")]),
+    (DNS_TUNNEL, [dns(f"{LABEL}.t.exfil-tunnel.example")], [dns("_dmarc.school-no1.edu.cn")]),
+    (DNS_TUNNEL, [dns("0123456789abcdef0123456789abcdef.x.example", "CNAME")], [dns(f"{LABEL}.av.example", "A")]),
+    (PORT_SCAN, flows(300), flows(40) + flows(300, state="SF")),
+]
+
+
+@pytest.fixture(scope="module")
+def ruleset():  # type: ignore[no-untyped-def]
+    loaded = load_ruleset([BUNDLED_RULES])
+    assert loaded.errors == []
+    return loaded
+
+
+@pytest.mark.parametrize(("rule_id", "positive", "negative"), CASES)
+def test_bundled_rule_matches_positive_and_not_negative(ruleset, rule_id: str, positive: list, negative: list) -> None:  # type: ignore[no-untyped-def]
+    assert rule_id in [alert.rule_id for alert in DetectionEngine(ruleset).process_many(positive)]
+    assert rule_id not in [alert.rule_id for alert in DetectionEngine(ruleset).process_many(negative)]
+
+
+def test_port_scan_fires_once_for_the_sample_scan(ruleset) -> None:  # type: ignore[no-untyped-def]
+    alerts = DetectionEngine(ruleset).process_many(flows(300))
+    [scan] = alerts
+    assert scan.rule_title == "TCP Port Scan"
+    assert scan.level == "medium"
+    assert scan.matches["group_by"] == {"source.ip": "10.20.3.66", "destination.ip": "10.20.1.10"}
+    assert scan.matches["count"] == 50
+
+
+def test_bundled_rules_carry_full_metadata() -> None:
+    files = sorted(BUNDLED_RULES.rglob("*.yml"))
+    assert len(files) == 4
+    for path in files:
+        for document in yaml.safe_load_all(path.read_text()):
+            for key in ("id", "title", "status", "description", "references", "author", "date", "tags", "falsepositives", "level"):
+                assert document.get(key), f"{path.name}: {key} missing"
+            assert any(tag.startswith("attack.t") for tag in document["tags"]), path.name
+
+
+def test_bundled_levels(ruleset) -> None:  # type: ignore[no-untyped-def]
+    levels = {rule.rule_id: rule.meta.level for rule in ruleset.rules}
+    assert (levels[SQL_INJECTION], levels[WEBSHELL], levels[DNS_TUNNEL], levels[PORT_SCAN]) == ("high", "critical", "high", "medium")
+
+
+# -- alerts ---------------------------------------------------------------------------------
+
+
+def sql_alert(ruleset) -> Alert:  # type: ignore[no-untyped-def]
+    [alert] = DetectionEngine(ruleset).process(web("/news.php?id=1%27%20union%20select%201,2,database()--"))
+    return alert
+
+
+def test_alert_id_is_stable(ruleset) -> None:  # type: ignore[no-untyped-def]
+    first, second = sql_alert(ruleset), sql_alert(ruleset)
+    assert first.id == second.id
+    assert first.id == stable_event_id("alert", SQL_INJECTION, *first.event_ids)
+
+
+def test_alert_carries_rule_unit_and_context(ruleset) -> None:  # type: ignore[no-untyped-def]
+    alert = sql_alert(ruleset)
+    assert alert.rule_id == SQL_INJECTION
+    assert alert.level == "high"
+    assert "attack.t1190" in alert.tags
+    assert alert.unit_id == "school-1"
+    assert alert.timestamp == "2026-11-02T01:10:03.000000Z"
+    assert alert.summary["source.ip"] == "203.0.113.7"
+    assert alert.summary["url.original"].startswith("/news.php?id=1%27")
+    assert "*union select*" in alert.matches["url.query"]
+
+
+def test_alert_to_event_passes_schema_validation(ruleset) -> None:  # type: ignore[no-untyped-def]
+    alert = sql_alert(ruleset)
+    event = validate_event(alert.to_event())
+    assert event["event.kind"] == "alert"
+    assert event["event.dataset"] == "edusoc.alert"
+    assert event["rule.id"] == SQL_INJECTION
+    assert event["rule.name"] == alert.rule_title
+    assert event["event.severity"] == 4
+    assert event["source.ip"] == "203.0.113.7"
+    assert event["organization.id"] == "school-1"
+
+
+def test_correlation_alert_to_event_passes_schema_validation(ruleset) -> None:  # type: ignore[no-untyped-def]
+    [scan] = DetectionEngine(ruleset).process_many(flows(300))
+    event = validate_event(scan.to_event())
+    assert event["event.severity"] == 3
+    assert event["destination.ip"] == "10.20.1.10"
+
+
+def test_alert_to_dict_is_json(ruleset) -> None:  # type: ignore[no-untyped-def]
+    record = sql_alert(ruleset).to_dict()
+    assert json.loads(json.dumps(record)) == record
+    assert record["rule_id"] == SQL_INJECTION
