@@ -139,6 +139,11 @@ def _network_layer(frame: bytes, linktype: int) -> object | None:
     if linktype == LINKTYPE_ETHERNET:
         eth = dpkt.ethernet.Ethernet(frame)
         ip = eth.data
+        if eth.type in (dpkt.ethernet.ETH_TYPE_IP, dpkt.ethernet.ETH_TYPE_IP6) and not isinstance(
+            ip, (dpkt.ip.IP, dpkt.ip6.IP6)
+        ):
+            # dpkt leaves an undecodable IP payload as bytes; that is a bad packet, not a non-IP one.
+            raise PacketDecodeError("IP header cut off or malformed")
     elif linktype in _RAW_ALIASES:
         version = frame[0] >> 4 if frame else 0
         ip = dpkt.ip.IP(frame) if version == 4 else dpkt.ip6.IP6(frame) if version == 6 else None

@@ -78,7 +78,7 @@ def _dns_exchange(rng: random.Random, t: float, name: str, qtype: str, answer: D
     sport, txid = rng.randint(1024, 65535), rng.getrandbits(16)
     query = DNS(id=txid, rd=1, qd=DNSQR(qname=name, qtype=qtype))
     response = DNS(id=txid, qr=1, rd=1, ra=1, rcode=rcode, qd=DNSQR(qname=name, qtype=qtype),
-                   an=answer, ancount=1 if answer is not None else 0)
+                   an=[answer] if answer is not None else [])
     return [
         _frame(t, CLIENT, RESOLVER, UDP(sport=sport, dport=53) / query),
         _frame(t + 0.012, RESOLVER, CLIENT, UDP(sport=53, dport=sport) / response),
