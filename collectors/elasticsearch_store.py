@@ -1,0 +1,363 @@
+"""The production EventStore: daily Elasticsearch indices, idempotent by event id.
+
+Layout
+  * one composable index template ``<prefix>`` for ``<prefix>-*`` with explicit mappings generated
+    from ``soc_core.events.FIELDS`` (``dynamic: false``: a field outside the schema is kept in
+    ``_source`` but not indexed, as SQLite keeps it in its JSON body);
+  * daily indices ``<prefix>-YYYY.MM.DD`` chosen by the event's ``@timestamp`` (UTC), all
+    carrying the alias ``<prefix>``, which reads (search, get, count) go through;
+  * ``_id`` = ``event.id`` and ``op_type=create``: a retried batch gets 409 for events already
+    stored, counted as duplicates, never stored twice. (An id is unique per daily index: the same
+    id with a different ``@timestamp`` would land in another index. Ids are derived from the
+    observation, its time included, so a retry carries the same timestamp.)
+
+Mappings
+  Events are flat dotted keys (``source.ip``); Elasticsearch maps dotted keys as object paths,
+  which is the standard ECS layout, and ``_source`` keeps the document exactly as written, so
+  ``get``/``search`` return the same flat dicts. ``date`` fields are ``date_nanos`` so ordering
+  and range bounds keep the microseconds every timestamp carries (plain ``date`` truncates to
+  milliseconds and would order events within one millisecond differently from SQLite).
+  ``text`` fields also get a ``.raw`` keyword sub-field (exact filters, substring search).
+  ``objects`` (``dns.answers``) are ``flattened``. Keywords index values up to 8191 characters
+  (the Lucene term limit in UTF-8); longer values are stored but not searchable.
+
+Durability and visibility
+  The bulk call returns after the translog is fsynced (``index.translog.durability: request``,
+  set explicitly). With ``refresh=False`` (default) every bulk is sent with
+  ``refresh=wait_for``: ``write`` returns once the documents are visible to search, costing up
+  to one ``refresh_interval`` (1 s) of latency per call but no extra segments — concurrent
+  writers share the same scheduled refresh. ``refresh=True`` forces a refresh per bulk instead
+  (lower latency, one tiny segment per call; for tests and low-rate tools only).
+
+Free text
+  ``EventQuery.text`` is a case-insensitive substring match over ``message`` and
+  ``url.original``, like SQLite's ``LIKE '%text%'``, done with ``wildcard`` queries on keyword
+  terms. A leading-wildcard query visits every distinct term of the field in the searched
+  indices: fine per day and per unit, slow over months of data; narrow by time first.
+"""
+from __future__ import annotations
+
+import ipaddress
+import threading
+import time
+from collections.abc import Sequence
+from datetime import timezone
+from typing import Any
+from urllib.parse import urlparse
+
+from elasticsearch import ApiError, Elasticsearch, TransportError
+
+from soc_core.event_store import EventPage, EventQuery, EventStoreError, WriteResult
+from soc_core.events import FIELDS, FieldSpec, format_timestamp, parse_timestamp
+
+# The longest keyword (in characters) that still fits Lucene's 32766-byte term limit in UTF-8.
+_KEYWORD_MAX_CHARS = 8191
+_TRANSIENT_ITEM_STATUS = {429, 500, 502, 503, 504}
+
+
+def _field_mapping(spec: FieldSpec) -> dict[str, Any]:
+    kind = spec.type
+    if kind in ("keyword", "keywords"):
+        return {"type": "keyword", "ignore_above": _KEYWORD_MAX_CHARS}
+    if kind == "text":
+        return {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": _KEYWORD_MAX_CHARS}}}
+    if kind == "ip":
+        return {"type": "ip"}
+    if kind in ("port", "long"):
+        return {"type": "long"}
+    if kind == "float":
+        return {"type": "double"}
+    if kind == "date":
+        return {"type": "date_nanos"}
+    if kind == "bool":
+        return {"type": "boolean"}
+    if kind == "objects":
+        return {"type": "flattened"}
+    raise AssertionError(f"unhandled field type {kind}")
+
+
+def event_mappings() -> dict[str, Any]:
+    """Explicit mappings for every schema field, as nested object properties (the ECS layout)."""
+    root: dict[str, Any] = {}
+    for name, spec in FIELDS.items():
+        *parents, leaf = name.split(".")
+        node = root
+        for part in parents:
+            child = node.setdefault(part, {"type": "object", "properties": {}})
+            if "properties" not in child:
+                raise AssertionError(f"schema field {name} nests under the leaf field {part}")
+            node = child["properties"]
+        if leaf in node:
+            raise AssertionError(f"schema field {name} is both a leaf and an object")
+        node[leaf] = _field_mapping(spec)
+    return {"dynamic": False, "properties": root}
+
+
+class ElasticsearchEventStore:
+    """EventStore on Elasticsearch 8. Thread-safe (the client is)."""
+
+    def __init__(
+        self,
+        url: str,
+        index_prefix: str = "edusoc-events",
+        refresh: bool = False,
+        *,
+        replicas: int = 0,
+        shards: int = 1,
+        request_timeout: float = 30.0,
+        max_retries: int = 3,
+        chunk_size: int = 1000,
+        backoff_seconds: float = 0.5,
+        max_backoff_seconds: float = 8.0,
+    ) -> None:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise EventStoreError(f"Elasticsearch URL {url!r} is not an http(s) URL")
+        if not index_prefix or index_prefix != index_prefix.lower() or any(c in index_prefix for c in ' "*\\<|,>/?#:'):
+            raise EventStoreError(f"index prefix {index_prefix!r} is not a valid lower-case index name")
+        self.url = url
+        self.index_prefix = index_prefix
+        self.alias = index_prefix
+        self.refresh = refresh
+        self.replicas = replicas
+        self.shards = shards
+        self.max_retries = max_retries
+        self.chunk_size = chunk_size
+        self.backoff_seconds = backoff_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        self._template_ready = False
+        self._lock = threading.Lock()
+        self._es = Elasticsearch(
+            url,
+            request_timeout=request_timeout,
+            max_retries=max_retries,
+            retry_on_timeout=True,
+            retry_on_status=(429, 502, 503, 504),
+        )
+
+    # -- setup
+
+    def index_for(self, timestamp: str) -> str:
+        day = parse_timestamp(timestamp).astimezone(timezone.utc)
+        return f"{self.index_prefix}-{day:%Y.%m.%d}"
+
+    def ensure_template(self) -> None:
+        """Install (or update) the index template; done once per store before the first write."""
+        if self._template_ready:
+            return
+        with self._lock:
+            if self._template_ready:
+                return
+            self._call(
+                "install the index template",
+                self._es.indices.put_index_template,
+                name=self.index_prefix,
+                index_patterns=[f"{self.index_prefix}-*"],
+                # Longer prefixes win: two prefixes whose patterns overlap ("a-*", "a-b-*") differ
+                # in length, so they never collide at the same priority.
+                priority=len(self.index_prefix),
+                template={
+                    "settings": {
+                        "index.number_of_shards": self.shards,
+                        "index.number_of_replicas": self.replicas,
+                        "index.translog.durability": "request",
+                    },
+                    "mappings": event_mappings(),
+                    "aliases": {self.alias: {}},
+                },
+                meta={"description": "edusoc events (ECS subset), generated from soc_core.events.FIELDS"},
+            )
+            self._template_ready = True
+
+    # -- EventStore
+
+    def write(self, events: Sequence[dict[str, Any]]) -> WriteResult:
+        if not events:
+            return WriteResult(written=0, duplicates=0)
+        self.ensure_template()
+        written = duplicates = 0
+        failures: list[str] = []
+        for start in range(0, len(events), self.chunk_size):
+            w, d, f = self._write_chunk(events[start:start + self.chunk_size])
+            written, duplicates = written + w, duplicates + d
+            failures.extend(f)
+        if failures:
+            shown = "; ".join(failures[:10]) + (f"; ... {len(failures) - 10} more" if len(failures) > 10 else "")
+            raise EventStoreError(
+                f"Elasticsearch at {self.url} rejected {len(failures)} of {len(events)} events "
+                f"({written} written, {duplicates} duplicates): {shown}"
+            )
+        return WriteResult(written=written, duplicates=duplicates)
+
+    def _write_chunk(self, chunk: Sequence[dict[str, Any]]) -> tuple[int, int, list[str]]:
+        pending: list[tuple[str, dict[str, Any]]] = []
+        failures: list[str] = []
+        for event in chunk:
+            event_id = event.get("event.id")
+            if not isinstance(event_id, str) or not event_id:
+                failures.append(f"event without event.id: {str(event)[:120]}")
+                continue
+            try:
+                index = self.index_for(event["@timestamp"])
+            except (KeyError, TypeError, ValueError, AttributeError):
+                failures.append(f"{event_id}: no valid @timestamp ({event.get('@timestamp')!r})")
+                continue
+            pending.append((index, event))
+        written = duplicates = 0
+        attempt = 0
+        while pending:
+            operations: list[dict[str, Any]] = []
+            for index, event in pending:
+                operations.append({"create": {"_index": index, "_id": event["event.id"]}})
+                operations.append(event)
+            response = self._call(
+                "bulk write", self._es.bulk, operations=operations, refresh=True if self.refresh else "wait_for",
+            )
+            retry: list[tuple[str, dict[str, Any]]] = []
+            reasons: dict[str, str] = {}
+            for (index, event), item in zip(pending, response["items"]):
+                result = item.get("create", {})
+                status = result.get("status", 0)
+                if status in (200, 201):
+                    written += 1
+                elif status == 409:
+                    duplicates += 1
+                elif status in _TRANSIENT_ITEM_STATUS:
+                    retry.append((index, event))
+                    reasons[event["event.id"]] = _reason(result)
+                else:
+                    failures.append(f"{event['event.id']}: {_reason(result)}")
+            attempt += 1
+            if retry and attempt > self.max_retries:
+                failures.extend(f"{e['event.id']}: still refused after {attempt} tries: {reasons[e['event.id']]}"
+                                for _, e in retry)
+                break
+            if retry:
+                time.sleep(min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1)))
+            pending = retry
+        return written, duplicates, failures
+
+    def get(self, event_id: str) -> dict[str, Any] | None:
+        response = self._search("get an event", {"ids": {"values": [event_id]}}, size=1)
+        hits = response["hits"]["hits"]
+        return hits[0]["_source"] if hits else None
+
+    def search(self, query: EventQuery) -> EventPage:
+        es_query = self._query(query)
+        order = "desc" if query.descending else "asc"
+        sort = [{"@timestamp": {"order": order}}, {"event.id": {"order": order}}]
+        window = 10_000  # index.max_result_window: from + size may not exceed it
+        search_after: list[Any] | None = None
+        offset = query.offset
+        if offset + query.limit > window:
+            # A deep page: walk to the offset with search_after (sort values only, no _source).
+            while offset > 0:
+                step = min(window, offset)
+                response = self._search("page through events", es_query, size=step, sort=sort,
+                                        search_after=search_after, source=False, track_total_hits=False)
+                hits = response["hits"]["hits"]
+                if not hits:
+                    break
+                search_after = hits[-1]["sort"]
+                offset -= len(hits)
+            offset = 0
+        response = self._search("search events", es_query, size=query.limit, from_=offset or None, sort=sort,
+                                search_after=search_after, track_total_hits=True)
+        total = response["hits"]["total"]["value"]
+        return EventPage(total=total, events=[hit["_source"] for hit in response["hits"]["hits"]])
+
+    def count(self) -> int:
+        response = self._call("count events", self._es.count, index=self.alias,
+                              ignore_unavailable=True, allow_no_indices=True)
+        return int(response["count"])
+
+    def close(self) -> None:
+        self._es.close()
+
+    # -- helpers
+
+    def _search(self, what: str, query: dict[str, Any], *, size: int, **kwargs: Any) -> Any:
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        return self._call(what, self._es.search, index=self.alias, query=query, size=size,
+                          ignore_unavailable=True, allow_no_indices=True, **kwargs)
+
+    def _query(self, query: EventQuery) -> dict[str, Any]:
+        clauses: list[dict[str, Any]] = []
+        if query.start is not None or query.end is not None:
+            bounds: dict[str, str] = {}
+            if query.start is not None:
+                bounds["gte"] = format_timestamp(query.start)
+            if query.end is not None:
+                bounds["lt"] = format_timestamp(query.end)
+            clauses.append({"range": {"@timestamp": bounds}})
+        if query.unit_ids is not None:
+            clauses.append({"terms": {"organization.id": list(query.unit_ids)}} if query.unit_ids
+                           else {"match_none": {}})
+        for name, value in query.filters.items():
+            spec = FIELDS.get(name)
+            if spec is None:
+                raise EventStoreError(f"cannot filter on {name!r}: not a field of the event schema")
+            clauses.append(_exact(name, spec, value))
+        if query.text:
+            pattern = "*" + _escape_wildcard(query.text) + "*"
+            clauses.append({"bool": {"minimum_should_match": 1, "should": [
+                {"wildcard": {"message.raw": {"value": pattern, "case_insensitive": True}}},
+                {"wildcard": {"url.original": {"value": pattern, "case_insensitive": True}}},
+            ]}})
+        return {"bool": {"filter": clauses}} if clauses else {"match_all": {}}
+
+    def _call(self, what: str, method: Any, **kwargs: Any) -> Any:
+        try:
+            return method(**kwargs)
+        except ApiError as exc:
+            raise EventStoreError(
+                f"Elasticsearch at {self.url}: {what} failed: HTTP {exc.meta.status} {_api_reason(exc)}"
+            ) from exc
+        except TransportError as exc:
+            raise EventStoreError(
+                f"Elasticsearch at {self.url} is unreachable ({what}): {type(exc).__name__}: {exc.message}"
+            ) from exc
+
+
+def _exact(name: str, spec: FieldSpec, value: str | int) -> dict[str, Any]:
+    """An exact-match clause; a value that cannot equal anything of the field's type matches nothing."""
+    kind = spec.type
+    try:
+        if kind == "ip":
+            value = str(ipaddress.ip_address(str(value)))
+        elif kind in ("port", "long"):
+            if isinstance(value, bool):
+                raise ValueError(value)
+            value = int(value)
+        elif kind == "float":
+            value = float(value)
+        elif kind == "date":
+            value = format_timestamp(parse_timestamp(str(value)))
+        elif kind == "bool" and not isinstance(value, bool):
+            raise ValueError(value)
+    except (TypeError, ValueError):
+        return {"match_none": {}}
+    field = f"{name}.raw" if kind == "text" else name
+    return {"term": {field: value}}
+
+
+def _escape_wildcard(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
+
+
+def _reason(result: dict[str, Any]) -> str:
+    error = result.get("error")
+    if isinstance(error, dict):
+        reason = f"{error.get('type', 'error')}: {error.get('reason', '')}"
+        cause = error.get("caused_by")
+        if isinstance(cause, dict):
+            reason += f" (caused by {cause.get('type')}: {cause.get('reason')})"
+        return reason
+    return f"HTTP {result.get('status')}: {error}"
+
+
+def _api_reason(exc: ApiError) -> str:
+    body = exc.body
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return _reason({"error": body["error"], "status": exc.meta.status})
+    return str(exc.message)
