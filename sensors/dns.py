@@ -29,6 +29,54 @@ RCODE_NAMES = {
 }
 
 
+def _escape_label(label: bytes) -> str:
+    # Tunnels (iodine, dnscat) put raw bytes in labels; keep them visible as \xHH like Zeek does.
+    try:
+        return label.decode("utf-8")
+    except UnicodeDecodeError:
+        return "".join(chr(b) if 0x20 < b < 0x7F else f"\\x{b:02x}" for b in label)
+
+
+def _unpack_name(buf: bytes, off: int) -> tuple[str, int]:
+    """dpkt.dns.unpack_name, but labels that are not UTF-8 are escaped instead of raising."""
+    labels: list[str] = []
+    saved_off = 0
+    start_off = off
+    length = 0
+    while True:
+        if off >= len(buf):
+            raise dpkt.NeedData()
+        n = buf[off]
+        if n == 0:
+            off += 1
+            break
+        if n & 0xC0 == 0xC0:
+            if off + 2 > len(buf):
+                raise dpkt.NeedData()
+            ptr = ((n & 0x3F) << 8) | buf[off + 1]
+            if ptr >= start_off:
+                raise dpkt.UnpackError("invalid label compression pointer")
+            off += 2
+            if not saved_off:
+                saved_off = off
+            start_off = off = ptr
+        elif n & 0xC0 == 0:
+            off += 1
+            labels.append(_escape_label(buf[off:off + n]))
+            length += n + 1
+            if length > 255:
+                raise dpkt.UnpackError("name longer than 255 bytes")
+            off += n
+        else:
+            raise dpkt.UnpackError(f"invalid label length {n:02x}")
+    return ".".join(labels), saved_off or off
+
+
+# dpkt decodes names as strict UTF-8 and so drops exactly the DNS tunnel traffic we most
+# want to see; its DNS classes look the function up at call time, so this replaces it.
+dpkt.dns.unpack_name = _unpack_name
+
+
 def qtype_name(code: int) -> str:
     """Mnemonic of an RR type; unknown types as TYPEnnn (RFC 3597)."""
     return QTYPE_NAMES.get(code, f"TYPE{code}")

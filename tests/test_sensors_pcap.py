@@ -299,3 +299,12 @@ def test_random_payloads_in_a_capture_never_raise(tmp_path, payloads, udp53):
     if raw:
         (tmp_path / "fuzz_cut.pcap").write_bytes(raw[: len(raw) // 2] + b"\xff" * 7)
         read_pcap(tmp_path / "fuzz_cut.pcap")
+
+
+def test_binary_dns_labels_of_a_tunnel_are_escaped_not_dropped(tmp_path):
+    query = DNS(id=3, rd=1, qd=DNSQR(qname=b"zi\xbc\xbd.pirate.sea", qtype="NULL"))
+    events, stats = read_pcap(write(tmp_path, [frame(0, CLIENT, "10.20.0.53", UDP(sport=5000, dport=53) / query)]))
+    [event] = dns_events(events)
+    assert event["dns.question.name"] == "zi\\xbc\\xbd.pirate.sea"
+    assert event["dns.question.type"] == "NULL" and event["dns.type"] == "query"
+    assert stats.decode_errors == 0
