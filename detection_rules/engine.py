@@ -21,14 +21,15 @@ from sigma.rule import SigmaRule, SigmaRuleBase
 
 from detection_rules.alerts import LEVELS, Alert, alert_id, summarize
 from detection_rules.correlation import CorrelationSpec, CorrelationWindow, Crossing
-from detection_rules.field_mapping import PIPELINE_NAMES, dataset_for, processing_pipeline
+from detection_rules.field_mapping import PIPELINE_NAMES, dataset_for, mapped_logsources, processing_pipeline
 from detection_rules.matching import CompiledDetection, UnsupportedFeature, check_modifiers, compile_detection
-from soc_core.events import EventError, format_timestamp, parse_timestamp, stable_event_id
+from soc_core.events import FIELDS, EventError, format_timestamp, parse_timestamp, stable_event_id
 
 RULE_SUFFIXES = (".yml", ".yaml")
 BUNDLED_RULES = Path(__file__).resolve().parent / "sigma"  # the rule pack shipped with edusoc
 DEFAULT_LEVEL = "medium"  # a rule without a level is unknown, not unimportant
 DEFAULT_MAX_VALUES = 10_000
+ECS_FIELDS = frozenset(FIELDS)
 
 
 @dataclass(frozen=True)
@@ -267,7 +268,12 @@ def _find_line(text: str, needle: str | None) -> int | None:
     """First line of ``text`` containing ``needle`` (how a compile-time problem is located)."""
     if not needle:
         return None
-    for number, line in enumerate(text.splitlines(), start=1):
+    lines = text.splitlines()
+    if needle[0].isalnum():  # a field name: prefer the line where it is a key
+        for number, line in enumerate(lines, start=1):
+            if line.lstrip(" -").startswith((needle + ":", needle + "|")):
+                return number
+    for number, line in enumerate(lines, start=1):
         if needle in line:
             return number
     return None
@@ -286,9 +292,23 @@ def _compile_rule(item: _Parsed, mapping: Any, pipeline: str) -> CompiledRule:
     rule = item.rule
     assert isinstance(rule, SigmaRule)
     check_modifiers(rule)  # before mapping, so the message shows the field as written
+    dataset = dataset_for(pipeline, rule.logsource)
+    if pipeline == "ecs" and dataset is None:
+        # Running it anyway would let its keyword and negated tests fire on unrelated events.
+        raise UnsupportedFeature(
+            f"logsource {_logsource_text(rule)} is not an edusoc event source under the ecs pipeline "
+            f"(mapped: {', '.join(mapped_logsources())}); use pipeline 'none' for events in that source's own fields",
+            needle="logsource:",
+        )
     mapping.apply(rule)
-    detection = compile_detection(rule)
-    return CompiledRule(_meta(item), detection, dataset_for(pipeline, rule.logsource), rule._output)
+    detection = compile_detection(rule, ECS_FIELDS if pipeline == "ecs" else None)
+    return CompiledRule(_meta(item), detection, dataset, rule._output)
+
+
+def _logsource_text(rule: SigmaRule) -> str:
+    source = rule.logsource
+    parts = [f"{name}={value}" for name, value in (("category", source.category), ("product", source.product), ("service", source.service)) if value]
+    return "/".join(parts) or "(empty)"
 
 
 def _compile_correlation(item: _Parsed, mapping: Any, compiled: dict[int, CompiledRule]) -> CompiledCorrelation:

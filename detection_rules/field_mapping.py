@@ -5,9 +5,11 @@ mapping does not name (including fields already written in ECS) pass through unc
 
 Two pipelines exist:
 
-* ``ecs`` (default): maps the taxonomy of the log sources edusoc produces (webserver, dns,
-  zeek conn/dns/http, firewall) and restricts each such rule to the matching
-  ``event.dataset`` so a web rule never looks at a flow.
+* ``ecs`` (default): maps the taxonomy of the log sources edusoc produces (webserver, proxy,
+  dns, zeek conn/dns/http, firewall) and restricts each such rule to the matching
+  ``event.dataset`` so a web rule never looks at a flow. A rule for another log source, or
+  one that tests a field neither mapped here nor in the edusoc schema, is rejected by the
+  engine: it could not be evaluated faithfully on edusoc events.
 * ``none``: field names are left as written and no dataset restriction applies.
 """
 from __future__ import annotations
@@ -47,7 +49,6 @@ WEBSERVER_FIELDS: dict[str | None, str | list[str]] = {
     "cs-bytes": "http.request.body.bytes",
     "sc-bytes": "http.response.body.bytes",
     "cs-username": "user.name",
-    "cs-uri-extension": "url.path",  # closest ECS field; Sigma rules use |endswith on it
 }
 
 DNS_FIELDS: dict[str | None, str | list[str]] = {
@@ -84,6 +85,7 @@ NETWORK_FIELDS: dict[str | None, str | list[str]] = {
 }
 
 ZEEK_HTTP_FIELDS: dict[str | None, str | list[str]] = {
+    **WEBSERVER_FIELDS,  # SigmaHQ's zeek http rules mix in the W3C names
     "id.orig_h": "source.ip",
     "id.resp_h": "destination.ip",
     "id.resp_p": "destination.port",
@@ -147,3 +149,11 @@ def dataset_for(pipeline: str, logsource: SigmaLogSource) -> str | None:
         if logsource in mapping.logsource:
             return mapping.dataset
     return None
+
+
+def mapped_logsources() -> list[str]:
+    """The log sources the ecs pipeline knows, as category/product/service text."""
+    return [
+        "/".join(f"{name}={value}" for name, value in (("category", m.category), ("product", m.product), ("service", m.service)) if value)
+        for m in LOGSOURCES
+    ]

@@ -142,12 +142,32 @@ def _detection_items(detection: SigmaDetection) -> Iterator[SigmaDetectionItem]:
             yield item
 
 
-def compile_detection(rule: SigmaRule) -> CompiledDetection:
-    """Compile the (already field-mapped) rule's condition(s) into one predicate."""
+def compile_detection(rule: SigmaRule, known_fields: frozenset[str] | None = None) -> CompiledDetection:
+    """Compile the (already field-mapped) rule's condition(s) into one predicate.
+
+    With ``known_fields``, a field outside it is rejected: events never carry it, so a test on
+    it could never match and its negation would always hold — a silent mis-evaluation.
+    """
     leaves: list[Leaf] = []
+    for condition in rule.detection.parsed_condition:
+        _check_fields(condition.parsed, known_fields)
     predicates = [_compile_node(condition.parsed, False, leaves) for condition in rule.detection.parsed_condition]
     predicate = predicates[0] if len(predicates) == 1 else _any_of(predicates)
     return CompiledDetection(predicate, tuple(leaves))
+
+
+def _check_fields(node: object, known_fields: frozenset[str] | None) -> None:
+    if known_fields is None:
+        return
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        if node.field not in known_fields:
+            raise UnsupportedFeature(
+                f"field '{node.field}' is not in the edusoc event schema and the pipeline has no mapping for it",
+                needle=node.field,
+            )
+    elif isinstance(node, (ConditionAND, ConditionOR, ConditionNOT)):
+        for arg in node.args:
+            _check_fields(arg, known_fields)
 
 
 def _compile_node(node: object, negated: bool, leaves: list[Leaf]) -> Predicate:

@@ -1,10 +1,18 @@
-"""Sigma modifiers, condition forms and rejections, through load_ruleset and DetectionEngine."""
+"""Sigma modifiers, condition forms and rejections, through load_ruleset and DetectionEngine.
+
+Matching semantics are tested with the ``none`` pipeline (field names as written, every event
+looked at); the ``ecs`` pipeline has its own tests at the end.
+"""
 from __future__ import annotations
 
+import json
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detection_rules import DetectionEngine, RuleSet, load_ruleset
 
@@ -27,8 +35,8 @@ def make_rule(tmp_path: Path, detection: str, *, logsource: str = "category: tes
     return path
 
 
-def compiled(tmp_path: Path, detection: str, **kwargs: str) -> DetectionEngine:
-    ruleset = load_ruleset([make_rule(tmp_path, detection, **kwargs)])
+def compiled(tmp_path: Path, detection: str, pipeline: str = "none", **kwargs: str) -> DetectionEngine:
+    ruleset = load_ruleset([make_rule(tmp_path, detection, **kwargs)], pipeline=pipeline)
     assert ruleset.errors == [], ruleset.errors
     assert len(ruleset.rules) == 1
     return DetectionEngine(ruleset)
@@ -49,8 +57,8 @@ def fires(engine: DetectionEngine, **fields: object) -> bool:
     return bool(engine.process(event(**fields)))
 
 
-def rejected(tmp_path: Path, detection: str, **kwargs: str) -> RuleSet:
-    ruleset = load_ruleset([make_rule(tmp_path, detection, **kwargs)])
+def rejected(tmp_path: Path, detection: str, pipeline: str = "none", **kwargs: str) -> RuleSet:
+    ruleset = load_ruleset([make_rule(tmp_path, detection, **kwargs)], pipeline=pipeline)
     assert ruleset.rules == []
     assert len(ruleset.errors) == 1
     return ruleset
@@ -271,7 +279,7 @@ def test_a_rejected_file_does_not_stop_the_others(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     good = make_rule(tmp_path / "sub", "selection:\n    message: ok\ncondition: selection", name="good.yaml")
     good.write_text(good.read_text().replace("0b8a6e1c", "1b8a6e1c"))
-    ruleset = load_ruleset([tmp_path])
+    ruleset = load_ruleset([tmp_path], pipeline="none")
     assert [rule.meta.path.name for rule in ruleset.rules] == ["good.yaml"]
     assert {s.path.name: s.status for s in ruleset.file_statuses()} == {"bad.yml": "rejected", "good.yaml": "compiled"}
 
@@ -280,7 +288,7 @@ def test_a_rejected_file_does_not_stop_the_others(tmp_path: Path) -> None:
 
 
 def test_ecs_pipeline_maps_webserver_fields_and_dataset(tmp_path: Path) -> None:
-    engine = compiled(tmp_path, "selection:\n    cs-uri-query|contains: cmd=\ncondition: selection", logsource="category: webserver")
+    engine = compiled(tmp_path, "selection:\n    cs-uri-query|contains: cmd=\ncondition: selection", "ecs", logsource="category: webserver")
     web = event(url__query="cmd=id")
     assert engine.process({**web, "event.dataset": "edusoc.web"})
     assert not engine.process({**web, "event.dataset": "edusoc.flow"})
@@ -291,3 +299,30 @@ def test_none_pipeline_leaves_field_names(tmp_path: Path) -> None:
     engine = DetectionEngine(load_ruleset([path], pipeline="none"))
     assert engine.process(event(**{"cs-uri-query": "cmd=id"}))
     assert not engine.process(event(url__query="cmd=id"))
+
+
+def test_ecs_pipeline_rejects_a_logsource_edusoc_does_not_produce(tmp_path: Path) -> None:
+    ruleset = rejected(tmp_path, "keywords:\n    - 'password'\ncondition: keywords", "ecs", logsource="product: linux\n    service: auditd")
+    [error] = ruleset.errors
+    assert "logsource product=linux/service=auditd is not an edusoc event source" in error.reason
+    assert error.line == 4
+
+
+def test_ecs_pipeline_rejects_a_field_outside_the_schema(tmp_path: Path) -> None:
+    # a negated test on a field events never carry would always hold: reject, never mis-evaluate
+    ruleset = rejected(tmp_path, "flag:\n    Z: 0\ncondition: not flag", "ecs", logsource="product: zeek\n    service: dns")
+    assert "field 'Z' is not in the edusoc event schema" in ruleset.errors[0].reason
+
+
+def test_ecs_fields_pass_through_the_ecs_pipeline(tmp_path: Path) -> None:
+    engine = compiled(tmp_path, "selection:\n    dns.question.type: TXT\ncondition: selection", "ecs", logsource="category: dns")
+    assert engine.process(event(event__dataset="edusoc.dns", dns__question__type="TXT"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(needle=st.text(alphabet="abAB'%= ", min_size=1, max_size=5), haystack=st.text(alphabet="abAB'%= ", max_size=12))
+def test_contains_agrees_with_case_insensitive_substring(needle: str, haystack: str) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        detection = "selection:\n    message|contains: " + json.dumps(needle) + "\ncondition: selection"
+        engine = compiled(Path(directory), detection)
+        assert fires(engine, message=haystack) is (needle.lower() in haystack.lower())
