@@ -1,0 +1,1 @@
+"""The ingest service and the EventStore implementations."""

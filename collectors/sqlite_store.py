@@ -125,7 +125,11 @@ def _where(query: EventQuery) -> tuple[str, list[Any]]:
             params.append(f'$."{name}"')
         params.append(value)
     if query.text:
-        clauses.append("(json_extract(body, '$.message') LIKE ? OR json_extract(body, '$.\"url.original\"') LIKE ?)")
-        pattern = f"%{query.text}%"
+        clauses.append(
+            "(json_extract(body, '$.message') LIKE ? ESCAPE '\\' OR json_extract(body, '$.\"url.original\"') LIKE ? ESCAPE '\\')"
+        )
+        # The user's text is literal: % and _ in it are not wildcards.
+        escaped = query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
         params.extend([pattern, pattern])
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params

@@ -38,7 +38,8 @@ class EventStoreSettings(_Section):
 
 
 class IngestSettings(_Section):
-    max_batch_bytes: int = 8 * 1024 * 1024  # compressed size of one request
+    max_batch_bytes: int = 8 * 1024 * 1024  # size of one request body as sent (gzip)
+    max_decompressed_bytes: int = 64 * 1024 * 1024  # guards against gzip bombs
     max_batch_events: int = 10_000
     max_event_bytes: int = 256 * 1024
 
