@@ -19,11 +19,11 @@ class OrgError(ValueError):
 
 
 def create_unit(session: Session, name: str, kind: UnitKind, parent: Unit | None = None, code: str | None = None) -> Unit:
+    # A root may be of any kind (a deployment can cover a whole province or one city);
+    # below the root every unit sits directly under the kind above it.
     expected = PARENT_KIND[kind]
-    if expected is None and parent is not None:
-        raise OrgError(f"a {kind.value} unit has no parent")
-    if expected is not None and (parent is None or parent.kind != expected.value):
-        raise OrgError(f"a {kind.value} unit must sit under a {expected.value} unit")
+    if parent is not None and (expected is None or parent.kind != expected.value):
+        raise OrgError(f"a {kind.value} unit cannot sit under a {parent.kind} unit")
     unit = Unit(name=name, kind=kind.value, parent_id=parent.id if parent else None, code=code)
     session.add(unit)
     session.flush()
@@ -109,3 +109,11 @@ def sensor_for_token(session: Session, token: str) -> Sensor | None:
     if sensor is None or sensor.revoked_at is not None:
         return None
     return sensor
+
+
+def rotate_sensor_token(session: Session, clock: Clock, sensor: Sensor, actor: str = "system") -> str:
+    """Give a sensor a new token; the old one stops working at once."""
+    token = new_token()
+    sensor.token_hash = hash_token(token)
+    record_audit(session, clock, actor, "sensor.rotate_token", "sensor", sensor.id, sensor.unit_id)
+    return token

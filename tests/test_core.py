@@ -95,3 +95,10 @@ def test_password_is_hashed_and_token_expires(session, clock):
     assert user_for_token(session, clock, token) is None
     actions = [entry.action for entry in session.query(AuditEntry)]
     assert actions == ["user.create", "auth.login"]
+
+
+def test_example_config_lists_valid_settings():
+    from pathlib import Path
+
+    settings = load_settings(Path(__file__).resolve().parent.parent / "config" / "edusoc.example.yaml")
+    assert settings.incidents.handle_hours_notice == 60

@@ -1,0 +1,26 @@
+"""The FastAPI application: REST API under /api/v1, the web UI, OpenAPI at /docs."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from soc_api.context import ApiContext
+from soc_api.routers import auth, health, incidents, ui
+
+
+def create_app(context: ApiContext, extra_routers: Sequence[APIRouter] = ()) -> FastAPI:
+    """Build the app; ``extra_routers`` lets the host mount e.g. the collector's ingest route."""
+    app = FastAPI(
+        title="edusoc — 教育专网安全运营平台",
+        version="0.1.0",
+        description="Security operations for a regional education private network. "
+        "Every /api/v1 route needs a bearer token from POST /api/v1/auth/token and is scoped by the org tree.",
+    )
+    app.state.context = context
+    for router in (auth.router, incidents.router, health.router, *extra_routers, ui.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).resolve().parent / "static")), name="static")
+    return app

@@ -1,0 +1,21 @@
+"""What the API needs from the process that hosts it, handed over once at start."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from soc_core.clock import Clock
+from soc_core.config import Settings
+from soc_core.event_store import EventStore
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    clock: Clock
+    event_store: EventStore | None = None
+    # Extra figures for /api/v1/health, e.g. the collector's counters: name → callable returning a dict.
+    health_probes: dict[str, Callable[[], dict[str, object]]] = field(default_factory=dict)

@@ -1,0 +1,70 @@
+"""Request and response bodies of the API (kept apart from the database models)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="seconds until the token expires")
+
+
+class AlertOut(BaseModel):
+    id: str
+    rule_id: str
+    rule_title: str
+    level: str
+    event_id: str
+    timestamp: datetime
+    summary: dict[str, Any]
+
+
+class IncidentOut(BaseModel):
+    id: int
+    title: str
+    unit_id: int
+    unit_name: str
+    grade: Literal["I", "II", "III", "IV"]
+    grade_label: str = Field(description="特别重大 / 重大 / 较大 / 一般")
+    grade_basis: str
+    category: str
+    source: Literal["detected", "notice", "self_reported"]
+    status: str
+    rule_id: str | None
+    alert_count: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+    created_at: datetime
+    handle_by: datetime = Field(description="handling deadline, ISO 8601 UTC")
+    seconds_left: int = Field(description="seconds until handle_by; negative when overdue")
+    overdue: bool
+
+
+class IncidentDetail(IncidentOut):
+    description: str
+    alerts: list[AlertOut]
+
+
+class IncidentPage(BaseModel):
+    total: int
+    items: list[IncidentOut]
+
+
+class IncidentCreate(BaseModel):
+    title: str = Field(min_length=1, max_length=300)
+    unit_id: int
+    grade: Literal["I", "II", "III", "IV"]
+    source: Literal["detected", "notice", "self_reported"] = "self_reported"
+    description: str = Field(default="", max_length=20000)
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    time: datetime
+    case_store: str
+    event_store: dict[str, Any]
+    components: dict[str, dict[str, Any]]

@@ -1,0 +1,70 @@
+"""Building a real edusoc process for API tests: runtime, demo region, logins."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from edusoc.demo import DEMO_PASSWORD, DemoSensor, seed_demo_region
+from edusoc.runtime import Runtime, build_runtime
+from soc_core.clock import Clock
+from soc_core.config import Settings
+from soc_core.models import Unit
+
+
+@dataclass
+class DemoProcess:
+    runtime: Runtime
+    client: TestClient
+    sensors: dict[str, DemoSensor]
+
+    def unit(self, code: str) -> Unit:
+        with self.runtime.sessions() as session:
+            return session.scalars(select(Unit).where(Unit.code == code)).one()
+
+    def login(self, username: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
+        response = self.client.post("/api/v1/auth/token", data={"username": username, "password": password})
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def start_demo_process(data_dir: Path, clock: Clock, **settings: object) -> DemoProcess:
+    runtime = build_runtime(Settings(data_dir=str(data_dir), **settings), clock)
+    with runtime.sessions() as session:
+        sensors = {s.name: s for s in seed_demo_region(session, clock)}
+    return DemoProcess(runtime, TestClient(runtime.app), sensors)
+
+
+@dataclass
+class LiveServer:
+    """A real uvicorn server on loopback, in a thread, serving a runtime's app."""
+
+    base_url: str
+    server: "uvicorn.Server"
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def start_live_server(runtime: Runtime) -> LiveServer:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(runtime.app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    return LiveServer(f"http://127.0.0.1:{port}", server, thread)
