@@ -1,0 +1,31 @@
+# edusoc — the two commands: `make run` and `make test`.
+VENV   := .venv
+PYTHON ?= python3
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install es-start es-stop clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Seed the demo region, replay the bundled sample traffic, serve UI + API on http://127.0.0.1:8000
+run: $(STAMP)
+	$(VENV)/bin/edusoc run --demo
+
+## Install what the tests need (Chromium, a local Elasticsearch node), run the whole suite, stop the node
+test: $(STAMP)
+	scripts/test.sh
+
+es-start:
+	scripts/es.sh start
+
+es-stop:
+	scripts/es.sh stop
+
+clean:
+	rm -rf var .pytest_cache

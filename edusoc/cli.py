@@ -1,0 +1,114 @@
+"""`edusoc`: one command line for every component (typer; `--help` works everywhere)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from sqlalchemy import select
+
+from detection_rules.cli import detect, rules_app
+from sensors.cli import app as sensor_app
+from soc_core.clock import SystemClock
+from soc_core.config import ConfigError, Settings, load_settings
+from soc_core.db import make_engine, migrate, session_factory
+from soc_core.models import Unit
+from soc_core.org import Role
+from soc_core.repositories import OrgError, create_user, register_sensor
+
+app = typer.Typer(help="edusoc — 教育专网安全运营与态势感知平台 / security operations for an education network.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(sensor_app, name="sensor", help="Sensors: turn pcaps and logs into events.")
+app.add_typer(rules_app, name="rules", help="Detection rules: check Sigma rule files.")
+app.command("detect", help="Run Sigma rules over NDJSON events; alerts as NDJSON on stdout.")(detect)
+err = Console(stderr=True)
+
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML settings file (else $EDUSOC_CONFIG, else defaults).")]
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _find_unit(session, ref: str) -> Unit:  # type: ignore[no-untyped-def]
+    unit = session.scalar(select(Unit).where(Unit.code == ref))
+    if unit is None and ref.isdigit():
+        unit = session.get(Unit, int(ref))
+    if unit is None:
+        err.print(f"[red]no unit with code or id {ref!r}[/red]")
+        raise typer.Exit(2)
+    return unit
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Seed the demo region and replay the bundled sample traffic.")] = False,
+    host: Annotated[Optional[str], typer.Option(help="Listen address (default from settings: 127.0.0.1).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Listen port (default from settings: 8000).")] = None,
+) -> None:
+    """Run the API, the web UI and the collector in one process."""
+    from edusoc.serve import serve
+
+    settings = _settings(config)
+    if host:
+        settings.api.host = host
+    if port:
+        settings.api.port = port
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve(settings, demo=demo)
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    role: Annotated[Role, typer.Option(help="system_admin, duty_officer, school_admin, drill_organizer or regulator.")],
+    unit: Annotated[str, typer.Option(help="Unit code or id the user belongs to.")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    display_name: Annotated[str, typer.Option(help="Name shown in the UI.")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Create a user account (the password is stored as an Argon2id hash)."""
+    settings = _settings(config)
+    engine = make_engine(settings.case_store_url)
+    migrate(engine)
+    with session_factory(engine)() as session:
+        try:
+            user = create_user(session, SystemClock(), username, password, role, _find_unit(session, unit), display_name, actor="cli")
+        except OrgError as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
+        session.commit()
+        typer.echo(f"created user {user.username} ({role.value}) in {user.unit.name}")
+
+
+@app.command("register-sensor")
+def register_sensor_command(
+    name: str,
+    unit: Annotated[str, typer.Option(help="Unit code or id the sensor belongs to.")],
+    config: ConfigOption = None,
+) -> None:
+    """Register a sensor and print its token once (only a hash is kept)."""
+    settings = _settings(config)
+    engine = make_engine(settings.case_store_url)
+    migrate(engine)
+    with session_factory(engine)() as session:
+        try:
+            registered = register_sensor(session, SystemClock(), name, _find_unit(session, unit), actor="cli")
+        except OrgError as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
+        session.commit()
+        typer.echo(registered.token)
+
+
+if __name__ == "__main__":
+    app()

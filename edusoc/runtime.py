@@ -1,0 +1,76 @@
+"""Wire one edusoc process: case store, event store, rules, ingest, playbooks and the API."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from collectors.ingest import IngestService
+from collectors.ingest_api import build_ingest_router
+from collectors.sqlite_store import SqliteEventStore
+from detection_rules import Alert, DetectionEngine, RuleSet, load_ruleset
+from playbooks import fold_alerts
+from soc_api import ApiContext, create_app
+from soc_core.clock import Clock, SystemClock
+from soc_core.config import Settings
+from soc_core.db import make_engine, migrate, session_factory
+from soc_core.event_store import EventStore
+
+log = logging.getLogger("edusoc")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock
+    engine: Engine
+    sessions: sessionmaker[Session]
+    event_store: EventStore
+    ruleset: RuleSet
+    ingest: IngestService
+    app: FastAPI
+
+    def close(self) -> None:
+        self.event_store.close()
+        self.engine.dispose()
+
+
+def open_event_store(settings: Settings) -> EventStore:
+    if settings.event_store.backend == "elasticsearch":
+        from collectors.elasticsearch_store import ElasticsearchEventStore
+
+        return ElasticsearchEventStore(settings.event_store.elasticsearch_url, settings.event_store.elasticsearch_index_prefix)
+    return SqliteEventStore(settings.sqlite_events_path)
+
+
+def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    clock = clock or SystemClock()
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.case_store_url)
+    migrate(engine)
+    sessions = session_factory(engine)
+    event_store = open_event_store(settings)
+    ruleset = load_ruleset([Path(p) for p in settings.detection.sigma_paths])
+    for error in ruleset.errors:
+        log.warning("rule rejected: %s: %s", error.path, error.reason)
+
+    def fold_into_incidents(alerts: Sequence[Alert]) -> None:
+        with sessions() as session:
+            fold_alerts(session, clock, settings.incidents, alerts)
+            session.commit()
+
+    ingest = IngestService(event_store, DetectionEngine(ruleset), fold_into_incidents, settings.ingest, clock)
+    context = ApiContext(
+        settings=settings, sessions=sessions, clock=clock, event_store=event_store,
+        health_probes={
+            "ingest": lambda: asdict(ingest.counters),
+            "rules": lambda: {"loaded": len(ruleset.rules), "rejected": len(ruleset.errors)},
+        },
+    )
+    app = create_app(context, [build_ingest_router(ingest, sessions)])
+    return Runtime(settings, clock, engine, sessions, event_store, ruleset, ingest, app)

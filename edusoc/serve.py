@@ -1,0 +1,49 @@
+"""`edusoc run`: serve the API, UI and collector; with --demo, seed and replay the samples."""
+from __future__ import annotations
+
+import logging
+import threading
+
+import uvicorn
+
+from edusoc.demo import DEMO_PASSWORD, DEMO_USERS, replay_demo_samples, seed_demo_region
+from edusoc.runtime import build_runtime
+from soc_core.config import Settings
+
+log = logging.getLogger("edusoc")
+
+
+def serve(settings: Settings, demo: bool = False) -> None:
+    runtime = build_runtime(settings)
+    base_url = f"http://{settings.api.host}:{settings.api.port}"
+    server = uvicorn.Server(uvicorn.Config(runtime.app, host=settings.api.host, port=settings.api.port, log_level="info"))
+    if demo:
+        with runtime.sessions() as session:
+            sensors = seed_demo_region(session, runtime.clock)
+        _print_demo_banner(base_url)
+        threading.Thread(target=_replay_when_up, args=(server, base_url, sensors), name="demo-replay", daemon=True).start()
+    try:
+        server.run()
+    finally:
+        runtime.close()
+
+
+def _replay_when_up(server: uvicorn.Server, base_url: str, sensors) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    while not server.started:
+        if server.should_exit:
+            return
+        time.sleep(0.1)
+    for line in replay_demo_samples(base_url, sensors):
+        log.info("demo replay: %s", line)
+    log.info("demo replay done: open %s and log in (e.g. duty / %s)", base_url, DEMO_PASSWORD)
+
+
+def _print_demo_banner(base_url: str) -> None:
+    accounts = "\n".join(f"    {username:<10} {role.label}" for username, _, role, _ in DEMO_USERS)
+    print(
+        f"\n  edusoc demo — {base_url}\n"
+        f"  Demo accounts (password for all: {DEMO_PASSWORD} — demo only, change for real use):\n{accounts}\n",
+        flush=True,
+    )
