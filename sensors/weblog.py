@@ -152,9 +152,11 @@ def _client_ip(value: bytes) -> str:
 def _add_request(event: dict[str, Any], request: str) -> None:
     # A request line that is not "METHOD target HTTP/x" (TLS bytes sent to port 80, scanners)
     # is still an access worth keeping; it stays visible in event.original.
+    # nginx logs the target as the client sent it, so attack payloads can carry literal
+    # spaces ("GET /s.php?kw=' or 1=1-- HTTP/1.1"): the target is everything in between.
     parts = request.split(" ")
-    if len(parts) == 3 and parts[2].startswith("HTTP/"):
-        method, target, version = parts
+    if len(parts) >= 3 and parts[-1].startswith("HTTP/"):
+        method, target, version = parts[0], " ".join(parts[1:-1]), parts[-1]
         event["http.version"] = version[5:]
     elif len(parts) == 2:
         method, target = parts

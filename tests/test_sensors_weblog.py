@@ -120,3 +120,12 @@ def test_cli_logs_prints_ndjson(tmp_path):
 def test_cli_help_lists_both_commands():
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0 and "pcap" in result.output and "logs" in result.output
+
+
+def test_request_target_with_literal_spaces_keeps_its_query():
+    line = ('203.0.113.7 - - [02/Nov/2026:09:20:01 +0800] "GET /search.php?kw=\' or 1=1-- HTTP/1.1" 200 512 '
+            '"-" "python-requests/2.31"')
+    event = parse_line(line)
+    assert event["url.query"] == "kw=' or 1=1--"
+    assert event["url.path"] == "/search.php"
+    assert event["http.version"] == "1.1"
