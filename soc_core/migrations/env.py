@@ -3,7 +3,17 @@ or on ``sqlalchemy.url`` when invoked from the alembic command line."""
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import importlib
+import pkgutil
+
+import soc_core
 from soc_core.models import Base
+
+# Tables live in soc_core/models.py and in soc_core/models_<area>.py modules; load them all
+# so autogenerate sees every table.
+for module in pkgutil.iter_modules(soc_core.__path__):
+    if module.name.startswith("models_"):
+        importlib.import_module(f"soc_core.{module.name}")
 
 config = context.config
 target_metadata = Base.metadata
