@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from detection_rules.cli import detect, rules_app
 from sensors.cli import app as sensor_app
@@ -38,7 +41,7 @@ def _settings(config: Path | None) -> Settings:
         raise typer.Exit(2) from exc
 
 
-def _find_unit(session, ref: str) -> Unit:  # type: ignore[no-untyped-def]
+def _find_unit(session: Session, ref: str) -> Unit:
     unit = session.scalar(select(Unit).where(Unit.code == ref))
     if unit is None and ref.isdigit():
         unit = session.get(Unit, int(ref))
@@ -67,6 +70,23 @@ def run(
     serve(settings, demo=demo)
 
 
+@contextmanager
+def _case_store(config: Path | None) -> Iterator[Session]:
+    """A migrated case-store session that commits on success and turns OrgError into exit 1."""
+    settings = _settings(config)
+    engine = make_engine(settings.case_store_url)
+    migrate(engine)
+    try:
+        with session_factory(engine)() as session:
+            yield session
+            session.commit()
+    except OrgError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+
+
 @user_app.command("add")
 def user_add(
     username: str,
@@ -77,16 +97,8 @@ def user_add(
     config: ConfigOption = None,
 ) -> None:
     """Create a user account (the password is stored as an Argon2id hash)."""
-    settings = _settings(config)
-    engine = make_engine(settings.case_store_url)
-    migrate(engine)
-    with session_factory(engine)() as session:
-        try:
-            user = create_user(session, SystemClock(), username, password, role, _find_unit(session, unit), display_name, actor="cli")
-        except OrgError as exc:
-            err.print(f"[red]{exc}[/red]")
-            raise typer.Exit(1) from exc
-        session.commit()
+    with _case_store(config) as session:
+        user = create_user(session, SystemClock(), username, password, role, _find_unit(session, unit), display_name, actor="cli")
         typer.echo(f"created user {user.username} ({role.value}) in {user.unit.name}")
 
 
@@ -97,17 +109,8 @@ def register_sensor_command(
     config: ConfigOption = None,
 ) -> None:
     """Register a sensor and print its token once (only a hash is kept)."""
-    settings = _settings(config)
-    engine = make_engine(settings.case_store_url)
-    migrate(engine)
-    with session_factory(engine)() as session:
-        try:
-            registered = register_sensor(session, SystemClock(), name, _find_unit(session, unit), actor="cli")
-        except OrgError as exc:
-            err.print(f"[red]{exc}[/red]")
-            raise typer.Exit(1) from exc
-        session.commit()
-        typer.echo(registered.token)
+    with _case_store(config) as session:
+        typer.echo(register_sensor(session, SystemClock(), name, _find_unit(session, unit), actor="cli").token)
 
 
 if __name__ == "__main__":
