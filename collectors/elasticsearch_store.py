@@ -41,13 +41,16 @@ import ipaddress
 import threading
 import time
 from collections.abc import Sequence
-from datetime import timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlparse
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
-from soc_core.event_store import EventPage, EventQuery, EventStoreError, WriteResult
+from soc_core.event_store import (
+    EventPage, EventQuery, EventStoreError, TermCount, TimeBucket, WriteResult, check_count_field, check_interval,
+    check_sort_field,
+)
 from soc_core.events import FIELDS, FieldSpec, format_timestamp, parse_timestamp
 
 # The longest keyword (in characters) that still fits Lucene's 32766-byte term limit in UTF-8.
@@ -243,9 +246,12 @@ class ElasticsearchEventStore:
         return hits[0]["_source"] if hits else None
 
     def search(self, query: EventQuery) -> EventPage:
+        check_sort_field(query.sort)
         es_query = self._query(query)
         order = "desc" if query.descending else "asc"
-        sort = [{"@timestamp": {"order": order}}, {"event.id": {"order": order}}]
+        sort: list[dict[str, Any]] = [{"@timestamp": {"order": order}}, {"event.id": {"order": order}}]
+        if query.sort != "@timestamp":
+            sort.insert(0, {query.sort: {"order": order, "missing": "_last"}})
         window = 10_000  # index.max_result_window: from + size may not exceed it
         search_after: list[Any] | None = None
         offset = query.offset
@@ -266,10 +272,50 @@ class ElasticsearchEventStore:
         total = response["hits"]["total"]["value"]
         return EventPage(total=total, events=[hit["_source"] for hit in response["hits"]["hits"]])
 
+    def count_by(self, query: EventQuery, field: str, size: int = 10) -> list[TermCount]:
+        check_count_field(field)
+        if size < 1:
+            return []
+        terms = {"field": field, "size": size, "order": [{"_count": "desc"}, {"_key": "asc"}]}
+        response = self._search("count events by field", self._query(query), size=0,
+                                aggregations={"by": {"terms": terms}}, track_total_hits=False)
+        buckets = (response.get("aggregations") or {}).get("by", {}).get("buckets", [])
+        return [TermCount(b.get("key_as_string", b["key"]) if FIELDS[field].type == "ip" else b["key"], b["doc_count"])
+                for b in buckets]
+
+    def histogram(self, query: EventQuery, interval: timedelta) -> list[TimeBucket]:
+        seconds = check_interval(interval)
+        histogram = {"field": "@timestamp", "fixed_interval": f"{seconds}s", "min_doc_count": 1}
+        response = self._search("count events over time", self._query(query), size=0,
+                                aggregations={"over_time": {"date_histogram": histogram}}, track_total_hits=False)
+        buckets = (response.get("aggregations") or {}).get("over_time", {}).get("buckets", [])
+        return [TimeBucket(datetime.fromtimestamp(b["key"] / 1000, tz=timezone.utc), b["doc_count"]) for b in buckets]
+
     def count(self) -> int:
         response = self._call("count events", self._es.count, index=self.alias,
                               ignore_unavailable=True, allow_no_indices=True)
         return int(response["count"])
+
+    def days(self) -> list[date]:
+        return sorted(self._indices_by_day())
+
+    def drop_days_before(self, day: date) -> list[date]:
+        doomed = {d: name for d, name in self._indices_by_day().items() if d < day}
+        if doomed:
+            # Named one by one: wildcard deletes may be refused (action.destructive_requires_name).
+            self._call("delete day indices", self._es.indices.delete, index=",".join(doomed[d] for d in sorted(doomed)))
+        return sorted(doomed)
+
+    def _indices_by_day(self) -> dict[date, str]:
+        response = self._call("list day indices", self._es.indices.get, index=f"{self.index_prefix}-*",
+                              allow_no_indices=True, ignore_unavailable=True, expand_wildcards="open,closed")
+        days: dict[date, str] = {}
+        for name in response:
+            try:
+                days[datetime.strptime(name.removeprefix(f"{self.index_prefix}-"), "%Y.%m.%d").date()] = name
+            except ValueError:
+                continue  # another prefix that starts with ours, e.g. "<prefix>-archive-..."
+        return days
 
     def close(self) -> None:
         self._es.close()
@@ -292,6 +338,9 @@ class ElasticsearchEventStore:
             clauses.append({"range": {"@timestamp": bounds}})
         if query.unit_ids is not None:
             clauses.append({"terms": {"organization.id": list(query.unit_ids)}} if query.unit_ids
+                           else {"match_none": {}})
+        if query.event_ids is not None:
+            clauses.append({"terms": {"event.id": list(query.event_ids)}} if query.event_ids
                            else {"match_none": {}})
         for name, value in query.filters.items():
             spec = FIELDS.get(name)

@@ -1,135 +1,338 @@
-"""The embedded EventStore: one SQLite file in WAL mode, idempotent by event id."""
+"""The embedded EventStore: one SQLite file in WAL mode, a table per UTC day, idempotent by event id.
+
+Layout (per day ``D`` = YYYYMMDD of ``@timestamp`` in UTC)
+  * ``events_D``: the event as compact JSON (``body``) plus real columns, each indexed, for the
+    fields duty staff filter on most (time, unit, dataset, addresses, destination port, Community
+    ID, rule id); any other schema field is read from the JSON body;
+  * ``text_D``: an FTS5 index (trigram tokenizer, contentless, no positions) over ``message`` and
+    ``url.original``, filled by a trigger on insert. A free-text query of three or more characters
+    narrows rows through it, then the exact case-insensitive substring test runs on those rows only.
+
+Retention drops both tables of a day and returns the pages to the file (``auto_vacuum=INCREMENTAL``),
+so deleting six months' worth of one day costs one DROP, not a scan.
+
+Writes go through one connection (``synchronous=FULL``: a batch acknowledged to a sensor survives a
+power cut); reads use a second connection, so searches never wait behind an ingest transaction.
+"""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from soc_core.event_store import EventPage, EventQuery, EventStoreError, WriteResult
+from soc_core.event_store import (
+    EventPage, EventQuery, EventStoreError, TermCount, TimeBucket, WriteResult, check_count_field,
+    check_interval, check_sort_field,
+)
 from soc_core.events import FIELDS, format_timestamp
 
-# Fields users filter on most get real columns and indexes; the rest are read from JSON.
+# Fields with a real, indexed column: name in the schema -> column.
 _COLUMNS = {
     "@timestamp": "ts",
+    "event.id": "id",
     "organization.id": "unit_id",
     "event.dataset": "dataset",
     "event.kind": "kind",
     "source.ip": "source_ip",
     "destination.ip": "destination_ip",
+    "destination.port": "destination_port",
+    "network.community_id": "community_id",
+    "rule.id": "rule_id",
 }
+_INSERT_FIELDS = tuple(_COLUMNS)
+_TABLE = re.compile(r"^events_(\d{8})$")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    id TEXT PRIMARY KEY,
-    ts TEXT NOT NULL,
-    unit_id TEXT,
-    dataset TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    source_ip TEXT,
-    destination_ip TEXT,
+
+def _day_schema(day: str) -> str:
+    t, x = f"events_{day}", f"text_{day}"
+    return f"""
+CREATE TABLE IF NOT EXISTS {t} (
+    seq INTEGER PRIMARY KEY,
+    ts TEXT NOT NULL, id TEXT NOT NULL UNIQUE, unit_id TEXT, dataset TEXT NOT NULL, kind TEXT NOT NULL,
+    source_ip TEXT, destination_ip TEXT, destination_port INTEGER, community_id TEXT, rule_id TEXT,
     body TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS ix_events_ts ON events (ts);
-CREATE INDEX IF NOT EXISTS ix_events_unit_ts ON events (unit_id, ts);
-CREATE INDEX IF NOT EXISTS ix_events_dataset_ts ON events (dataset, ts);
-CREATE INDEX IF NOT EXISTS ix_events_source_ip ON events (source_ip);
-CREATE INDEX IF NOT EXISTS ix_events_destination_ip ON events (destination_ip);
+);
+CREATE INDEX IF NOT EXISTS {t}_ts ON {t} (ts);
+CREATE INDEX IF NOT EXISTS {t}_unit ON {t} (unit_id, ts);
+CREATE INDEX IF NOT EXISTS {t}_dataset ON {t} (dataset, ts);
+CREATE INDEX IF NOT EXISTS {t}_source_ip ON {t} (source_ip);
+CREATE INDEX IF NOT EXISTS {t}_destination_ip ON {t} (destination_ip);
+CREATE INDEX IF NOT EXISTS {t}_destination_port ON {t} (destination_port) WHERE destination_port IS NOT NULL;
+CREATE INDEX IF NOT EXISTS {t}_community_id ON {t} (community_id) WHERE community_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS {t}_rule_id ON {t} (rule_id) WHERE rule_id IS NOT NULL;
+CREATE VIRTUAL TABLE IF NOT EXISTS {x} USING fts5(message, url, tokenize='trigram', content='', detail=none);
+CREATE TRIGGER IF NOT EXISTS {t}_text AFTER INSERT ON {t} BEGIN
+    INSERT INTO {x}(rowid, message, url)
+    VALUES (new.seq, json_extract(new.body, '$.message'), json_extract(new.body, '$."url.original"'));
+END;
 """
 
 
+def _day_of(timestamp: object) -> str:
+    # Validated events carry "YYYY-MM-DDTHH:MM:SS.ffffffZ" (soc_core.events.format_timestamp).
+    if not isinstance(timestamp, str) or len(timestamp) < 10 or timestamp[4] != "-" or timestamp[7] != "-":
+        raise EventStoreError(f"@timestamp {timestamp!r} is not a normalised ISO 8601 UTC timestamp")
+    return timestamp[0:4] + timestamp[5:7] + timestamp[8:10]
+
+
+def _as_date(day: str) -> date:
+    return date(int(day[0:4]), int(day[4:6]), int(day[6:8]))
+
+
 class SqliteEventStore:
-    """EventStore on one SQLite file. Safe to share across threads (one connection, one lock)."""
+    """EventStore on one SQLite file. Safe to share across threads."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._read_lock = threading.Lock()
         try:
             self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+            # Must precede the first table of a new file; retention then gives pages back.
+            self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             self._db.execute("PRAGMA journal_mode=WAL")
-            # FULL: a batch acknowledged to a sensor survives a power cut.
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
+            self._days = {m.group(1) for (name,) in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                          if (m := _TABLE.match(name))}
+            self._adopt_single_table()
+            self._reader = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+            self._reader.execute("PRAGMA query_only=ON")
         except sqlite3.Error as exc:
             raise EventStoreError(f"cannot open event store {path}: {exc}") from exc
 
+    # -- writing
+
     def write(self, events: Sequence[dict[str, Any]]) -> WriteResult:
-        rows = [
-            (
-                e["event.id"], e["@timestamp"], e.get("organization.id"), e["event.dataset"], e["event.kind"],
-                e.get("source.ip"), e.get("destination.ip"), json.dumps(e, ensure_ascii=False, separators=(",", ":")),
-            )
-            for e in events
-        ]
-        with self._lock:
+        by_day: dict[str, list[tuple[Any, ...]]] = {}
+        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        for e in events:
+            row = (*[e.get(name) for name in _INSERT_FIELDS], dumps(e))
+            by_day.setdefault(_day_of(row[0]), []).append(row)
+        if not by_day:
+            return WriteResult(0, 0)
+        with self._write_lock:
             try:
-                before = self._db.total_changes
+                for day in by_day.keys() - self._days:
+                    self._db.executescript(_day_schema(day))
+                    self._days.add(day)
+                written = 0
                 self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany("INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?,?,?)", rows)
+                for day, rows in by_day.items():
+                    # rowcount sums the rows this statement inserted (an ignored duplicate is 0,
+                    # the trigger's FTS rows are not counted).
+                    written += self._db.executemany(
+                        f"INSERT OR IGNORE INTO events_{day} (ts, id, unit_id, dataset, kind, source_ip, destination_ip,"
+                        " destination_port, community_id, rule_id, body) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows).rowcount
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise EventStoreError(f"event store {self.path}: write failed: {exc}") from exc
-            written = self._db.total_changes - before
-        return WriteResult(written=written, duplicates=len(rows) - written)
+        return WriteResult(written=written, duplicates=len(events) - written)
+
+    def _adopt_single_table(self) -> None:
+        """Move events from the single-table layout of earlier versions into day partitions."""
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='events'").fetchone() is None:
+            return
+        cursor = self._db.execute("SELECT body FROM events")
+        while rows := cursor.fetchmany(5000):
+            self.write([json.loads(body) for (body,) in rows])
+        self._db.execute("DROP TABLE events")
+        self._db.execute("VACUUM")  # also switches the file to incremental auto-vacuum
+
+    # -- reading
 
     def get(self, event_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._db.execute("SELECT body FROM events WHERE id = ?", (event_id,)).fetchone()
-        return json.loads(row[0]) if row else None
+        with self._read_lock:
+            for day in sorted(self._days, reverse=True):
+                row = self._reader.execute(f"SELECT body FROM events_{day} WHERE id = ?", (event_id,)).fetchone()
+                if row:
+                    return json.loads(row[0])
+        return None
 
     def search(self, query: EventQuery) -> EventPage:
-        where, params = _where(query)
+        sort_type = check_sort_field(query.sort)
+        days = self._days_for(query, newest_first=query.descending)
         order = "DESC" if query.descending else "ASC"
-        with self._lock:
-            total = self._db.execute(f"SELECT count(*) FROM events {where}", params).fetchone()[0]
-            rows = self._db.execute(
-                f"SELECT body FROM events {where} ORDER BY ts {order}, id {order} LIMIT ? OFFSET ?",
-                [*params, query.limit, query.offset],
-            ).fetchall()
-        return EventPage(total=total, events=[json.loads(r[0]) for r in rows])
+        wheres = [_where(query, day) for day in days]
+        with self._read_lock:
+            counts = [self._reader.execute(f"SELECT count(*) FROM events_{d} AS e {w}", p).fetchone()[0]
+                      for d, (w, p) in zip(days, wheres)]
+            total = sum(counts)
+            if query.sort == "@timestamp":
+                bodies = self._page_by_time(days, wheres, counts, order, query.offset, query.limit)
+            else:
+                bodies = self._page_by_field(days, wheres, query, sort_type, order)
+        return EventPage(total=total, events=[json.loads(b) for b in bodies])
+
+    def _page_by_time(self, days: list[str], wheres: list[tuple[str, list[Any]]], counts: list[int],
+                      order: str, offset: int, limit: int) -> list[str]:
+        # Day partitions are already in time order: skip whole days before the offset.
+        bodies: list[str] = []
+        for day, (where, params), n in zip(days, wheres, counts):
+            if len(bodies) >= limit:
+                break
+            if offset >= n:
+                offset -= n
+                continue
+            rows = self._reader.execute(
+                f"SELECT body FROM events_{day} AS e {where} ORDER BY ts {order}, id {order} LIMIT ? OFFSET ?",
+                [*params, limit - len(bodies), offset]).fetchall()
+            bodies.extend(r[0] for r in rows)
+            offset = 0
+        return bodies
+
+    def _page_by_field(self, days: list[str], wheres: list[tuple[str, list[Any]]], query: EventQuery,
+                       sort_type: str, order: str) -> list[str]:
+        if not days:
+            return []
+        key = _expr(query.sort)
+        parts, params = [], []
+        for day, (where, p) in zip(days, wheres):
+            parts.append(f"SELECT {key} AS k, ts, id, body FROM events_{day} AS e {where}")
+            params.extend(p)
+        # Events without the field come last either way, as in Elasticsearch.
+        sql = (f"SELECT body FROM ({' UNION ALL '.join(parts)}) "
+               f"ORDER BY k IS NULL, k {order}, ts {order}, id {order} LIMIT ? OFFSET ?")
+        return [r[0] for r in self._reader.execute(sql, [*params, query.limit, query.offset]).fetchall()]
+
+    def count_by(self, query: EventQuery, field: str, size: int = 10) -> list[TermCount]:
+        field_type = check_count_field(field)
+        days = self._days_for(query)
+        if not days or size < 1:
+            return []
+        parts, params = [], []
+        for day in days:
+            where, p = _where(query, day)
+            if field_type == "keywords":
+                parts.append(f"SELECT j.value AS v FROM events_{day} AS e, json_each(e.body, ?) AS j {where}")
+                params.append(f'$."{field}"')
+            else:
+                parts.append(f"SELECT {_expr(field)} AS v FROM events_{day} AS e {where}")
+            params.extend(p)
+        sql = (f"SELECT v, count(*) AS n FROM ({' UNION ALL '.join(parts)}) WHERE v IS NOT NULL "
+               "GROUP BY v ORDER BY n DESC, v ASC LIMIT ?")
+        with self._read_lock:
+            rows = self._reader.execute(sql, [*params, size]).fetchall()
+        return [TermCount(v, n) for v, n in rows]
+
+    def histogram(self, query: EventQuery, interval: timedelta) -> list[TimeBucket]:
+        seconds = check_interval(interval)
+        days = self._days_for(query)
+        if not days:
+            return []
+        parts, params = [], []
+        for day in days:
+            where, p = _where(query, day)
+            # substr: whole seconds, truncated (unixepoch would round the fraction).
+            parts.append(f"SELECT unixepoch(substr(e.ts, 1, 19)) / {seconds} AS b FROM events_{day} AS e {where}")
+            params.extend(p)
+        sql = f"SELECT b, count(*) FROM ({' UNION ALL '.join(parts)}) GROUP BY b ORDER BY b"
+        with self._read_lock:
+            rows = self._reader.execute(sql, params).fetchall()
+        return [TimeBucket(datetime.fromtimestamp(b * seconds, tz=timezone.utc), n) for b, n in rows]
 
     def count(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT count(*) FROM events").fetchone()[0]
+        with self._read_lock:
+            return sum(self._reader.execute(f"SELECT count(*) FROM events_{d}").fetchone()[0] for d in sorted(self._days))
+
+    # -- retention
+
+    def days(self) -> list[date]:
+        return [_as_date(d) for d in sorted(self._days)]
+
+    def drop_days_before(self, day: date) -> list[date]:
+        cutoff = f"{day:%Y%m%d}"
+        with self._write_lock, self._read_lock:
+            doomed = sorted(d for d in self._days if d < cutoff)
+            try:
+                for d in doomed:
+                    self._db.executescript(f"BEGIN IMMEDIATE; DROP TABLE events_{d}; DROP TABLE text_{d}; COMMIT;")
+                    self._days.discard(d)
+                if doomed:
+                    self._db.execute("PRAGMA incremental_vacuum")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise EventStoreError(f"event store {self.path}: dropping day partitions failed: {exc}") from exc
+        return [_as_date(d) for d in doomed]
 
     def close(self) -> None:
-        with self._lock:
+        with self._write_lock, self._read_lock:
+            self._reader.close()
             self._db.close()
 
+    # -- helpers
 
-def _where(query: EventQuery) -> tuple[str, list[Any]]:
+    def _days_for(self, query: EventQuery, newest_first: bool = False) -> list[str]:
+        """The day partitions that can hold events of the query's time range."""
+        first = _day_key(query.start) if query.start is not None else None
+        # end is exclusive: an end at exactly midnight does not reach into that day.
+        last = _day_key(query.end - timedelta(microseconds=1)) if query.end is not None else None
+        days = [d for d in sorted(self._days) if (first is None or d >= first) and (last is None or d <= last)]
+        return days[::-1] if newest_first else days
+
+
+def _day_key(instant: datetime) -> str:
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=timezone.utc)
+    return f"{instant.astimezone(timezone.utc):%Y%m%d}"
+
+
+def _expr(name: str) -> str:
+    column = _COLUMNS.get(name)
+    return f"e.{column}" if column else f"json_extract(e.body, '$.\"{name}\"')"
+
+
+def _trigrams(text: str) -> str:
+    """An FTS5 query requiring every trigram of ``text`` (the index keeps no positions)."""
+    grams = {text[i:i + 3] for i in range(len(text) - 2)}
+    return " ".join('"' + g.replace('"', '""') + '"' for g in sorted(grams))
+
+
+def _in(column: str, values: Iterable[str], params: list[Any]) -> str:
+    values = list(values)
+    params.extend(values)
+    return f"{column} IN ({','.join('?' * len(values))})" if values else "0"
+
+
+def _where(query: EventQuery, day: str) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     if query.start is not None:
-        clauses.append("ts >= ?")
+        clauses.append("e.ts >= ?")
         params.append(format_timestamp(query.start))
     if query.end is not None:
-        clauses.append("ts < ?")
+        clauses.append("e.ts < ?")
         params.append(format_timestamp(query.end))
     if query.unit_ids is not None:
-        clauses.append(f"unit_id IN ({','.join('?' * len(query.unit_ids))})" if query.unit_ids else "0")
-        params.extend(query.unit_ids)
+        clauses.append(_in("e.unit_id", query.unit_ids, params))
+    if query.event_ids is not None:
+        clauses.append(_in("e.id", query.event_ids, params))
     for name, value in query.filters.items():
-        if name not in FIELDS:
+        spec = FIELDS.get(name)
+        if spec is None:
             raise EventStoreError(f"cannot filter on {name!r}: not a field of the event schema")
-        column = _COLUMNS.get(name)
-        if column:
-            clauses.append(f"{column} = ?")
-        else:
-            clauses.append("json_extract(body, ?) = ?")
+        if spec.type == "keywords":
+            clauses.append("EXISTS (SELECT 1 FROM json_each(e.body, ?) WHERE value = ?)")
             params.append(f'$."{name}"')
+        else:
+            clauses.append(f"{_expr(name)} = ?")
         params.append(value)
     if query.text:
+        if len(query.text) >= 3:
+            clauses.append(f"e.seq IN (SELECT rowid FROM text_{day} WHERE text_{day} MATCH ?)")
+            params.append(_trigrams(query.text))
         clauses.append(
-            "(json_extract(body, '$.message') LIKE ? ESCAPE '\\' OR json_extract(body, '$.\"url.original\"') LIKE ? ESCAPE '\\')"
+            "(json_extract(e.body, '$.message') LIKE ? ESCAPE '\\' OR json_extract(e.body, '$.\"url.original\"') LIKE ? ESCAPE '\\')"
         )
         # The user's text is literal: % and _ in it are not wildcards.
         escaped = query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"%{escaped}%"
-        params.extend([pattern, pattern])
+        params.extend([f"%{escaped}%"] * 2)
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params

@@ -35,6 +35,10 @@ class EventStoreSettings(_Section):
     sqlite_path: str = "events.db"  # relative to data_dir
     elasticsearch_url: str = "http://127.0.0.1:9200"
     elasticsearch_index_prefix: str = "edusoc-events"
+    # Network logs are kept "不少于六个月" (Cybersecurity Law art. 21, art. 23 after the 2025
+    # amendment; DOMAIN.md §2.1 [S]). Six calendar months are 181-184 days, so 184 by default
+    # (DOMAIN.md §2.1 [I]). Whole UTC days are deleted, the oldest first.
+    retention_days: int = Field(default=184, ge=1)
 
 
 class IngestSettings(_Section):

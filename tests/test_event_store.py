@@ -10,7 +10,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import pytest
 
 from collectors.elasticsearch_store import ElasticsearchEventStore
 from collectors.sqlite_store import SqliteEventStore
-from soc_core.event_store import EventQuery, EventStore, EventStoreError
+from soc_core.event_store import EventQuery, EventStore, EventStoreError, TermCount, TimeBucket
 from soc_core.events import format_timestamp, stable_event_id, validate_event
 
 ES_URL_VAR = "EDUSOC_TEST_ES_URL"
@@ -285,6 +285,96 @@ def test_an_event_on_another_day_is_found(store: EventStore):
     if isinstance(store, ElasticsearchEventStore):
         indices = set(store._es.indices.get_alias(name=store.alias))
         assert indices == {f"{store.index_prefix}-2026.11.01", f"{store.index_prefix}-2026.11.02"}
+
+
+def test_filter_on_a_list_field_matches_any_element(store: EventStore):
+    a = flow(T0)
+    b = dict(dns(T0 + timedelta(seconds=1)), tags=["replay", "drill"])
+    store.write([a, b])
+    assert ids(store.search(EventQuery(filters={"tags": "drill"})).events) == ids([b])
+    assert ids(store.search(EventQuery(filters={"tags": "sample"})).events) == ids([a])
+    assert store.search(EventQuery(filters={"event.category": "network"})).total == 2
+
+
+def test_search_by_event_ids(store: EventStore):
+    events = [flow(T0 + timedelta(seconds=s), sport=31000 + s) for s in range(5)]
+    store.write(events)
+    wanted = [events[1]["event.id"], events[3]["event.id"], "not-stored"]
+    assert ids(store.search(EventQuery(event_ids=wanted, descending=False)).events) == wanted[:2]
+    assert store.search(EventQuery(event_ids=[])).total == 0
+
+
+def test_sort_by_a_field_with_missing_values_last(store: EventStore):
+    a = flow(T0, dport=443)
+    b = flow(T0 + timedelta(seconds=1), dport=22)
+    c = flow(T0 + timedelta(seconds=2), dport=8080)
+    d = dns(T0 + timedelta(seconds=3))  # destination.port 53
+    e = web(T0 + timedelta(seconds=4), status=500)  # port 80
+    no_port = dict(web(T0 + timedelta(seconds=5), url="/x"))
+    del no_port["destination.port"]
+    store.write([a, b, c, d, e, no_port])
+    up = store.search(EventQuery(sort="destination.port", descending=False))
+    assert ids(up.events) == ids([b, d, e, a, c, no_port])
+    down = store.search(EventQuery(sort="destination.port", descending=True, offset=1, limit=3))
+    assert ids(down.events) == ids([a, e, d])
+    assert ids(store.search(EventQuery(sort="http.response.status_code", limit=1)).events) == ids([e])
+    with pytest.raises(EventStoreError, match="cannot sort on 'message'"):
+        store.search(EventQuery(sort="message"))
+
+
+def test_counts_by_field_most_frequent_first(store: EventStore):
+    events = [flow(T0 + timedelta(seconds=s), sport=32000 + s, dport=22 if s < 3 else 443) for s in range(5)]
+    events += [dns(T0 + timedelta(seconds=10)), web(T0 + timedelta(seconds=11), unit="school-0001")]
+    store.write(events)
+    assert store.count_by(EventQuery(), "event.dataset") == [
+        TermCount("edusoc.flow", 5), TermCount("edusoc.dns", 1), TermCount("edusoc.web", 1)]
+    assert store.count_by(EventQuery(filters={"event.dataset": "edusoc.flow"}), "destination.port") == [
+        TermCount(22, 3), TermCount(443, 2)]
+    assert store.count_by(EventQuery(), "destination.port", size=1) == [TermCount(22, 3)]
+    assert store.count_by(EventQuery(unit_ids=["school-0001"]), "source.ip") == [
+        TermCount("10.21.3.17", 5), TermCount("198.51.100.7", 1)]
+    assert store.count_by(EventQuery(), "tags") == [TermCount("sample", 5)]
+    assert store.count_by(EventQuery(text="sqlmap"), "organization.id") == [TermCount("school-0001", 1)]
+    with pytest.raises(EventStoreError, match="cannot count by 'message'"):
+        store.count_by(EventQuery(), "message")
+
+
+def test_date_histogram_epoch_aligned_non_empty_buckets(store: EventStore):
+    at = [T0 + timedelta(minutes=m, seconds=s) for m, s in ((0, 0), (0, 59), (1, 0), (3, 30))]
+    # the last microsecond of a minute still belongs to that minute
+    at.append(T0 + timedelta(minutes=1, seconds=59, microseconds=999_999))
+    store.write([flow(t, sport=33000 + i) for i, t in enumerate(at)])
+    assert store.histogram(EventQuery(), timedelta(minutes=1)) == [
+        TimeBucket(T0, 2), TimeBucket(T0 + timedelta(minutes=1), 2), TimeBucket(T0 + timedelta(minutes=3), 1)]
+    assert store.histogram(EventQuery(start=T0 + timedelta(minutes=1)), timedelta(hours=1)) == [TimeBucket(T0, 3)]
+    with pytest.raises(EventStoreError, match="whole number of seconds"):
+        store.histogram(EventQuery(), timedelta(milliseconds=500))
+
+
+def test_retention_drops_whole_days_and_keeps_the_rest(store: EventStore):
+    days = [T0 - timedelta(days=n) for n in (0, 1, 2, 200)]
+    events = [flow(t, sport=34000 + i) for i, t in enumerate(days)]
+    events.append(dns(days[2] + timedelta(hours=5)))
+    store.write(events)
+    assert store.days() == [date(2026, 4, 16), date(2026, 10, 31), date(2026, 11, 1), date(2026, 11, 2)]
+    assert store.drop_days_before(date(2026, 11, 1)) == [date(2026, 4, 16), date(2026, 10, 31)]
+    assert store.days() == [date(2026, 11, 1), date(2026, 11, 2)]
+    assert store.count() == 2
+    assert store.get(events[2]["event.id"]) is None
+    assert ids(store.search(EventQuery(descending=False)).events) == ids(events[1::-1])
+    assert store.drop_days_before(date(2026, 11, 1)) == []
+    # a later write to a dropped day recreates its partition
+    store.write([events[2]])
+    assert store.count() == 3
+
+
+def test_free_text_short_and_non_ascii(store: EventStore):
+    chinese = dict(web(T0), message="登录失败：用户 admin 密码错误")
+    other = web(T0 + timedelta(seconds=1), url="/a?b=1")
+    store.write([chinese, other])
+    assert ids(store.search(EventQuery(text="密码错误")).events) == ids([chinese])
+    assert ids(store.search(EventQuery(text="b=")).events) == ids([other])  # under three characters
+    assert store.search(EventQuery(text='"quoted" 100%')).total == 0
 
 
 # -- Elasticsearch only
