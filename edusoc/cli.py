@@ -27,6 +27,8 @@ user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(sensor_app, name="sensor", help="Sensors: turn pcaps and logs into events.")
 app.add_typer(rules_app, name="rules", help="Detection rules: check Sigma rule files.")
+events_app = typer.Typer(help="The event store: retention.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
 app.command("detect", help="Run Sigma rules over NDJSON events; alerts as NDJSON on stdout.")(detect)
 err = Console(stderr=True)
 
@@ -111,6 +113,35 @@ def register_sensor_command(
     """Register a sensor and print its token once (only a hash is kept)."""
     with _case_store(config) as session:
         typer.echo(register_sensor(session, SystemClock(), name, _find_unit(session, unit), actor="cli").token)
+
+
+@events_app.command("retention")
+def events_retention(
+    days: Annotated[Optional[int], typer.Option(min=1, help="Keep this many days before today (default: event_store.retention_days, 184).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list the days that would be deleted.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Delete whole days of events older than the retention period (what the scheduled job does)."""
+    from collectors.retention import enforce_retention, retention_cutoff
+    from edusoc.runtime import open_event_store
+
+    settings = _settings(config)
+    keep = days or settings.event_store.retention_days
+    clock = SystemClock()
+    store = open_event_store(settings)
+    engine = make_engine(settings.case_store_url)
+    try:
+        cutoff = retention_cutoff(clock, keep)
+        if dry_run:
+            doomed = [d for d in store.days() if d < cutoff]
+            typer.echo(f"would delete {len(doomed)} day(s) before {cutoff}: {', '.join(map(str, doomed)) or '-'}")
+            return
+        migrate(engine)
+        dropped = enforce_retention(store, clock, keep, session_factory(engine), actor="cli")
+        typer.echo(f"deleted {len(dropped)} day(s) before {cutoff}: {', '.join(map(str, dropped)) or '-'}")
+    finally:
+        store.close()
+        engine.dispose()
 
 
 if __name__ == "__main__":

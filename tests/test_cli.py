@@ -69,3 +69,28 @@ def test_help_works_everywhere():
                  ["sensor", "pcap", "--help"], ["detect", "--help"], ["rules", "check", "--help"]):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, (args, result.output)
+
+
+def test_events_retention_deletes_days_older_than_the_period(tmp_path, monkeypatch):
+    from collectors.sqlite_store import SqliteEventStore
+    from soc_core.events import format_timestamp
+
+    engine, sessions = _seeded(tmp_path, monkeypatch)
+    store = SqliteEventStore(Settings().sqlite_events_path)
+    old = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    store.write([{"@timestamp": format_timestamp(old), "event.id": "old-1", "event.kind": "event",
+                  "event.dataset": "edusoc.flow"},
+                 {"@timestamp": format_timestamp(datetime.now(timezone.utc)), "event.id": "new-1",
+                  "event.kind": "event", "event.dataset": "edusoc.flow"}])
+    store.close()
+    dry = runner.invoke(app, ["events", "retention", "--dry-run"])
+    assert dry.exit_code == 0 and "would delete 1 day(s)" in dry.output and "2020-01-01" in dry.output, dry.output
+    result = runner.invoke(app, ["events", "retention", "--days", "184"])
+    assert result.exit_code == 0 and "deleted 1 day(s)" in result.output, result.output
+    store = SqliteEventStore(Settings().sqlite_events_path)
+    assert store.get("old-1") is None and store.get("new-1") is not None
+    store.close()
+    with sessions() as session:
+        entry = session.query(AuditEntry).filter_by(action="events.retention").one()
+        assert entry.detail["days_deleted"] == ["2020-01-01"]
+    engine.dispose()

@@ -471,3 +471,45 @@ def test_es_retries_refused_items_with_backoff_then_succeeds():
     with pytest.raises(EventStoreError, match="still refused after 2 tries"):
         store.write(events)
     store.close()
+
+
+# -- SQLite only
+
+
+def test_sqlite_adopts_the_single_table_layout_into_day_partitions(tmp_path: Path):
+    import json
+    import sqlite3
+
+    events = [flow(T0), dns(T0 - timedelta(days=1))]
+    legacy = sqlite3.connect(tmp_path / "events.db")
+    legacy.execute("CREATE TABLE events (id TEXT PRIMARY KEY, ts TEXT NOT NULL, unit_id TEXT, dataset TEXT NOT NULL,"
+                   " kind TEXT NOT NULL, source_ip TEXT, destination_ip TEXT, body TEXT NOT NULL) WITHOUT ROWID")
+    legacy.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?)", [
+        (e["event.id"], e["@timestamp"], e["organization.id"], e["event.dataset"], e["event.kind"], e["source.ip"],
+         e["destination.ip"], json.dumps(e)) for e in events])
+    legacy.commit()
+    legacy.close()
+    store = SqliteEventStore(tmp_path / "events.db")
+    assert store.days() == [date(2026, 11, 1), date(2026, 11, 2)]
+    assert [store.get(e["event.id"]) for e in events] == events
+    assert ids(store.search(EventQuery(text="c2-example")).events) == ids(events[1:])
+    store.close()
+
+
+def test_enforce_retention_keeps_184_days_by_default_and_audits(tmp_path: Path, sessions, clock):
+    from collectors.retention import enforce_retention
+    from soc_core.config import EventStoreSettings
+    from soc_core.models import AuditEntry
+
+    store = SqliteEventStore(tmp_path / "events.db")
+    today = clock.now()  # 2026-11-02
+    store.write([flow(today - timedelta(days=n), sport=35000 + n) for n in (0, 184, 185)])
+    days = EventStoreSettings().retention_days
+    assert days == 184
+    assert enforce_retention(store, clock, days, sessions) == [date(2026, 5, 1)]
+    assert store.days() == [date(2026, 5, 2), date(2026, 11, 2)]
+    clock.advance(timedelta(days=1))
+    assert enforce_retention(store, clock, days, sessions) == [date(2026, 5, 2)]
+    with sessions() as session:
+        assert session.query(AuditEntry).filter_by(action="events.retention").count() == 2
+    store.close()
