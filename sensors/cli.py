@@ -10,6 +10,7 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
+from sensors.conformance import run_conformance
 from sensors.pcap import PcapReader
 from sensors.shipper import ShipError, Shipper
 from sensors.weblog import WeblogReader
@@ -72,18 +73,22 @@ def pcap_command(
     max_attempts: int = _ATTEMPTS,
     max_flows: int = typer.Option(100_000, "--max-flows", min=1, help="Flows held at once; the oldest is emitted when full."),
     idle_timeout: float = typer.Option(300.0, "--idle-timeout", min=0.0, help="Seconds without packets before a flow is emitted."),
+    carve_kb: int = typer.Option(64, "--carve-kb", min=0, help="First N KB of each HTTP body kept in the event for YARA."),
 ) -> None:
-    """Read captures into flow (edusoc.flow) and DNS (edusoc.dns) events."""
+    """Read captures into flow, DNS, HTTP, TLS and SSH events (edusoc.flow/dns/http/tls/ssh)."""
     _check_output(stdout, collector, token)
-    readers = [PcapReader(path, max_flows=max_flows, idle_timeout=idle_timeout) for path in files]
+    readers = [PcapReader(path, max_flows=max_flows, idle_timeout=idle_timeout, carve_bytes=carve_kb * 1024)
+               for path in files]
 
     def events() -> Iterator[dict[str, Any]]:
         for reader in readers:
             yield from reader
             stats = reader.stats
+            records = ", ".join(f"{count} {dataset.split('.')[-1]}" for dataset, count in sorted(stats.events.items()))
             _err.print(
-                f"{stats.path}: {stats.packets} packets, {stats.flows} flows, {stats.dns_transactions} DNS transactions, "
-                f"{stats.decode_errors} undecodable, {stats.non_ip} non-IP, {stats.flows_evicted} flows evicted"
+                f"{stats.path}: {stats.packets} packets -> {records or 'no events'}; "
+                f"{stats.decode_errors} undecodable, {stats.non_ip} non-IP, {stats.flows_evicted} flows evicted, "
+                f"{stats.fragments_reassembled} datagrams reassembled, {stats.tcp_missed_bytes} TCP bytes missed"
             )
             if stats.not_a_capture:
                 _err.print(f"[red]{stats.path}: {stats.not_a_capture}[/]")
@@ -120,6 +125,22 @@ def logs_command(
             _err.print(f"  {file}:{error.line}: {error.reason}")
 
     _emit(events(), stdout, collector, token, batch_size, max_attempts)
+
+
+@app.command("conformance")
+def conformance_command(
+    corpus: Path = typer.Argument(..., exists=True, file_okay=False, help="Directory with PAIRS.tsv, traces/, baselines/ (zeek_btest)."),
+    show: int = typer.Option(20, "--show", min=0, help="Disagreements to list per protocol."),
+) -> None:
+    """Compare the sensor with Zeek's logs of Zeek's test traces and print agreement per protocol."""
+    report = run_conformance(corpus)
+    for line in report.lines():
+        typer.echo(line)
+    for result in report.protocols.values():
+        for mismatch in result.mismatches[:show]:
+            typer.echo(f"  disagree: {mismatch}")
+    for skipped in report.skipped:
+        typer.echo(f"  skipped: {skipped}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ A query and a response belong together when they share the transaction id and th
 """
 from __future__ import annotations
 
+import ipaddress
 import socket
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -12,16 +13,27 @@ from dataclasses import dataclass, field
 
 import dpkt
 
-from sensors.community_id import IPPROTO_UDP
+from sensors.community_id import IPPROTO_TCP, IPPROTO_UDP
 from sensors.packets import Packet, PacketDecodeError
 
 DNS_PORT = 53
+# Zeek's DNS analyzer ports: DNS, NetBIOS name service, multicast DNS, LLMNR (UDP); DNS (TCP).
+DNS_UDP_PORTS = frozenset({53, 137, 5353, 5355})
+DNS_TCP_PORTS = frozenset({53})
+NETBIOS_PORT = 137
+_OPCODE_UPDATE = 5
 
 QTYPE_NAMES = {
     1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 10: "NULL", 12: "PTR", 13: "HINFO", 15: "MX", 16: "TXT", 17: "RP",
     18: "AFSDB", 24: "SIG", 25: "KEY", 28: "AAAA", 29: "LOC", 33: "SRV", 35: "NAPTR", 39: "DNAME", 41: "OPT",
     43: "DS", 46: "RRSIG", 47: "NSEC", 48: "DNSKEY", 50: "NSEC3", 52: "TLSA", 64: "SVCB", 65: "HTTPS",
     99: "SPF", 249: "TKEY", 250: "TSIG", 251: "IXFR", 252: "AXFR", 255: "ANY", 256: "URI", 257: "CAA",
+    # rarer types, named as Zeek names them (base/protocols/dns/consts.zeek)
+    3: "MD", 4: "MF", 7: "MB", 8: "MG", 9: "MR", 11: "WKS", 14: "MINFO", 19: "X25", 20: "ISDN", 21: "RT",
+    22: "NSAP", 23: "NSAP-PTR", 26: "PX", 27: "GPOS", 30: "NXT", 31: "EID", 32: "NIMLOC", 34: "ATMA", 36: "KX",
+    37: "CERT", 38: "A6", 42: "APL", 44: "SSHFP", 45: "IPSECKEY", 49: "DHCID", 51: "NSEC3PARAM", 55: "HIP",
+    59: "CDS", 60: "CDNSKEY", 61: "OPENPGPKEY", 62: "CSYNC", 63: "ZONEMD", 100: "UINFO", 101: "UID", 102: "GID",
+    103: "UNSPEC", 108: "EUI48", 109: "EUI64", 32768: "TA", 32769: "DLV",
 }
 RCODE_NAMES = {
     0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED",
@@ -76,6 +88,25 @@ def _unpack_name(buf: bytes, off: int) -> tuple[str, int]:
 # want to see; its DNS classes look the function up at call time, so this replaces it.
 dpkt.dns.unpack_name = _unpack_name
 
+_DPKT_RDATA_TYPES = frozenset({1, 2, 5, 6, 10, 12, 15, 28, 33, 41})  # the types dpkt's RR decodes itself
+_dpkt_unpack_rdata = dpkt.dns.DNS.RR.unpack_rdata
+
+
+def _unpack_rdata(rr: dpkt.dns.DNS.RR, buf: bytes, off: int) -> None:
+    """dpkt's rdata decoding, except that TXT keeps non-UTF-8 strings (escaped) and other types
+    (NSEC, RRSIG, HTTPS...) keep their raw rdata instead of failing the whole message."""
+    if rr.type in (dpkt.dns.DNS_TXT, dpkt.dns.DNS_HINFO):
+        rr.text, rest = [], rr.rdata
+        while rest:
+            size = rest[0]
+            rr.text.append(_escape_label(rest[1:1 + size]))
+            rest = rest[1 + size:]
+    elif rr.type in _DPKT_RDATA_TYPES:
+        _dpkt_unpack_rdata(rr, buf, off)
+
+
+dpkt.dns.DNS.RR.unpack_rdata = _unpack_rdata
+
 
 def qtype_name(code: int) -> str:
     """Mnemonic of an RR type; unknown types as TYPEnnn (RFC 3597)."""
@@ -84,6 +115,21 @@ def qtype_name(code: int) -> str:
 
 def normalise_name(name: str) -> str:
     return name.rstrip(".").lower()
+
+
+def decode_netbios_name(name: str) -> str:
+    """NetBIOS first-level encoding (RFC 1001 14.1): 32 letters 'A'..'P' to 16 bytes; the name is the
+    first 15 without padding (the 16th is the service suffix), as Zeek's decode_netbios_name gives it."""
+    label = name.split(".")[0]
+    if len(label) != 32 or not all("A" <= c <= "P" for c in label.upper()):
+        return name
+    upper = label.upper()
+    raw = bytes(((ord(upper[i]) - 65) << 4) | (ord(upper[i + 1]) - 65) for i in range(0, 32, 2))
+    return raw[:15].rstrip(b" \x00").decode("latin-1").lower()
+
+
+def _question_name(name: str, netbios: bool) -> str:
+    return decode_netbios_name(name) if netbios else normalise_name(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +158,7 @@ class DnsTransaction:
     responded: bool = False
     response_code: str | None = None
     answers: list[DnsAnswer] = field(default_factory=list)
+    transport: int = IPPROTO_UDP  # IANA protocol: UDP, or TCP for length-framed DNS
 
 
 def _answer_data(rr: dpkt.dns.DNS.RR) -> str:
@@ -146,6 +193,18 @@ def parse_dns(payload: bytes) -> dpkt.dns.DNS:
 DnsKey = tuple[str, int, str, int, int]
 
 
+def _response_goes_to_client(packet: Packet) -> bool:
+    """A lone response answers a query we missed, so its receiver is the client; except a response
+    sent to a group (mDNS/LLMNR announcements), whose sender originates, as in Zeek's dns.log."""
+    if packet.proto == IPPROTO_TCP:
+        return True
+    try:
+        group = ipaddress.ip_address(packet.dst)
+    except ValueError:
+        return True
+    return not (group.is_multicast or packet.dst.endswith(".255"))
+
+
 @dataclass
 class DnsTracker:
     """Queries wait here for their response; at most ``max_pending`` queries wait, each ``timeout`` s."""
@@ -154,7 +213,8 @@ class DnsTracker:
     timeout: float = 30.0
 
     def __post_init__(self) -> None:
-        self._pending: OrderedDict[DnsKey, DnsTransaction] = OrderedDict()
+        # Queries waiting per (client, server, id); a repeated query waits behind the first, as in Zeek.
+        self._pending: OrderedDict[DnsKey, list[DnsTransaction]] = OrderedDict()
         self.unanswered = 0
         self.orphan_responses = 0
         self.retransmissions = 0
@@ -162,34 +222,57 @@ class DnsTracker:
 
     @staticmethod
     def wants(packet: Packet) -> bool:
-        return packet.proto == IPPROTO_UDP and DNS_PORT in (packet.sport, packet.dport) and bool(packet.payload)
+        return packet.proto == IPPROTO_UDP and bool(packet.payload) and (
+            packet.dport in DNS_UDP_PORTS or packet.sport in DNS_UDP_PORTS
+        )
 
     def add(self, packet: Packet) -> Iterator[DnsTransaction]:
         """Account one UDP/53 packet; yield transactions completed or given up on. Raises PacketDecodeError."""
         message = parse_dns(packet.payload)
         yield from self._expire(packet.ts)
         question = message.qd[0] if message.qd else None
+        netbios = NETBIOS_PORT in (packet.sport, packet.dport)
+        name = _question_name(question.name, netbios) if question is not None else None
+        if message.opcode == _OPCODE_UPDATE:
+            # The "question" of an UPDATE is the zone; like Zeek, name it by the first record it changes.
+            changed = message.an or message.ns
+            name, question = (normalise_name(changed[0].name), None) if changed else (name, question)
         if message.qr == dpkt.dns.DNS_Q:
             key = (packet.src, packet.sport, packet.dst, packet.dport, message.id)
-            if key in self._pending:
+            waiting = self._pending.get(key)
+            if waiting is None:
+                if len(self._pending) >= self.max_pending:
+                    for transaction in self._pending.popitem(last=False)[1]:
+                        yield self._unanswered(transaction)
+                waiting = self._pending[key] = []
+            else:
                 self.retransmissions += 1
-                return
-            if len(self._pending) >= self.max_pending:
-                yield self._unanswered(self._pending.popitem(last=False)[1])
-            self._pending[key] = DnsTransaction(
+            waiting.append(DnsTransaction(
                 packet.src, packet.sport, packet.dst, packet.dport, message.id, packet.ts,
-                question_name=normalise_name(question.name) if question is not None else None,
+                question_name=name,
                 question_type=qtype_name(question.type) if question is not None else None,
-            )
+                transport=packet.proto,
+            ))
             return
         key = (packet.dst, packet.dport, packet.src, packet.sport, message.id)
-        transaction = self._pending.pop(key, None)
+        waiting = self._pending.get(key)
+        transaction = waiting.pop(0) if waiting else None
+        if waiting is not None and not waiting:
+            del self._pending[key]
         if transaction is None:
             self.orphan_responses += 1
-            transaction = DnsTransaction(packet.dst, packet.dport, packet.src, packet.sport, message.id, packet.ts)
+            if _response_goes_to_client(packet):
+                transaction = DnsTransaction(packet.dst, packet.dport, packet.src, packet.sport, message.id,
+                                             packet.ts, transport=packet.proto)
+            else:  # e.g. an mDNS announcement, 5353 -> 5353: the sender originates, as in Zeek
+                transaction = DnsTransaction(packet.src, packet.sport, packet.dst, packet.dport, message.id,
+                                             packet.ts, transport=packet.proto)
         if question is not None and transaction.question_name is None:
-            transaction.question_name = normalise_name(question.name)
+            transaction.question_name = name
             transaction.question_type = qtype_name(question.type)
+        elif transaction.question_name is None and message.an:
+            # mDNS announcements carry answers without a question; Zeek names them by the first answer.
+            transaction.question_name = normalise_name(message.an[0].name)
         self.transactions += 1
         transaction.responded = True
         transaction.response_code = RCODE_NAMES.get(message.rcode, str(message.rcode))
@@ -201,15 +284,17 @@ class DnsTracker:
     def flush(self) -> Iterator[DnsTransaction]:
         """Give up on every waiting query (end of capture)."""
         while self._pending:
-            yield self._unanswered(self._pending.popitem(last=False)[1])
+            for transaction in self._pending.popitem(last=False)[1]:
+                yield self._unanswered(transaction)
 
     def _expire(self, now: float) -> Iterator[DnsTransaction]:
         while self._pending:
-            key, transaction = next(iter(self._pending.items()))
-            if transaction.ts > now - self.timeout:
+            key, waiting = next(iter(self._pending.items()))
+            if waiting[-1].ts > now - self.timeout:
                 return
             del self._pending[key]
-            yield self._unanswered(transaction)
+            for transaction in waiting:
+                yield self._unanswered(transaction)
 
     def _unanswered(self, transaction: DnsTransaction) -> DnsTransaction:
         self.unanswered += 1

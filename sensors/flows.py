@@ -11,6 +11,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from sensors.community_id import (
     IPPROTO_ICMP,
@@ -65,6 +66,7 @@ class Flow:
     orig_syn_first: bool = False  # the originator's first packet was a bare SYN
     resp_syn_ack: bool = False  # the responder ever sent a SYN/ACK
     protocol: str | None = None
+    session: Any = None  # the TCP session (sensors.sessions) once payload was seen; False: none wanted
 
     @property
     def community_id(self) -> str:
@@ -210,6 +212,8 @@ class FlowTable:
         self._flows: OrderedDict[FlowKey, Flow] = OrderedDict()
         self._now = float("-inf")
         self._next_sweep = float("-inf")
+        self.current: Flow | None = None  # the flow of the packet last added, and its direction
+        self.current_from_orig = True
 
     def __len__(self) -> int:
         return len(self._flows)
@@ -240,6 +244,7 @@ class FlowTable:
             self._flows.move_to_end(key)
         from_orig = packet.src == flow.orig_ip and (packet.sport == flow.orig_port or not _has_ports(packet.proto))
         flow.add(packet, from_orig)
+        self.current, self.current_from_orig = flow, from_orig
 
     def flush(self) -> Iterator[Flow]:
         """Emit every flow still open (end of capture)."""

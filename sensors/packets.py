@@ -1,8 +1,11 @@
-"""Capture files to decoded packets: pcap/pcapng framing and dpkt layer decoding.
+"""Capture files to decoded packets: pcap/pcapng framing and the fast layer decoder.
 
 Framing of classic pcap is done here by hand so a cut-off file is noticed (dpkt's reader
 silently returns a short last record); pcapng goes through dpkt's reader. Link, IP and
-transport layers are decoded with dpkt.
+transport headers are decoded by hand with ``struct``/indexing: building dpkt objects per
+layer costs several times more per packet, and this is the sensor's hot path
+(``bench/sensor_pps.py`` measures it). IP fragments are reassembled by ``sensors.ipfrag``
+when a reassembler is passed in.
 """
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import socket
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import dpkt
 
@@ -67,7 +70,7 @@ class CaptureEnd:
 
 @dataclass(frozen=True, slots=True)
 class Packet:
-    """The parts of one IP packet the flow table and the DNS tracker need."""
+    """The parts of one IP packet the flow table and the protocol analyzers need."""
 
     ts: float
     src: str
@@ -78,6 +81,8 @@ class Packet:
     ip_bytes: int  # IP total length from the header (wire size, headers included)
     tcp_flags: int
     payload: bytes
+    seq: int = 0  # TCP sequence number
+    ack: int = 0  # TCP acknowledgement number
 
 
 def read_frames(stream: BinaryIO, end: CaptureEnd) -> Iterator[Frame]:
@@ -134,66 +139,149 @@ def _read_pcapng(stream: BinaryIO, end: CaptureEnd) -> Iterator[Frame]:
         yield Frame(float(ts), linktype, bytes(data))
 
 
-def _network_layer(frame: bytes, linktype: int) -> object | None:
-    """The IPv4/IPv6 dpkt object inside a frame, or None for non-IP frames."""
+
+_ETH_VLAN = (0x8100, 0x88A8, 0x9100)
+_ETH_IPV4, _ETH_IPV6 = 0x0800, 0x86DD
+_AF_INET6_VALUES = (10, 24, 28, 30)  # AF_INET6 on Linux, BSDs, macOS (DLT_NULL/LOOP)
+_IPV6_EXTENSIONS = (0, 43, 60)  # hop-by-hop, routing, destination options: (len+1)*8 bytes
+_IPV6_FRAGMENT, _IPV6_AH = 44, 51
+_u16 = struct.Struct("!H").unpack_from
+_u32x2 = struct.Struct("!II").unpack_from
+_ntoa = socket.inet_ntoa
+
+
+def _ntop6(raw: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET6, raw)
+
+
+class Reassembly(Protocol):
+    """Where IP fragments go (``sensors.ipfrag.Defragmenter``): whole payload back once complete."""
+
+    def add(self, ts: float, key: tuple[Any, ...], offset: int, more: bool, data: bytes) -> bytes | None: ...
+
+
+def _ip_start(data: bytes, linktype: int) -> tuple[int, int]:
+    """(offset of the IP header, IP version) in a frame; version 0 means not IP."""
     if linktype == LINKTYPE_ETHERNET:
-        eth = dpkt.ethernet.Ethernet(frame)
-        ip = eth.data
-        if eth.type in (dpkt.ethernet.ETH_TYPE_IP, dpkt.ethernet.ETH_TYPE_IP6) and not isinstance(
-            ip, (dpkt.ip.IP, dpkt.ip6.IP6)
-        ):
-            # dpkt leaves an undecodable IP payload as bytes; that is a bad packet, not a non-IP one.
-            raise PacketDecodeError("IP header cut off or malformed")
-    elif linktype in _RAW_ALIASES:
-        version = frame[0] >> 4 if frame else 0
-        ip = dpkt.ip.IP(frame) if version == 4 else dpkt.ip6.IP6(frame) if version == 6 else None
-    elif linktype == LINKTYPE_LINUX_SLL:
-        ip = dpkt.sll.SLL(frame).data
-    elif linktype == LINKTYPE_LINUX_SLL2:
-        ip = dpkt.sll2.SLL2(frame).data
-    elif linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
-        ip = dpkt.loopback.Loopback(frame).data
-    else:
-        raise PacketDecodeError(f"unsupported link type {linktype}")
-    if isinstance(ip, (dpkt.ip.IP, dpkt.ip6.IP6)):
-        return ip
-    return None
+        if len(data) < 14:
+            raise PacketDecodeError("Ethernet header cut off")
+        etype, off = (data[12] << 8) | data[13], 14
+        while etype in _ETH_VLAN:
+            if len(data) < off + 4:
+                raise PacketDecodeError("VLAN tag cut off")
+            etype, off = (data[off + 2] << 8) | data[off + 3], off + 4
+        return off, 4 if etype == _ETH_IPV4 else 6 if etype == _ETH_IPV6 else 0
+    if linktype in _RAW_ALIASES:
+        version = data[0] >> 4 if data else 0
+        return 0, version if version in (4, 6) else 0
+    if linktype == LINKTYPE_LINUX_SLL:
+        if len(data) < 16:
+            raise PacketDecodeError("SLL header cut off")
+        etype = (data[14] << 8) | data[15]
+        return 16, 4 if etype == _ETH_IPV4 else 6 if etype == _ETH_IPV6 else 0
+    if linktype == LINKTYPE_LINUX_SLL2:
+        if len(data) < 20:
+            raise PacketDecodeError("SLL2 header cut off")
+        etype = (data[0] << 8) | data[1]
+        return 20, 4 if etype == _ETH_IPV4 else 6 if etype == _ETH_IPV6 else 0
+    if linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
+        if len(data) < 4:
+            raise PacketDecodeError("loopback header cut off")
+        family = data[0] or data[3]
+        return 4, 4 if family == 2 else 6 if family in _AF_INET6_VALUES else 0
+    raise PacketDecodeError(f"unsupported link type {linktype}")
 
 
-def decode_frame(frame: Frame) -> Packet | None:
-    """Decode one frame to a Packet; None for frames that carry no IP (ARP, LLDP...).
+def decode_frame(frame: Frame, fragments: Reassembly | None = None) -> Packet | None:
+    """Decode one frame to a Packet; None for frames that carry no IP (ARP, LLDP...) and for
+    IP fragments held until their datagram is complete (when ``fragments`` is given).
 
-    Raises PacketDecodeError, and nothing else, for frames that cannot be decoded.
+    Without ``fragments`` a non-first fragment is a decode error and a first one is decoded as
+    far as it goes. Raises PacketDecodeError, and nothing else, for frames that cannot be decoded.
     """
+    data = frame.data
     try:
-        ip = _network_layer(frame.data, frame.linktype)
-        if ip is None:
-            return None
-        if isinstance(ip, dpkt.ip.IP):
-            if ip.offset & dpkt.ip.IP_OFFMASK:
-                raise PacketDecodeError("non-first IP fragment")
-            src, dst = socket.inet_ntop(socket.AF_INET, ip.src), socket.inet_ntop(socket.AF_INET, ip.dst)
-            ip_bytes = ip.len or len(frame.data)  # 0 with TCP segmentation offload
+        off, version = _ip_start(data, frame.linktype)
+        if version == 4:
+            if len(data) < off + 20 or data[off] >> 4 != 4:
+                raise PacketDecodeError("IP header cut off or malformed")
+            ihl = (data[off] & 0x0F) * 4
+            total = _u16(data, off + 2)[0]
+            if ihl < 20 or len(data) < off + ihl:
+                raise PacketDecodeError("IP header cut off or malformed")
+            if total == 0:  # TCP segmentation offload: the NIC fills the length in later
+                total = len(data) - off
+            elif total < ihl:
+                raise PacketDecodeError("IP header cut off or malformed")
+            proto = data[off + 9]
+            src, dst = _ntoa(data[off + 12:off + 16]), _ntoa(data[off + 16:off + 20])
+            l4 = data[off + ihl:off + total]
+            ip_bytes = total
+            frag = _u16(data, off + 6)[0]
+            if frag & 0x3FFF:  # more-fragments flag or a fragment offset
+                offset, more = (frag & 0x1FFF) * 8, bool(frag & 0x2000)
+                if fragments is None:
+                    if offset:
+                        raise PacketDecodeError("non-first IP fragment")
+                else:
+                    key = (4, src, dst, _u16(data, off + 4)[0], proto)
+                    whole = fragments.add(frame.ts, key, offset, more, l4)
+                    if whole is None:
+                        return None
+                    l4, ip_bytes = whole, ihl + len(whole)
+        elif version == 6:
+            if len(data) < off + 40:
+                raise PacketDecodeError("IPv6 header cut off")
+            plen = _u16(data, off + 4)[0]
+            proto = data[off + 6]
+            src, dst = _ntop6(data[off + 8:off + 24]), _ntop6(data[off + 24:off + 40])
+            l4 = data[off + 40:off + 40 + plen] if plen else data[off + 40:]
+            ip_bytes = 40 + (plen or len(l4))
+            while proto in _IPV6_EXTENSIONS or proto in (_IPV6_FRAGMENT, _IPV6_AH):
+                if len(l4) < 8:
+                    raise PacketDecodeError("IPv6 extension header cut off")
+                nxt = l4[0]
+                if proto == _IPV6_FRAGMENT:
+                    frag = _u16(l4, 2)[0]
+                    offset, more = frag & 0xFFF8, bool(frag & 1)
+                    ident = struct.unpack_from("!I", l4, 4)[0]
+                    l4 = l4[8:]
+                    if offset or more:
+                        if fragments is None:
+                            if offset:
+                                raise PacketDecodeError("non-first IP fragment")
+                        else:
+                            whole = fragments.add(frame.ts, (6, src, dst, ident, nxt), offset, more, l4)
+                            if whole is None:
+                                return None
+                            l4, ip_bytes = whole, 40 + len(whole)
+                else:
+                    size = (l4[1] + 2) * 4 if proto == _IPV6_AH else (l4[1] + 1) * 8
+                    l4 = l4[size:]
+                proto = nxt
         else:
-            src, dst = socket.inet_ntop(socket.AF_INET6, ip.src), socket.inet_ntop(socket.AF_INET6, ip.dst)
-            ip_bytes = ip.plen + 40
-        proto, l4 = ip.p, ip.data
+            return None
         if proto == IPPROTO_TCP:
-            if not isinstance(l4, dpkt.tcp.TCP):
+            if len(l4) < 20:
                 raise PacketDecodeError("TCP header cut off or malformed")
-            return Packet(frame.ts, src, dst, proto, l4.sport, l4.dport, ip_bytes, l4.flags, bytes(l4.data))
+            doff = (l4[12] >> 4) * 4
+            if doff < 20 or doff > len(l4):
+                raise PacketDecodeError("TCP header cut off or malformed")
+            seq, ack = _u32x2(l4, 4)
+            return Packet(frame.ts, src, dst, proto, (l4[0] << 8) | l4[1], (l4[2] << 8) | l4[3], ip_bytes,
+                          l4[13], l4[doff:], seq, ack)
         if proto == IPPROTO_UDP:
-            if not isinstance(l4, dpkt.udp.UDP):
+            if len(l4) < 8:
                 raise PacketDecodeError("UDP header cut off or malformed")
-            return Packet(frame.ts, src, dst, proto, l4.sport, l4.dport, ip_bytes, 0, bytes(l4.data))
+            ulen = (l4[4] << 8) | l4[5]
+            payload = l4[8:ulen] if ulen >= 8 else l4[8:]
+            return Packet(frame.ts, src, dst, proto, (l4[0] << 8) | l4[1], (l4[2] << 8) | l4[3], ip_bytes, 0, payload)
         if proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
-            raw = bytes(l4) if not isinstance(l4, bytes) else l4
-            if len(raw) < 2:
+            if len(l4) < 2:
                 raise PacketDecodeError("ICMP header cut off")
-            return Packet(frame.ts, src, dst, proto, raw[0], raw[1], ip_bytes, 0, b"")
+            return Packet(frame.ts, src, dst, proto, l4[0], l4[1], ip_bytes, 0, b"")
         return Packet(frame.ts, src, dst, proto, 0, 0, ip_bytes, 0, b"")
     except PacketDecodeError:
         raise
-    except (dpkt.UnpackError, struct.error, ValueError, IndexError, AttributeError, TypeError, KeyError) as exc:
-        # dpkt reports short and malformed headers through several exception types.
+    except (struct.error, ValueError, IndexError, OSError) as exc:
         raise PacketDecodeError(f"{type(exc).__name__}: {exc}") from None

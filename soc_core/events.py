@@ -32,7 +32,8 @@ FIELDS: dict[str, FieldSpec] = {
     "event.kind": FieldSpec("keyword", "'event' for observations, 'alert' for detections."),
     "event.category": FieldSpec("keywords", "ECS categories, e.g. ['network'], ['web']."),
     "event.type": FieldSpec("keywords", "ECS types, e.g. ['connection'], ['access'], ['protocol']."),
-    "event.dataset": FieldSpec("keyword", "Record type: edusoc.flow, edusoc.dns, edusoc.web (like Zeek's conn/dns/http logs)."),
+    "event.dataset": FieldSpec("keyword", "Record type: edusoc.flow, edusoc.dns, edusoc.http, edusoc.tls, edusoc.ssh (from "
+                               "packets, like Zeek's conn/dns/http/ssl/ssh logs), edusoc.web (access logs)."),
     "event.module": FieldSpec("keyword", "Producer: 'pcap' or 'weblog'."),
     "event.start": FieldSpec("date", "First packet of a flow; ISO 8601 UTC."),
     "event.end": FieldSpec("date", "Last packet of a flow; ISO 8601 UTC."),
@@ -61,6 +62,8 @@ FIELDS: dict[str, FieldSpec] = {
     "network.bytes": FieldSpec("long", "source.bytes + destination.bytes."),
     "network.packets": FieldSpec("long", "source.packets + destination.packets."),
     "network.connection.state": FieldSpec("keyword", "TCP connection state in Zeek's terms: S0, S1, SF, REJ, RSTO, RSTR, OTH..."),
+    "icmp.type": FieldSpec("long", "ICMP/ICMPv6 message type of the flow's first message (not in ECS)."),
+    "icmp.code": FieldSpec("long", "ICMP/ICMPv6 message code of the flow's first message (not in ECS)."),
     # -- dns
     "dns.id": FieldSpec("long", "DNS transaction id."),
     "dns.type": FieldSpec("keyword", "'query' (no response seen) or 'answer'."),
@@ -72,7 +75,12 @@ FIELDS: dict[str, FieldSpec] = {
     # -- web
     "http.request.method": FieldSpec("keyword", "GET, POST, ..."),
     "http.request.referrer": FieldSpec("keyword", "Referer header."),
-    "http.request.body.bytes": FieldSpec("long", "Request body length in bytes."),
+    "http.request.body.bytes": FieldSpec("long", "Request body length in bytes (after chunked transfer decoding)."),
+    "http.request.body.content": FieldSpec("keyword", "First N KB of the request body (sensor setting carve_bytes), "
+                                           "base64 of the raw bytes so binary uploads reach YARA intact."),
+    "http.response.body.content": FieldSpec("keyword", "First N KB of the response body, base64 of the raw bytes "
+                                            "(after chunked decoding, before content decoding)."),
+    "http.response.mime_type": FieldSpec("keyword", "Content-Type header of the response."),
     "http.response.status_code": FieldSpec("long", "HTTP status."),
     "http.response.body.bytes": FieldSpec("long", "Response body length in bytes (the access log's body_bytes_sent)."),
     "http.version": FieldSpec("keyword", "1.0, 1.1."),
@@ -82,6 +90,18 @@ FIELDS: dict[str, FieldSpec] = {
     "url.domain": FieldSpec("keyword", "Host header / virtual host."),
     "user_agent.original": FieldSpec("keyword", "User-Agent header."),
     "user.name": FieldSpec("keyword", "Authenticated user name, when the log has one."),
+    # -- tls (edusoc.tls)
+    "tls.client.server_name": FieldSpec("keyword", "Server Name Indication the client sent."),
+    "tls.version": FieldSpec("keyword", "Version the server chose: 1.0, 1.1, 1.2, 1.3 (3.0 for SSL)."),
+    "tls.version_protocol": FieldSpec("keyword", "'tls' or 'ssl'."),
+    "tls.cipher": FieldSpec("keyword", "Cipher suite the server chose, IANA name (TLS_AES_128_GCM_SHA256)."),
+    "tls.client.ja3": FieldSpec("keyword", "JA3 hash of the ClientHello (md5, hex)."),
+    "tls.client.ja4": FieldSpec("keyword", "JA4 fingerprint of the ClientHello (FoxIO JA4 spec; not in ECS)."),
+    "tls.established": FieldSpec("bool", "Encrypted application data followed the handshake."),
+    # -- ssh (edusoc.ssh; not in ECS, named after Zeek's ssh.log)
+    "ssh.client": FieldSpec("keyword", "Client identification banner, e.g. SSH-2.0-OpenSSH_9.6."),
+    "ssh.server": FieldSpec("keyword", "Server identification banner."),
+    "ssh.version": FieldSpec("long", "SSH major protocol version: 2 (also for SSH-1.99) or 1."),
     # -- detection (set on alerts)
     "rule.id": FieldSpec("keyword", "Id of the rule that raised the alert."),
     "rule.name": FieldSpec("keyword", "Title of the rule."),

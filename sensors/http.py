@@ -1,0 +1,344 @@
+"""HTTP/1.x over reassembled TCP: requests paired with responses, bodies measured and carved.
+
+One ``HttpAnalyzer`` per connection parses both directions incrementally. A request and
+its response make one ``HttpTransaction`` (pipelined requests pair in order, as in Zeek's
+http.log); a request never answered is still reported when the connection ends. Body
+lengths count the entity body after transfer decoding (chunked framing removed), like
+Zeek's request_body_len/response_body_len. The first ``carve_bytes`` of each body are kept
+for YARA scanning.
+"""
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+MAX_HEADER_BYTES = 64 * 1024
+DEFAULT_CARVE_BYTES = 64 * 1024
+# Like Zeek: the method is a token followed by white space, the URI ends at the next white space.
+_REQUEST_LINE = re.compile(rb"^([A-Za-z0-9_-]{1,32})[ \t]+(\S*)(?:[ \t]+(.*?))?[ \t]*$")
+_VERSION = re.compile(rb"^HTTP/(\d\.\d)")
+_STATUS_LINE = re.compile(rb"^HTTP/(\d\.\d)[ \t]+(\d{3})(?:[ \t]+(.*))?$")
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_NO_BODY_STATUS = (204, 304)
+
+
+def _text(raw: bytes) -> str:
+    # Header values are bytes on the wire; keep odd ones visible rather than failing.
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+@dataclass(slots=True)
+class HttpTransaction:
+    """One request and its response, as far as they were seen."""
+
+    ts: float
+    depth: int = 0  # 1-based position of the request in its connection (Zeek's trans_depth); <0: no request
+    method: str | None = None
+    uri: str | None = None
+    version: str | None = None
+    host: str | None = None
+    user_agent: str | None = None
+    referrer: str | None = None
+    request_body_len: int = 0
+    request_body: bytes = b""
+    status_code: int | None = None
+    status_msg: str | None = None
+    response_version: str | None = None
+    response_body_len: int = 0
+    response_body: bytes = b""
+    response_content_type: str | None = None
+    request_headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Message:
+    start_line: bytes
+    headers: dict[str, str]
+
+
+class _Direction:
+    """Framing of one direction: header block, then a body by length, chunks, or until close."""
+
+    __slots__ = ("buffer", "state", "remaining", "chunk_trailer", "dead", "on_headers", "on_body", "on_end")
+
+    def __init__(self, on_headers: Callable[[_Message], str], on_body: Callable[[bytes], None],
+                 on_end: Callable[[], None]) -> None:
+        self.buffer = bytearray()
+        self.state = "headers"  # headers | length | chunk_size | chunk_data | chunk_crlf | trailer | close | dead
+        self.remaining = 0
+        self.dead = False
+        self.on_headers, self.on_body, self.on_end = on_headers, on_body, on_end
+
+    def feed(self, data: bytes) -> None:
+        if self.dead:
+            return
+        if self.state in ("length", "chunk_data", "close") and not self.buffer:
+            data = self._body_bytes(data)  # fast path: body bytes need no buffering
+            if not data:
+                return
+        self.buffer += data
+        while self.buffer and not self.dead:
+            if not self._step():
+                break
+
+    def gap(self, size: int) -> None:
+        """Bytes missed: skip them inside a body, lose sync anywhere else."""
+        if self.state == "length" and size < self.remaining and not self.buffer:
+            self.remaining -= size
+        elif self.state == "close":
+            pass
+        else:
+            self.dead = True
+
+    def end(self) -> None:
+        if self.state in ("close", "length", "chunk_size", "chunk_data", "chunk_crlf", "trailer"):
+            self.on_end()
+        self.state = "headers"
+
+    def _body_bytes(self, data: bytes) -> bytes:
+        """Consume body bytes at the front of data; return what is left."""
+        if self.state == "close":
+            self.on_body(data)
+            return b""
+        take = data[: self.remaining]
+        self.on_body(take)
+        self.remaining -= len(take)
+        rest = data[len(take):]
+        if self.remaining == 0:
+            if self.state == "length":
+                self.state = "headers"
+                self.on_end()
+            else:
+                self.state = "chunk_crlf"
+        return rest
+
+    def _line(self) -> bytes | None:
+        at = self.buffer.find(b"\n")
+        if at < 0:
+            if len(self.buffer) > MAX_HEADER_BYTES:
+                self.dead = True
+            return None
+        line = bytes(self.buffer[:at]).rstrip(b"\r")
+        del self.buffer[: at + 1]
+        return line
+
+    def _step(self) -> bool:
+        state = self.state
+        if state == "headers":
+            while self.buffer[:2] in (b"\r\n",) or self.buffer[:1] == b"\n":  # stray CRLF between messages
+                del self.buffer[: 2 if self.buffer[:1] == b"\r" else 1]
+            if not self.buffer:
+                return False
+            match = _HEADER_END.search(self.buffer)
+            if match is None:
+                if len(self.buffer) > MAX_HEADER_BYTES:
+                    self.dead = True
+                return False
+            block = bytes(self.buffer[: match.start()])
+            del self.buffer[: match.end()]
+            lines = re.split(rb"\r?\n", block)
+            headers: dict[str, str] = {}
+            for line in lines[1:]:
+                name, sep, value = line.partition(b":")
+                if sep:
+                    headers[_text(name.strip()).lower()] = _text(value.strip())
+            framing = self.on_headers(_Message(lines[0], headers))
+            if framing == "dead":
+                self.dead = True
+                return False
+            if framing == "none":
+                self.on_end()
+                return True
+            if framing == "chunked":
+                self.state = "chunk_size"
+                return True
+            if framing == "close":
+                self.state = "close"
+            else:
+                self.state, self.remaining = "length", int(framing)
+                if self.remaining == 0:
+                    self.state = "headers"
+                    self.on_end()
+                    return True
+            rest = self._body_bytes(bytes(self.buffer))
+            self.buffer = bytearray(rest)
+            return True
+        if state in ("length", "chunk_data", "close"):
+            rest = self._body_bytes(bytes(self.buffer))
+            self.buffer = bytearray(rest)
+            return True
+        if state == "chunk_size":
+            line = self._line()
+            if line is None:
+                return False
+            size_text = line.split(b";")[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                self.dead = True
+                return False
+            if size == 0:
+                self.state = "trailer"
+            else:
+                self.state, self.remaining = "chunk_data", size
+            return True
+        if state == "chunk_crlf":
+            line = self._line()
+            if line is None:
+                return False
+            self.state = "chunk_size"
+            return True
+        if state == "trailer":
+            line = self._line()
+            if line is None:
+                return False
+            if not line:
+                self.state = "headers"
+                self.on_end()
+            return True
+        return False
+
+
+def _content_length(headers: dict[str, str]) -> int | None:
+    value = headers.get("content-length")
+    if value is None:
+        return None
+    try:
+        length = int(value.split(",")[0].strip())
+    except ValueError:
+        return None
+    return length if length >= 0 else None
+
+
+class HttpAnalyzer:
+    """Feed both directions of one connection; completed transactions go to ``emit``."""
+
+    def __init__(self, emit: Callable[[HttpTransaction], None], carve_bytes: int = DEFAULT_CARVE_BYTES) -> None:
+        self.emit = emit
+        self.carve_bytes = carve_bytes
+        self.now = 0.0
+        self.pending: deque[HttpTransaction] = deque()  # requests waiting for their response
+        self.current_request: HttpTransaction | None = None
+        self.current_response: HttpTransaction | None = None
+        self.orig = _Direction(self._request_headers, self._request_body, self._request_end)
+        self.resp = _Direction(self._response_headers, self._response_body, self._response_end)
+        self.requests = 0
+        self.orphan_responses = 0
+        self.desynced = False
+
+    @property
+    def done(self) -> bool:
+        return self.orig.dead and self.resp.dead
+
+    def data(self, from_orig: bool, chunk: bytes, ts: float) -> None:
+        self.now = ts
+        if from_orig:
+            self.orig.feed(chunk)
+            return
+        resp = self.resp
+        if resp.state == "headers" and not resp.buffer and self.pending and self.pending[0].version == "0.9":
+            # An HTTP/0.9 request gets an answer without status line or headers: all of it is body,
+            # until close (Zeek reads it so even when the server answers with a 1.x status line).
+            self.current_response = self.pending.popleft()
+            resp.state = "close"
+        resp.feed(chunk)
+
+    def gap(self, from_orig: bool, size: int) -> None:
+        (self.orig if from_orig else self.resp).gap(size)
+
+    def finish(self) -> None:
+        """The connection ended: close-delimited bodies end here; unanswered requests are reported."""
+        self.orig.end()
+        self.resp.end()
+        if self.current_response is not None:
+            self._response_end()
+        while self.pending:
+            self.emit(self.pending.popleft())
+
+    # -- requests
+    def _request_headers(self, message: _Message) -> str:
+        match = _REQUEST_LINE.match(message.start_line)
+        if match is None:
+            self.desynced = True
+            return "dead"
+        method, uri, rest = match.groups()
+        if uri.startswith(b"HTTP/") and not rest:
+            uri, rest = b"", uri
+        version_match = _VERSION.match(rest) if rest else None
+        headers = message.headers
+        transaction = HttpTransaction(
+            self.now, method=_text(method), uri=_text(uri),
+            version=_text(version_match.group(1)) if version_match else None if rest else "0.9",
+            host=headers.get("host"), user_agent=headers.get("user-agent"), referrer=headers.get("referer"),
+            request_headers=headers,
+        )
+        self.requests += 1
+        transaction.depth = self.requests
+        self.current_request = transaction
+        self.pending.append(transaction)
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            return "chunked"
+        length = _content_length(headers)
+        return str(length) if length else "none"
+
+    def _request_body(self, chunk: bytes) -> None:
+        transaction = self.current_request
+        if transaction is None:
+            return
+        transaction.request_body_len += len(chunk)
+        room = self.carve_bytes - len(transaction.request_body)
+        if room > 0:
+            transaction.request_body += chunk[:room]
+
+    def _request_end(self) -> None:
+        self.current_request = None
+
+    # -- responses
+    def _response_headers(self, message: _Message) -> str:
+        match = _STATUS_LINE.match(message.start_line)
+        if match is None:
+            self.desynced = True
+            return "dead"
+        version, status, reason = match.groups()
+        code = int(status)
+        if 100 <= code < 200 and code != 101:
+            return "none"  # an interim answer: the final one follows
+        if self.pending:
+            transaction = self.pending.popleft()
+        else:
+            self.orphan_responses += 1
+            transaction = HttpTransaction(self.now, depth=-self.orphan_responses)
+        transaction.status_code = code
+        transaction.status_msg = _text(reason) if reason else ""
+        transaction.response_version = _text(version)
+        transaction.response_content_type = message.headers.get("content-type")
+        self.current_response = transaction
+        headers = message.headers
+        if transaction.method == "HEAD" or code in _NO_BODY_STATUS:
+            return "none"
+        if code == 101 or (transaction.method == "CONNECT" and 200 <= code < 300):
+            self._response_end()
+            return "dead"  # the connection now carries another protocol
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            return "chunked"
+        length = _content_length(headers)
+        return "close" if length is None else str(length)
+
+    def _response_body(self, chunk: bytes) -> None:
+        transaction = self.current_response
+        if transaction is None:
+            return
+        transaction.response_body_len += len(chunk)
+        room = self.carve_bytes - len(transaction.response_body)
+        if room > 0:
+            transaction.response_body += chunk[:room]
+
+    def _response_end(self) -> None:
+        if self.current_response is not None:
+            self.emit(self.current_response)
+            self.current_response = None

@@ -1,0 +1,224 @@
+"""Records of the traffic analyzers to edusoc events (flat ECS dicts), one builder per record type.
+
+Like Zeek's logs, each record type is one dataset, linked to its connection by the
+Community ID: edusoc.flow (conn.log), edusoc.dns (dns.log), edusoc.http (http.log),
+edusoc.tls (ssl.log), edusoc.ssh (ssh.log).
+"""
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from soc_core.events import stable_event_id, timestamp_from_epoch
+from sensors.community_id import IPPROTO_ICMP, IPPROTO_ICMPV6, community_id_v1
+from sensors.dns import DnsTransaction
+from sensors.flows import TRANSPORT_NAMES, Flow
+from sensors.http import HttpTransaction
+from sensors.ssh import SshBanners
+from sensors.tls import TlsHandshake, cipher_name, version_name
+
+FLOW_DATASET = "edusoc.flow"
+DNS_DATASET = "edusoc.dns"
+HTTP_DATASET = "edusoc.http"
+TLS_DATASET = "edusoc.tls"
+SSH_DATASET = "edusoc.ssh"
+MODULE = "pcap"
+
+# ECS tls.version / tls.version_protocol from the wire version.
+_ECS_TLS_VERSIONS = {0x0002: ("ssl", "2.0"), 0x0300: ("ssl", "3.0"), 0x0301: ("tls", "1.0"), 0x0302: ("tls", "1.1"),
+                     0x0303: ("tls", "1.2"), 0x0304: ("tls", "1.3")}
+
+
+def _duration_ns(start: float, end: float) -> int:
+    # Capture times are microsecond (or nanosecond) counts held in floats; round away float noise.
+    return round((end - start) * 1e6) * 1000
+
+
+def _connection_fields(flow: Flow, protocol: str) -> dict[str, Any]:
+    return {
+        "source.ip": flow.orig_ip,
+        "source.port": flow.orig_port,
+        "destination.ip": flow.resp_ip,
+        "destination.port": flow.resp_port,
+        "network.transport": TRANSPORT_NAMES.get(flow.proto, str(flow.proto)),
+        "network.protocol": protocol,
+        "network.community_id": flow.community_id,
+    }
+
+
+def flow_event(flow: Flow) -> dict[str, Any]:
+    """The edusoc.flow event of one finished flow."""
+    start = timestamp_from_epoch(flow.start)
+    community_id = flow.community_id
+    transport = TRANSPORT_NAMES.get(flow.proto, str(flow.proto))
+    state = flow.conn_state()
+    has_ports = flow.proto not in (IPPROTO_ICMP, IPPROTO_ICMPV6)
+    event: dict[str, Any] = {
+        "@timestamp": start,
+        "event.id": stable_event_id(FLOW_DATASET, community_id, start, flow.orig_ip, flow.orig_port),
+        "event.kind": "event",
+        "event.category": ["network"],
+        "event.type": ["connection"],
+        "event.dataset": FLOW_DATASET,
+        "event.module": MODULE,
+        "event.start": start,
+        "event.end": timestamp_from_epoch(flow.last),
+        "event.duration": _duration_ns(flow.start, flow.last),
+        "source.ip": flow.orig_ip,
+        "source.packets": flow.orig_packets,
+        "source.bytes": flow.orig_bytes,
+        "destination.ip": flow.resp_ip,
+        "destination.packets": flow.resp_packets,
+        "destination.bytes": flow.resp_bytes,
+        "network.transport": transport,
+        "network.community_id": community_id,
+        "network.packets": flow.orig_packets + flow.resp_packets,
+        "network.bytes": flow.orig_bytes + flow.resp_bytes,
+        "network.connection.state": state,
+    }
+    if has_ports:
+        event["source.port"] = flow.orig_port
+        event["destination.port"] = flow.resp_port
+        where = f"{flow.orig_ip}:{flow.orig_port} -> {flow.resp_ip}:{flow.resp_port}"
+    else:
+        event["icmp.type"] = flow.orig_port
+        event["icmp.code"] = flow.resp_port
+        where = f"{flow.orig_ip} -> {flow.resp_ip} type {flow.orig_port} code {flow.resp_port}"
+    if flow.protocol:
+        event["network.protocol"] = flow.protocol
+    event["message"] = f"{transport} {where} {state}"
+    return event
+
+
+def dns_event(transaction: DnsTransaction) -> dict[str, Any]:
+    """The edusoc.dns event of one query/response pair (or a lone query or response)."""
+    ts = timestamp_from_epoch(transaction.ts)
+    community_id = community_id_v1(
+        transaction.client_ip, transaction.server_ip, transaction.transport, transaction.client_port,
+        transaction.server_port,
+    )
+    event: dict[str, Any] = {
+        "@timestamp": ts,
+        "event.id": stable_event_id(DNS_DATASET, community_id, ts, transaction.id, transaction.question_name),
+        "event.kind": "event",
+        "event.category": ["network"],
+        "event.type": ["protocol"],
+        "event.dataset": DNS_DATASET,
+        "event.module": MODULE,
+        "source.ip": transaction.client_ip,
+        "source.port": transaction.client_port,
+        "destination.ip": transaction.server_ip,
+        "destination.port": transaction.server_port,
+        "network.transport": TRANSPORT_NAMES.get(transaction.transport, "udp"),
+        "network.protocol": "dns",
+        "network.community_id": community_id,
+        "dns.id": transaction.id,
+        "dns.type": "answer" if transaction.responded else "query",
+    }
+    if transaction.question_name is not None:
+        event["dns.question.name"] = transaction.question_name
+        event["dns.question.type"] = transaction.question_type
+    if transaction.responded:
+        event["dns.response_code"] = transaction.response_code
+        event["dns.answers"] = [answer.as_dict() for answer in transaction.answers]
+        resolved = [a.data for a in transaction.answers if a.type in ("A", "AAAA")]
+        if resolved:
+            event["dns.resolved_ip"] = resolved
+    question = f"{transaction.question_type or '?'} {transaction.question_name or '?'}"
+    outcome = transaction.response_code if transaction.responded else "no response"
+    event["message"] = f"dns {transaction.client_ip} asked {transaction.server_ip} {question}: {outcome}"
+    return event
+
+
+def http_event(flow: Flow, transaction: HttpTransaction) -> dict[str, Any]:
+    """The edusoc.http event of one request and its response."""
+    ts = timestamp_from_epoch(transaction.ts)
+    event: dict[str, Any] = {
+        "@timestamp": ts,
+        "event.kind": "event",
+        "event.category": ["network", "web"],
+        "event.type": ["protocol"],
+        "event.dataset": HTTP_DATASET,
+        "event.module": MODULE,
+        **_connection_fields(flow, "http"),
+        "http.request.body.bytes": transaction.request_body_len,
+        "http.response.body.bytes": transaction.response_body_len,
+    }
+    event["event.id"] = stable_event_id(HTTP_DATASET, event["network.community_id"], ts, transaction.depth)
+    optional = {
+        "http.request.method": transaction.method,
+        "url.original": transaction.uri,
+        "url.domain": transaction.host,
+        "user_agent.original": transaction.user_agent,
+        "http.request.referrer": transaction.referrer,
+        "http.version": transaction.version or transaction.response_version,
+        "http.response.status_code": transaction.status_code,
+        "http.response.mime_type": transaction.response_content_type,
+    }
+    event.update({k: v for k, v in optional.items() if v is not None})
+    if transaction.uri is not None:
+        path, _, query = transaction.uri.partition("?")
+        event["url.path"] = path
+        if query:
+            event["url.query"] = query
+    if transaction.request_body:
+        event["http.request.body.content"] = base64.b64encode(transaction.request_body).decode("ascii")
+    if transaction.response_body:
+        event["http.response.body.content"] = base64.b64encode(transaction.response_body).decode("ascii")
+    status = transaction.status_code if transaction.status_code is not None else "no response"
+    event["message"] = (f"http {flow.orig_ip} {transaction.method or '-'} {transaction.host or flow.resp_ip}"
+                        f"{transaction.uri or ''}: {status}")
+    return event
+
+
+def tls_event(flow: Flow, handshake: TlsHandshake) -> dict[str, Any]:
+    """The edusoc.tls event of one connection's handshake."""
+    ts = timestamp_from_epoch(handshake.ts)
+    event: dict[str, Any] = {
+        "@timestamp": ts,
+        "event.kind": "event",
+        "event.category": ["network"],
+        "event.type": ["protocol"],
+        "event.dataset": TLS_DATASET,
+        "event.module": MODULE,
+        **_connection_fields(flow, "tls"),
+        "tls.established": handshake.established,
+    }
+    event["event.id"] = stable_event_id(TLS_DATASET, event["network.community_id"], ts)
+    client, server = handshake.client, handshake.server
+    if client is not None:
+        if client.server_name:
+            event["tls.client.server_name"] = client.server_name
+        event["tls.client.ja3"] = client.ja3()
+        event["tls.client.ja4"] = client.ja4()
+    if server is not None:
+        protocol, version = _ECS_TLS_VERSIONS.get(server.version, ("tls", version_name(server.version)))
+        event["tls.version"] = version
+        event["tls.version_protocol"] = protocol
+        event["tls.cipher"] = cipher_name(server.cipher)
+    name = event.get("tls.client.server_name", flow.resp_ip)
+    event["message"] = f"tls {flow.orig_ip} -> {name} {event.get('tls.version', '?')} {event.get('tls.cipher', '')}".rstrip()
+    return event
+
+
+def ssh_event(flow: Flow, banners: SshBanners) -> dict[str, Any]:
+    """The edusoc.ssh event of one connection's identification banners."""
+    ts = timestamp_from_epoch(banners.ts)
+    event: dict[str, Any] = {
+        "@timestamp": ts,
+        "event.kind": "event",
+        "event.category": ["network"],
+        "event.type": ["protocol"],
+        "event.dataset": SSH_DATASET,
+        "event.module": MODULE,
+        **_connection_fields(flow, "ssh"),
+    }
+    event["event.id"] = stable_event_id(SSH_DATASET, event["network.community_id"], ts)
+    if banners.client is not None:
+        event["ssh.client"] = banners.client
+    if banners.server is not None:
+        event["ssh.server"] = banners.server
+    if banners.version is not None:
+        event["ssh.version"] = banners.version
+    event["message"] = f"ssh {flow.orig_ip} ({banners.client or '?'}) -> {flow.resp_ip} ({banners.server or '?'})"
+    return event
