@@ -14,6 +14,7 @@ import typer
 
 from detection_rules.engine import DetectionEngine, RuleSet, load_ruleset
 from detection_rules.field_mapping import PIPELINE_NAMES
+from detection_rules.windows_events import flatten_windows_event, is_windows_event
 from soc_core.events import EventError, validate_event
 
 MAX_REPORTED_LINE_ERRORS = 20
@@ -35,7 +36,7 @@ def _report_rule_errors(ruleset: RuleSet) -> None:
 def detect(
     rules: Annotated[list[Path], typer.Option("--rules", help="Sigma rule file or directory (repeatable).")],
     events: Annotated[Path, typer.Option("--events", help="NDJSON file of ECS events ('-' for stdin).")],
-    pipeline: Annotated[str, typer.Option("--pipeline", help="Field mapping: ecs or none.")] = "ecs",
+    pipeline: Annotated[str, typer.Option("--pipeline", help="Field mapping: ecs, or none for events in Sigma's own field names (EVTX JSON records are flattened).")] = "ecs",
 ) -> None:
     """Run Sigma rules over NDJSON events; print alerts as NDJSON on stdout."""
     ruleset = load_ruleset(rules, pipeline=_checked_pipeline(pipeline))
@@ -48,7 +49,8 @@ def detect(
             if not line.strip():
                 continue
             try:
-                event = validate_event(json.loads(line))
+                event = _read_event(json.loads(line), pipeline)
+                alerts = engine.process(event)
             except json.JSONDecodeError as error:
                 _bad_line(counts, number, f"invalid JSON: {error.msg} at column {error.colno}")
                 continue
@@ -56,7 +58,7 @@ def detect(
                 _bad_line(counts, number, error.reason)
                 continue
             counts["events"] += 1
-            for alert in engine.process(event):
+            for alert in alerts:
                 counts["alerts"] += 1
                 sys.stdout.write(json.dumps(alert.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
     finally:
@@ -68,6 +70,17 @@ def detect(
         f"{len(ruleset.rules)} rules compiled, {len(ruleset.errors)} rule errors",
         err=True,
     )
+
+
+def _read_event(document: object, pipeline: str) -> dict[str, object]:
+    """An input line as an event: ECS-validated, or under ``none`` as written (EVTX JSON flattened)."""
+    if pipeline == "ecs":
+        return validate_event(document)
+    if is_windows_event(document):
+        return flatten_windows_event(document)  # type: ignore[arg-type]
+    if not isinstance(document, dict):
+        raise EventError(f"an event must be a JSON object, got {type(document).__name__}")
+    return document
 
 
 def _bad_line(counts: dict[str, int], number: int, reason: str) -> None:

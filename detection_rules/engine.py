@@ -6,9 +6,10 @@ with the reason and, when known, the line; the other files still load.
 """
 from __future__ import annotations
 
+import copy
 import itertools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,11 @@ import yaml
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationRule, SigmaCorrelationType
 from sigma.exceptions import SigmaError, SigmaRuleLocation
-from sigma.rule import SigmaRule, SigmaRuleBase
+from sigma.filters import SigmaFilter
+from sigma.rule import SigmaDetection, SigmaRule, SigmaRuleBase
 
 from detection_rules.alerts import LEVELS, Alert, alert_id, summarize
-from detection_rules.correlation import CorrelationSpec, CorrelationWindow, Crossing
+from detection_rules.correlation import KINDS, CorrelationSpec, CorrelationWindow, Crossing
 from detection_rules.field_mapping import PIPELINE_NAMES, dataset_for, mapped_logsources, processing_pipeline
 from detection_rules.matching import CompiledDetection, UnsupportedFeature, check_modifiers, compile_detection
 from soc_core.events import FIELDS, EventError, format_timestamp, parse_timestamp, stable_event_id
@@ -30,6 +32,7 @@ BUNDLED_RULES = Path(__file__).resolve().parent / "sigma"  # the rule pack shipp
 DEFAULT_LEVEL = "medium"  # a rule without a level is unknown, not unimportant
 DEFAULT_MAX_VALUES = 10_000
 ECS_FIELDS = frozenset(FIELDS)
+UNIT_FIELD = "organization.id"
 
 
 @dataclass(frozen=True)
@@ -140,15 +143,30 @@ class _Parsed:
     rule: SigmaRule | SigmaCorrelationRule
 
 
-def load_ruleset(paths: Sequence[Path], pipeline: str = "ecs") -> RuleSet:
-    """Parse, map and compile every Sigma rule under ``paths``; unusable rules become errors."""
+def load_ruleset(
+    paths: Sequence[Path],
+    pipeline: str = "ecs",
+    placeholders: Mapping[str, Sequence[str]] | None = None,
+) -> RuleSet:
+    """Parse, map and compile every Sigma rule under ``paths``; unusable rules become errors.
+
+    Sigma filters (``filter:`` documents) found under ``paths`` are applied to the rules they
+    name; a filter with the edusoc attribute ``units: [...]`` is an exception for events of
+    those units (``organization.id``) only. ``placeholders`` gives values to ``%name%``
+    placeholders (modifier ``expand``).
+    """
     if pipeline not in PIPELINE_NAMES:
         raise ValueError(f"unknown pipeline {pipeline!r}; expected one of {', '.join(PIPELINE_NAMES)}")
     files, errors = rule_files(paths)
     ruleset = RuleSet(files=files, errors=errors, pipeline=pipeline)
     parsed: list[_Parsed] = []
+    filters: list[SigmaFilter] = []
     for path in files:
-        parsed.extend(_parse_file(path, ruleset.errors))
+        parsed.extend(_parse_file(path, ruleset.errors, filters))
+    for sigma_filter in filters:
+        for item in parsed:
+            if isinstance(item.rule, SigmaRule):
+                _apply_filter(sigma_filter, item.rule)
 
     # Correlations may refer to rules in other files: resolve against everything parsed.
     lookup = SigmaCollection([item.rule for item in parsed], resolve_references=False)
@@ -162,7 +180,7 @@ def load_ruleset(paths: Sequence[Path], pipeline: str = "ecs") -> RuleSet:
                 continue
         usable.append(item)
 
-    mapping = processing_pipeline(pipeline)
+    mapping = processing_pipeline(pipeline, placeholders)
     compiled_ids: dict[str, Path] = {}
     compiled_by_object: dict[int, CompiledRule] = {}
     # single-event rules first: correlations need to know which of their rules compiled
@@ -188,7 +206,19 @@ def load_ruleset(paths: Sequence[Path], pipeline: str = "ecs") -> RuleSet:
     return ruleset
 
 
-def _parse_file(path: Path, errors: list[RuleError]) -> list[_Parsed]:
+def _apply_filter(sigma_filter: SigmaFilter, rule: SigmaRule) -> None:
+    units = sigma_filter.custom_attributes.get("units")
+    if not units:
+        sigma_filter.apply_on_rule(rule)
+        return
+    # an exception for some units: the rule holds where the unit is not one of them, or the filter holds
+    scoped = copy.deepcopy(sigma_filter)
+    scoped.filter.detections["edusoc_units"] = SigmaDetection.from_definition({UNIT_FIELD: [str(unit) for unit in units]})
+    scoped.filter.condition = [f"not edusoc_units or ({condition})" for condition in scoped.filter.condition]
+    scoped.apply_on_rule(rule)
+
+
+def _parse_file(path: Path, errors: list[RuleError], filters: list[SigmaFilter]) -> list[_Parsed]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -214,8 +244,11 @@ def _parse_file(path: Path, errors: list[RuleError]) -> list[_Parsed]:
         # pySigma raises plain Python errors on some shapes it does not expect
         return _fail(errors, path, f"not a valid Sigma rule: {type(error).__name__}: {error}")
     parsed = []
-    if collection.filters:
-        errors.append(RuleError(path, "Sigma meta filters are not supported"))
+    for sigma_filter in collection.filters:
+        if sigma_filter.errors:
+            errors.extend(RuleError(path, _sigma_reason(error), _sigma_line(error)) for error in sigma_filter.errors)
+        else:
+            filters.append(sigma_filter)
     reported: set[int] = set()
     for rule in collection.rules:
         if rule.errors:
@@ -314,12 +347,12 @@ def _logsource_text(rule: SigmaRule) -> str:
 def _compile_correlation(item: _Parsed, mapping: Any, compiled: dict[int, CompiledRule]) -> CompiledCorrelation:
     rule = item.rule
     assert isinstance(rule, SigmaCorrelationRule)
-    if rule.type not in (SigmaCorrelationType.EVENT_COUNT, SigmaCorrelationType.VALUE_COUNT):
-        raise UnsupportedFeature(f"correlation type '{rule.type.name.lower()}' is not supported (event_count, value_count are)", "type:")
-    if len(rule.aliases):
-        raise UnsupportedFeature("correlation field aliases are not supported", "aliases:")
+    kind = rule.type.name.lower()
+    if kind not in KINDS:
+        raise UnsupportedFeature(f"correlation type '{kind}' is not supported ({', '.join(KINDS)} are)", "type:")
     rule_ids = []
-    for reference in rule.referenced_rules:
+    references = rule.referenced_rules or []
+    for reference in references:
         target = reference.rule
         if isinstance(target, SigmaCorrelationRule):
             raise UnsupportedFeature(f"correlation over another correlation ('{reference.reference}') is not supported", reference.reference)
@@ -328,29 +361,31 @@ def _compile_correlation(item: _Parsed, mapping: Any, compiled: dict[int, Compil
         rule_ids.append(compiled[id(target)].rule_id)
     mapping.apply(rule)
     condition = rule.condition
-    assert isinstance(condition, SigmaCorrelationCondition)
+    if not isinstance(condition, SigmaCorrelationCondition):
+        raise UnsupportedFeature("an extended (boolean) temporal correlation condition is not supported", "condition:")
     operator = condition.op.name.lower()
-    if operator not in ("gte", "gt"):
-        raise UnsupportedFeature(
-            f"correlation condition '{operator}' is not supported: streaming evaluation only decides 'gte'/'gt' "
-            "(a lower bound is known to hold only when the window closes)",
-            f"{operator}:",
-        )
     if isinstance(condition.fieldref, list):
         raise UnsupportedFeature("a correlation condition over several fields is not supported", "field:")
-    threshold = condition.count
-    if threshold != int(threshold):
-        raise UnsupportedFeature(f"a fractional correlation threshold ({threshold}) is not supported", f"{operator}:")
+    aliases: dict[str, tuple[str, ...]] = {}
+    for alias in rule.aliases:
+        by_reference = {reference.reference: name for reference, name in alias.mapping.items()}
+        missing = [reference.reference for reference in references if reference.reference not in by_reference]
+        if missing:
+            raise UnsupportedFeature(f"alias '{alias.alias}' names no field for rule(s) {', '.join(missing)}", alias.alias)
+        aliases[alias.alias] = tuple(by_reference[reference.reference] for reference in references)
     spec = CorrelationSpec(
-        kind="event_count" if rule.type == SigmaCorrelationType.EVENT_COUNT else "value_count",
+        kind=kind,  # type: ignore[arg-type]
         group_by=tuple(rule.group_by or ()),
         timespan_seconds=rule.timespan.seconds,
-        operator=operator,  # type: ignore[arg-type]
-        threshold=int(threshold),
+        operator=operator,
+        threshold=condition.count,
         field=condition.fieldref,
+        rule_count=len(rule_ids),
+        aliases=aliases,
+        percentile=condition.percentile if condition.percentile is not None else 50,
     )
     if spec.entries_needed > DEFAULT_MAX_VALUES:
-        raise UnsupportedFeature(f"threshold {spec.threshold} exceeds the bounded state of {DEFAULT_MAX_VALUES} entries per group", f"{operator}:")
+        raise UnsupportedFeature(f"threshold {spec.threshold:g} exceeds the bounded state of {DEFAULT_MAX_VALUES} entries per group", f"{operator}:")
     return CompiledCorrelation(_meta(item), spec, tuple(rule_ids))
 
 
@@ -377,6 +412,7 @@ class DetectionEngine:
             if isinstance(rule, CompiledCorrelation)
         ]
         self._feeding = {rule_id for rule, _ in self._correlations for rule_id in rule.rule_ids}
+        self._clocked = [(rule, window) for rule, window in self._correlations if window.needs_clock]
         self._processed = 0
 
     def process(self, event: dict[str, Any]) -> list[Alert]:
@@ -393,14 +429,19 @@ class DetectionEngine:
                 alerts.append(_single_alert(rule, event, event_id, timestamp))
             if rule.rule_id in self._feeding:
                 matched.add(rule.rule_id)
-        if matched:
+        if self._clocked or matched:
             seconds = parse_timestamp(timestamp).timestamp()
-            for correlation, window in self._correlations:
-                if matched.isdisjoint(correlation.rule_ids):
-                    continue
-                crossing = window.observe(seconds, event_id, event)
-                if crossing is not None:
-                    alerts.append(_correlation_alert(correlation, crossing, event, timestamp))
+            for correlation, window in self._clocked:
+                for crossing in window.advance(seconds):
+                    alerts.append(_correlation_alert(correlation, crossing, None, timestamp))
+            if matched:
+                for correlation, window in self._correlations:
+                    indexes = tuple(i for i, rule_id in enumerate(correlation.rule_ids) if rule_id in matched)
+                    if not indexes:
+                        continue
+                    crossing = window.observe(seconds, event_id, event, indexes)
+                    if crossing is not None:
+                        alerts.append(_correlation_alert(correlation, crossing, event, timestamp))
         self._processed += 1
         if self._correlations and self._processed % self.SWEEP_EVERY == 0:
             for _, window in self._correlations:
@@ -454,12 +495,15 @@ def _single_alert(rule: CompiledRule, event: dict[str, Any], event_id: str, time
     )
 
 
-def _correlation_alert(rule: CompiledCorrelation, crossing: Crossing, event: dict[str, Any], timestamp: str) -> Alert:
+def _correlation_alert(rule: CompiledCorrelation, crossing: Crossing, event: dict[str, Any] | None, timestamp: str) -> Alert:
+    """``event`` is the one that made the group cross, or None when a window was decided on closing."""
     meta, spec = rule.meta, rule.spec
+    event = event if event is not None else crossing.last_event
+    count = crossing.count
     matches: dict[str, object] = {
         "group_by": crossing.group,
-        "count": crossing.count,
-        "condition": f"{spec.kind} {'>=' if spec.operator == 'gte' else '>'} {spec.threshold} within {spec.timespan_seconds}s",
+        "count": int(count) if float(count).is_integer() else count,
+        "condition": spec.describe(),
     }
     if spec.field:
         matches["field"] = spec.field

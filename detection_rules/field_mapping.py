@@ -14,11 +14,12 @@ Two pipelines exist:
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sigma.processing.conditions import LogsourceCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
-from sigma.processing.transformations import FieldMappingTransformation
+from sigma.processing.transformations import FieldMappingTransformation, ValueListPlaceholderTransformation
 from sigma.rule import SigmaLogSource
 
 PIPELINE_NAMES = ("ecs", "none")
@@ -124,13 +125,25 @@ LOGSOURCES: tuple[LogsourceMapping, ...] = (
 )
 
 
-def processing_pipeline(name: str) -> ProcessingPipeline:
-    """A fresh pySigma pipeline for ``name`` (pipelines carry per-rule state, so never share one)."""
+def processing_pipeline(name: str, placeholders: Mapping[str, Sequence[str]] | None = None) -> ProcessingPipeline:
+    """A fresh pySigma pipeline for ``name`` (pipelines carry per-rule state, so never share one).
+
+    ``placeholders`` gives the values of ``%name%`` placeholders (modifier ``expand``), each
+    expanded to an OR of its values; a placeholder without values is left for the compiler to
+    reject.
+    """
+    expand: list[ProcessingItem] = []
+    variables = {key: list(values) for key, values in (placeholders or {}).items()}
+    if variables:
+        expand.append(ProcessingItem(
+            identifier="edusoc_placeholders",
+            transformation=ValueListPlaceholderTransformation(include=sorted(variables)),
+        ))
     if name == "none":
-        return ProcessingPipeline(name="edusoc none", items=[])
+        return ProcessingPipeline(name="edusoc none", items=expand, vars=variables)
     if name != "ecs":
         raise ValueError(f"unknown pipeline {name!r}; expected one of {', '.join(PIPELINE_NAMES)}")
-    items = [
+    items = expand + [
         ProcessingItem(
             identifier=f"edusoc_ecs_{mapping.category or mapping.product}_{mapping.service or 'any'}",
             transformation=FieldMappingTransformation(dict(mapping.fields)),
@@ -138,7 +151,7 @@ def processing_pipeline(name: str) -> ProcessingPipeline:
         )
         for mapping in LOGSOURCES
     ]
-    return ProcessingPipeline(name="edusoc ecs", items=items)
+    return ProcessingPipeline(name="edusoc ecs", items=items, vars=variables)
 
 
 def dataset_for(pipeline: str, logsource: SigmaLogSource) -> str | None:

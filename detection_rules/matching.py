@@ -23,8 +23,11 @@ Matching semantics (Sigma specification, with the choices it leaves open):
 """
 from __future__ import annotations
 
+import ipaddress
+import operator
 import re
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -37,12 +40,18 @@ from sigma.conditions import (
     ConditionOR,
     ConditionValueExpression,
 )
-from sigma.modifiers import reverse_modifier_mapping
+from sigma.modifiers import modifier_mapping, reverse_modifier_mapping
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 from sigma.types import (
     Placeholder,
+    CompareOperators,
     SigmaBool,
     SigmaCasedString,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaExists,
+    SigmaExpansion,
+    SigmaFieldReference,
     SigmaNull,
     SigmaNumber,
     SigmaRegularExpression,
@@ -51,14 +60,14 @@ from sigma.types import (
     SigmaTimestampPart,
     SigmaType,
     SpecialChars,
+    TimestampPart,
 )
 
 Event = dict[str, Any]
 Predicate = Callable[[Event], bool]
 
-SUPPORTED_MODIFIERS = frozenset(
-    {"contains", "startswith", "endswith", "all", "re", "i", "ignorecase", "m", "multiline", "s", "dotall"}
-)
+# Every value modifier of the Sigma specification (v2.1) that pySigma parses.
+SUPPORTED_MODIFIERS = frozenset(modifier_mapping)
 
 URL_FIELDS = frozenset({"url.query", "url.path", "url.original"})
 
@@ -70,14 +79,15 @@ _REGEX_FLAGS = {
 
 # What a rule author wrote to get each value type we cannot evaluate.
 _UNSUPPORTED_TYPES = {
-    "SigmaCIDRExpression": "modifier 'cidr'",
-    "SigmaCompareExpression": "comparison modifier (lt/lte/gt/gte)",
-    "SigmaFieldReference": "modifier 'fieldref'",
-    "SigmaExists": "modifier 'exists'",
-    "SigmaExpansion": "value expansion (modifier 'windash')",
-    "SigmaQueryExpression": "raw query expression",
-    "SigmaTimestampPart": "timestamp part modifier (minute/hour/day/week/month/year)",
-    "SigmaCasedString": "modifier 'cased'",
+    "SigmaQueryExpression": "raw query expression (a backend-specific placeholder replacement)",
+}
+
+_COMPARE = {
+    CompareOperators.LT: operator.lt,
+    CompareOperators.LTE: operator.le,
+    CompareOperators.GT: operator.gt,
+    CompareOperators.GTE: operator.ge,
+    CompareOperators.NEQ: operator.ne,
 }
 
 
@@ -219,28 +229,77 @@ def _pattern_text(value: SigmaType) -> str:
         return value.convert()
     if isinstance(value, SigmaNull):
         return "null"
+    if isinstance(value, SigmaExpansion):
+        return " | ".join(_pattern_text(inner) for inner in value.values)
+    if isinstance(value, SigmaCompareExpression):
+        return f"{value.op.name.lower()} {value.number.number}"
+    if isinstance(value, SigmaFieldReference):
+        return f"fieldref:{value.field}"
+    if isinstance(value, SigmaExists):
+        return f"exists:{str(value.exists).lower()}"
+    if isinstance(value, SigmaCIDRExpression):
+        return f"cidr:{value.cidr}"
+    if isinstance(value, SigmaTimestampPart):
+        return f"{value.timestamp_part.name.lower()}:{value.number}"
     return str(value)
 
 
 def _reject_type(value: SigmaType) -> UnsupportedFeature:
     for cls in type(value).__mro__:
         if cls.__name__ in _UNSUPPORTED_TYPES:
-            label = _UNSUPPORTED_TYPES[cls.__name__]
-            needle = label.split("'")[1] if "'" in label else None
-            return UnsupportedFeature(f"{label} is not supported", needle=f"|{needle}" if needle else None)
+            return UnsupportedFeature(f"{_UNSUPPORTED_TYPES[cls.__name__]} is not supported")
     return UnsupportedFeature(f"value type {type(value).__name__} is not supported")
+
+
+def _as_number(candidate: object) -> int | float | None:
+    if isinstance(candidate, bool):
+        return None
+    if isinstance(candidate, (int, float)):
+        return candidate
+    if isinstance(candidate, str):
+        try:
+            return float(candidate.strip())
+        except ValueError:
+            return None
+    return None
+
+
+@lru_cache(maxsize=65536)
+def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip().split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+def _timestamp_part(part: TimestampPart, candidate: object) -> int | None:
+    if not isinstance(candidate, str):
+        return None
+    try:
+        when = datetime.fromisoformat(candidate.replace("Z", "+00:00").replace(" ", "T", 1))
+    except ValueError:
+        return None
+    if part is TimestampPart.WEEK:
+        return when.isocalendar().week
+    return getattr(when, part.name.lower())
 
 
 def _scalar_test(value: SigmaType) -> Callable[[object], bool]:
     """A test for one scalar event value (str, int, float, bool)."""
-    if isinstance(value, (SigmaCasedString, SigmaTimestampPart)):
-        raise _reject_type(value)
+    if isinstance(value, SigmaExpansion):
+        # values expanded by windash/base64offset are OR-linked, whatever links the list
+        inner_tests = tuple(_scalar_test(inner) for inner in value.values)
+        return lambda candidate: any(test(candidate) for test in inner_tests)
+    if isinstance(value, SigmaTimestampPart):
+        part, expected = value.timestamp_part, value.number
+        return lambda candidate: _timestamp_part(part, candidate) == expected
     if isinstance(value, SigmaString):
-        matcher = _string_matcher(value)
+        cased = isinstance(value, SigmaCasedString)
+        matcher = _string_matcher(value, cased)
 
         def string_test(candidate: object) -> bool:
             if isinstance(candidate, str):
-                return matcher(candidate.lower())
+                return matcher(candidate if cased else candidate.lower())
             if isinstance(candidate, bool):
                 return matcher("true" if candidate else "false")
             if isinstance(candidate, (int, float)):
@@ -263,18 +322,27 @@ def _scalar_test(value: SigmaType) -> Callable[[object], bool]:
         number = value.number
 
         def number_test(candidate: object) -> bool:
-            if isinstance(candidate, bool):
-                return False
-            if isinstance(candidate, (int, float)):
-                return candidate == number
-            if isinstance(candidate, str):
-                try:
-                    return float(candidate.strip()) == number
-                except ValueError:
-                    return False
-            return False
+            return _as_number(candidate) == number
 
         return number_test
+    if isinstance(value, SigmaCompareExpression):
+        compare, bound = _COMPARE[value.op], value.number.number
+
+        def compare_test(candidate: object) -> bool:
+            number = _as_number(candidate)
+            return number is not None and compare(number, bound)
+
+        return compare_test
+    if isinstance(value, SigmaCIDRExpression):
+        network = value.network
+
+        def cidr_test(candidate: object) -> bool:
+            if not isinstance(candidate, str):
+                return False
+            address = _parse_ip(candidate)
+            return address is not None and address.version == network.version and address in network
+
+        return cidr_test
     if isinstance(value, SigmaRegularExpression):
         flags = 0
         for flag in value.flags:
@@ -292,14 +360,18 @@ def _scalar_test(value: SigmaType) -> Callable[[object], bool]:
     raise _reject_type(value)
 
 
-def _string_matcher(value: SigmaString) -> Callable[[str], bool]:
-    """Match a lower-cased event string against a Sigma string with wildcards."""
+def _string_matcher(value: SigmaString, cased: bool = False) -> Callable[[str], bool]:
+    """Match an event string (lower-cased unless ``cased``) against a Sigma string with wildcards."""
     parts = list(value.iter_parts())
     for part in parts:
         if isinstance(part, Placeholder):
-            raise UnsupportedFeature(f"placeholder '%{part.name}%' (modifier 'expand') is not supported", needle="|expand")
+            raise UnsupportedFeature(
+                f"placeholder '%{part.name}%' (modifier 'expand') has no value: define it in the "
+                "detection placeholders setting",
+                needle="|expand",
+            )
     star = SpecialChars.WILDCARD_MULTI
-    texts = [part.lower() if isinstance(part, str) else part for part in parts]
+    texts = [part if cased or not isinstance(part, str) else part.lower() for part in parts]
     if all(isinstance(part, str) for part in texts):
         exact = "".join(texts)  # type: ignore[arg-type]
         return lambda candidate: candidate == exact
@@ -331,9 +403,37 @@ def url_variants(raw: str) -> tuple[str, ...]:
     return tuple(variants)
 
 
+def _fieldref_test(field: str, reference: SigmaFieldReference) -> Predicate:
+    other, starts, ends = reference.field, reference.starts_with, reference.ends_with
+
+    def fieldref_test(event: Event) -> bool:
+        mine, theirs = event.get(field), event.get(other)
+        if mine is None or theirs is None:
+            return False
+        if isinstance(mine, (int, float)) and isinstance(theirs, (int, float)) and not (starts or ends):
+            return mine == theirs
+        mine_text, their_text = str(mine).lower(), str(theirs).lower()
+        if starts and ends:
+            return their_text in mine_text
+        if starts:
+            return mine_text.startswith(their_text)
+        if ends:
+            return mine_text.endswith(their_text)
+        return mine_text == their_text
+
+    return fieldref_test
+
+
 def _field_test(field: str, value: SigmaType) -> Predicate:
     if isinstance(value, SigmaNull):
         return lambda event: event.get(field) is None
+    if isinstance(value, SigmaExists):
+        # presence only, whatever the value (spec: "be it empty or null")
+        if value.exists:
+            return lambda event: field in event
+        return lambda event: field not in event
+    if isinstance(value, SigmaFieldReference):
+        return _fieldref_test(field, value)
     scalar = _scalar_test(value)
     if field in URL_FIELDS:
         inner = scalar
@@ -356,19 +456,28 @@ def _field_test(field: str, value: SigmaType) -> Predicate:
     return field_test
 
 
-def _keyword_test(value: SigmaType) -> Predicate:
+def _as_keyword(value: SigmaType) -> SigmaType:
+    """A keyword value as the substring search it stands for."""
+    if isinstance(value, SigmaExpansion):
+        return SigmaExpansion([_as_keyword(inner) for inner in value.values])
     if isinstance(value, SigmaNumber) and not isinstance(value, SigmaTimestampPart):
         value = SigmaString(str(value.number))
-    if isinstance(value, SigmaString) and not isinstance(value, SigmaCasedString):
+    if isinstance(value, SigmaString):
+        cased = isinstance(value, SigmaCasedString)
         if not value.startswith(SpecialChars.WILDCARD_MULTI):
             value = SpecialChars.WILDCARD_MULTI + value
         if not value.endswith(SpecialChars.WILDCARD_MULTI):
             value = value + SpecialChars.WILDCARD_MULTI
-    elif not isinstance(value, SigmaRegularExpression):
-        raise UnsupportedFeature(
-            f"keyword search with {_reject_type(value).reason.replace(' is not supported', '')} is not supported"
-        )
-    scalar = _scalar_test(value)
+        if cased and not isinstance(value, SigmaCasedString):
+            value = SigmaCasedString.from_sigma_string(value)
+        return value
+    if isinstance(value, SigmaRegularExpression):
+        return value
+    raise UnsupportedFeature(f"a keyword search with a {type(value).__name__.removeprefix('Sigma')} value is not supported")
+
+
+def _keyword_test(value: SigmaType) -> Predicate:
+    scalar = _scalar_test(_as_keyword(value))
 
     def keyword_test(event: Event) -> bool:
         for name, candidate in event.items():

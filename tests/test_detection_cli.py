@@ -23,7 +23,7 @@ logsource:
     category: firewall
 detection:
     selection:
-        dst_ip|cidr: 10.0.0.0/8
+        dst_ip|expand: '%internal_nets%'
     condition: selection
 level: low
 """
@@ -57,7 +57,7 @@ def test_detect_writes_alerts_as_ndjson_and_counts_bad_lines(tmp_path: Path) -> 
     )
     bad_rules = tmp_path / "bad"
     bad_rules.mkdir()
-    (bad_rules / "cidr.yml").write_text(BAD_RULE)
+    (bad_rules / "placeholder.yml").write_text(BAD_RULE)
     result = runner.invoke(app, ["detect", "--rules", str(BUNDLED_RULES), "--rules", str(bad_rules), "--events", str(events)])
     assert result.exit_code == 0, result.output
     alerts = [json.loads(line) for line in result.stdout.splitlines()]
@@ -67,7 +67,7 @@ def test_detect_writes_alerts_as_ndjson_and_counts_bad_lines(tmp_path: Path) -> 
     ]
     assert "line 2: invalid JSON" in result.stderr
     assert "line 3: @timestamp: required field is missing" in result.stderr
-    assert "cidr.yml" in result.stderr and "modifier 'cidr' is not supported" in result.stderr
+    assert "placeholder.yml" in result.stderr and "placeholder '%internal_nets%'" in result.stderr
     assert "3 events, 2 alerts, 2 bad lines skipped, 5 rules compiled, 1 rule errors" in result.stderr
 
 
@@ -79,7 +79,7 @@ def test_detect_rejects_an_unknown_pipeline(tmp_path: Path) -> None:
 
 
 def test_rules_check_reports_each_file_and_fails_on_rejection(tmp_path: Path) -> None:
-    (tmp_path / "cidr.yml").write_text(BAD_RULE)
+    (tmp_path / "placeholder.yml").write_text(BAD_RULE)
     (tmp_path / "broken.yaml").write_text("title: [unclosed\n")
     result = runner.invoke(app, ["rules", "check", str(BUNDLED_RULES), str(tmp_path), "--json"])
     assert result.exit_code == 1
@@ -87,9 +87,9 @@ def test_rules_check_reports_each_file_and_fails_on_rejection(tmp_path: Path) ->
     assert records["net_tcp_port_scan.yml"] == {
         "path": str(BUNDLED_RULES / "network" / "net_tcp_port_scan.yml"), "status": "compiled", "reason": None
     }
-    assert records["cidr.yml"]["status"] == "rejected"
-    assert "modifier 'cidr' is not supported" in records["cidr.yml"]["reason"]
-    assert records["cidr.yml"]["line"] == 7
+    assert records["placeholder.yml"]["status"] == "rejected"
+    assert "placeholder '%internal_nets%'" in records["placeholder.yml"]["reason"]
+    assert records["placeholder.yml"]["line"] == 7
     assert records["broken.yaml"]["reason"].startswith("malformed YAML")
     assert len(records) == 6
 

@@ -170,34 +170,112 @@ def test_correlation_alert_id_is_stable(tmp_path: Path) -> None:
     assert [a.id for a in first] == [a.id for a in second]
 
 
-def test_unsupported_correlation_type_is_rejected(tmp_path: Path) -> None:
+SECOND_BASE = """\
+title: Accepted Connection
+id: 6a0f7d52-8a51-4f54-a0b6-3d1c8d0c0a10
+name: accepted_connection
+status: test
+logsource:
+    product: zeek
+    service: conn
+detection:
+    selection:
+        conn_state: SF
+    condition: selection
+level: low
+"""
+
+
+def two_rule_correlation(tmp_path: Path, body: str) -> DetectionEngine:
     path = tmp_path / "temporal.yml"
-    path.write_text(
-        BASE
-        + "---\ntitle: T\nid: 6a0f7d52-8a51-4f54-a0b6-3d1c8d0c0a03\ncorrelation:\n    type: temporal\n"
-        "    rules: [refused_connection]\n    group-by: [id.orig_h]\n    timespan: 1m\nlevel: low\n"
-    )
-    ruleset = load_ruleset([path])
-    [error] = ruleset.errors
-    assert "correlation type 'temporal' is not supported" in error.reason
-    assert [rule.meta.title for rule in ruleset.rules] == ["Refused Connection"]
-
-
-def test_upper_bound_condition_is_rejected(tmp_path: Path) -> None:
-    path = tmp_path / "lt.yml"
-    path.write_text(BASE + "---\n" + textwrap.dedent("""\
-        title: Few
-        id: 6a0f7d52-8a51-4f54-a0b6-3d1c8d0c0a04
+    path.write_text(BASE + "---\n" + SECOND_BASE + "---\n" + textwrap.dedent(
+        """\
+        title: Refused Then Accepted
+        id: 6a0f7d52-8a51-4f54-a0b6-3d1c8d0c0a03
         correlation:
-            type: event_count
-            rules: [refused_connection]
-            timespan: 1m
-            condition:
-                lt: 3
-        level: low
-        """))
-    [error] = load_ruleset([path]).errors
-    assert "correlation condition 'lt' is not supported" in error.reason
+        {body}
+        level: medium
+        """
+    ).format(body=textwrap.indent(textwrap.dedent(body), "    ")))
+    ruleset = load_ruleset([path])
+    assert ruleset.errors == [], ruleset.errors
+    return DetectionEngine(ruleset)
+
+
+TEMPORAL = """\
+type: temporal
+rules: [refused_connection, accepted_connection]
+group-by: [id.orig_h]
+timespan: 1m
+"""
+
+
+def test_temporal_fires_when_every_rule_matched_within_the_timespan(tmp_path: Path) -> None:
+    engine = two_rule_correlation(tmp_path, TEMPORAL)
+    assert engine.process_many([flow(0), flow(5), flow(10, source="10.9.9.9", state="SF")]) == []
+    [alert] = engine.process(flow(20, state="SF"))
+    assert alert.rule_title == "Refused Then Accepted"
+    assert alert.matches["count"] == 2
+    assert alert.matches["condition"] == "temporal >= 2 within 60s"
+
+
+def test_temporal_in_any_order_but_not_across_the_timespan(tmp_path: Path) -> None:
+    engine = two_rule_correlation(tmp_path, TEMPORAL)
+    assert engine.process_many([flow(0, state="SF"), flow(100)]) == []  # 100 s apart
+    assert len(engine.process(flow(130, state="SF"))) == 1  # accepted after refused, 30 s apart
+
+
+def test_temporal_ordered_requires_the_listed_order(tmp_path: Path) -> None:
+    ordered = TEMPORAL.replace("type: temporal", "type: temporal_ordered")
+    engine = two_rule_correlation(tmp_path, ordered)
+    assert engine.process_many([flow(0, state="SF"), flow(5)]) == []  # accepted first: wrong order
+    [alert] = engine.process(flow(10, state="SF"))
+    assert alert.matches["count"] == 2
+
+
+def test_aliases_group_different_fields_of_different_rules(tmp_path: Path) -> None:
+    body = """\
+    type: temporal_ordered
+    rules: [refused_connection, accepted_connection]
+    group-by: [host]
+    timespan: 1m
+    aliases:
+        host:
+            refused_connection: id.orig_h
+            accepted_connection: id.resp_h
+    """
+    engine = two_rule_correlation(tmp_path, body)
+    assert engine.process(flow(0, source="10.20.3.66", dest="10.20.1.10")) == []
+    # the accepted connection goes *to* the host that was refused before: same group
+    [alert] = engine.process(flow(3, source="10.20.1.99", dest="10.20.3.66", state="SF"))
+    assert alert.matches["group_by"] == {"host": "10.20.3.66"}
+
+
+def test_upper_bound_condition_is_decided_when_the_window_closes(tmp_path: Path) -> None:
+    engine = correlation(tmp_path, COUNT.replace("gte: 3", "lt: 3"))
+    assert engine.process_many([flow(0), flow(5)]) == []  # window [0, 10] still open
+    assert engine.process_many([flow(0, source="10.9.0.1")] * 3) == []
+    [alert] = engine.process(flow(11, source="10.0.0.99", state="SF"))  # event time passes 10 s
+    assert alert.matches["count"] == 2
+    assert alert.matches["group_by"] == {"source.ip": "10.20.3.66"}
+    assert alert.unit_id == "school-7"
+    assert alert.matches["condition"] == "event_count < 3 within 10s"
+
+
+def test_value_sum_over_a_numeric_field(tmp_path: Path) -> None:
+    body = """\
+    type: value_sum
+    rules: [refused_connection]
+    group-by: [id.orig_h]
+    timespan: 1m
+    condition:
+        field: id.resp_p
+        gt: 1000
+    """
+    engine = correlation(tmp_path, body)
+    assert engine.process_many([flow(0, port=400), flow(1, port=500)]) == []
+    [alert] = engine.process(flow(2, port=200))
+    assert alert.matches["count"] == 1100
 
 
 def test_correlation_over_a_missing_rule_is_rejected(tmp_path: Path) -> None:

@@ -235,18 +235,49 @@ def test_alert_explains_which_field_matched(tmp_path: Path) -> None:
 # -- rejections -----------------------------------------------------------------------------
 
 
-def test_unsupported_modifier_is_rejected_with_reason_and_line(tmp_path: Path) -> None:
-    ruleset = rejected(tmp_path, "selection:\n    message|base64offset|contains: whoami\ncondition: selection")
+def test_placeholder_without_a_value_is_rejected_with_reason_and_line(tmp_path: Path) -> None:
+    ruleset = rejected(tmp_path, "selection:\n    user.name|expand: '%admins%'\ncondition: selection")
     [error] = ruleset.errors
     assert error.path.name == "rule.yml"
-    assert "modifier 'base64offset' is not supported" in error.reason
-    assert "selection" in error.reason
+    assert "placeholder '%admins%'" in error.reason
     assert error.line == 8
 
 
-def test_cidr_modifier_is_rejected(tmp_path: Path) -> None:
-    ruleset = rejected(tmp_path, "selection:\n    source.ip|cidr: 10.0.0.0/8\ncondition: selection")
-    assert "modifier 'cidr' is not supported" in ruleset.errors[0].reason
+def test_correlation_over_a_correlation_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "chain.yml"
+    path.write_text(textwrap.dedent("""\
+        title: Base
+        id: 0b8a6e1c-2f4d-4c4b-9d55-1f0e3a1b2c30
+        name: base
+        logsource:
+            category: test
+        detection:
+            selection:
+                message: x
+            condition: selection
+        ---
+        title: First
+        id: 0b8a6e1c-2f4d-4c4b-9d55-1f0e3a1b2c31
+        name: first
+        correlation:
+            type: event_count
+            rules: [base]
+            timespan: 1m
+            condition:
+                gte: 2
+        ---
+        title: Second
+        id: 0b8a6e1c-2f4d-4c4b-9d55-1f0e3a1b2c32
+        correlation:
+            type: event_count
+            rules: [first]
+            timespan: 1h
+            condition:
+                gte: 2
+        """))
+    ruleset = load_ruleset([path], pipeline="none")
+    [error] = ruleset.errors
+    assert "correlation over another correlation ('first')" in error.reason
 
 
 def test_unknown_modifier_is_rejected(tmp_path: Path) -> None:
@@ -275,7 +306,7 @@ def test_missing_path_is_an_error_not_an_exception(tmp_path: Path) -> None:
 
 
 def test_a_rejected_file_does_not_stop_the_others(tmp_path: Path) -> None:
-    make_rule(tmp_path, "selection:\n    message|cidr: 10.0.0.0/8\ncondition: selection", name="bad.yml")
+    make_rule(tmp_path, "selection:\n    message|expand: '%nope%'\ncondition: selection", name="bad.yml")
     (tmp_path / "sub").mkdir()
     good = make_rule(tmp_path / "sub", "selection:\n    message: ok\ncondition: selection", name="good.yaml")
     good.write_text(good.read_text().replace("0b8a6e1c", "1b8a6e1c"))
@@ -326,3 +357,131 @@ def test_contains_agrees_with_case_insensitive_substring(needle: str, haystack: 
         detection = "selection:\n    message|contains: " + json.dumps(needle) + "\ncondition: selection"
         engine = compiled(Path(directory), detection)
         assert fires(engine, message=haystack) is (needle.lower() in haystack.lower())
+
+
+# -- the rest of the modifier appendix (Sigma 2.1) ------------------------------------------
+
+
+def test_cidr_matches_addresses_in_the_network_only(tmp_path: Path) -> None:
+    engine = compiled(tmp_path, "selection:\n    source.ip|cidr:\n        - 10.20.0.0/16\n        - 2001:db8::/32\ncondition: selection")
+    assert fires(engine, source__ip="10.20.3.66")
+    assert fires(engine, source__ip="2001:db8::1")
+    assert not fires(engine, source__ip="10.21.0.1")
+    assert not fires(engine, source__ip="not-an-ip")
+
+
+def test_exists_tests_presence_not_value(tmp_path: Path) -> None:
+    present = compiled(tmp_path, "selection:\n    user.name|exists: true\ncondition: selection")
+    assert fires(present, user__name="")
+    assert not fires(present)
+    absent = compiled(tmp_path, "selection:\n    user.name|exists: false\ncondition: selection")
+    assert fires(absent)
+    assert not fires(absent, user__name="alice")
+
+
+def test_numeric_comparisons(tmp_path: Path) -> None:
+    engine = compiled(tmp_path, "big:\n    source.bytes|gt: 1000\nsmall:\n    source.bytes|lte: 10\ncondition: big or small")
+    assert fires(engine, source__bytes=1001)
+    assert fires(engine, source__bytes="10")
+    assert not fires(engine, source__bytes=1000)
+    assert not fires(engine, source__bytes="many")
+
+
+def test_neq_negates_the_item(tmp_path: Path) -> None:
+    engine = compiled(tmp_path, "selection:\n    destination.port|neq: 443\n    network.transport: tcp\ncondition: selection")
+    assert fires(engine, destination__port=80, network__transport="tcp")
+    assert not fires(engine, destination__port=443, network__transport="tcp")
+
+
+def test_fieldref_compares_two_fields(tmp_path: Path) -> None:
+    engine = compiled(tmp_path, "selection:\n    source.ip|fieldref: destination.ip\ncondition: selection")
+    assert fires(engine, source__ip="10.0.0.1", destination__ip="10.0.0.1")
+    assert not fires(engine, source__ip="10.0.0.1", destination__ip="10.0.0.2")
+    assert not fires(engine, source__ip="10.0.0.1")
+    contains = compiled(tmp_path, "selection:\n    message|fieldref|contains: user.name\ncondition: selection")
+    assert fires(contains, message="login by Alice failed", user__name="alice")
+
+
+def test_windash_accepts_every_dash(tmp_path: Path) -> None:
+    engine = compiled(tmp_path, "selection:\n    process.command_line|windash|contains: ' -enc '\ncondition: selection")
+    for dash in ("-", "/", "\u2013", "\u2014", "\u2015"):
+        assert fires(engine, process__command_line=f"powershell {dash}enc AAAA"), dash
+    assert not fires(engine, process__command_line="powershell enc AAAA")
+
+
+def test_base64_and_base64offset(tmp_path: Path) -> None:
+    import base64
+
+    plain = compiled(tmp_path, "selection:\n    message|base64: whoami\ncondition: selection")
+    assert fires(plain, message=base64.b64encode(b"whoami").decode())
+    offset = compiled(tmp_path, "selection:\n    message|base64offset|contains: whoami\ncondition: selection")
+    for prefix in (b"", b"x", b"xy"):
+        encoded = base64.b64encode(prefix + b"cmd /c whoami /all").decode()
+        assert fires(offset, message=encoded), prefix
+    assert not fires(offset, message=base64.b64encode(b"hostname").decode())
+
+
+def test_wide_then_base64offset(tmp_path: Path) -> None:
+    import base64
+
+    engine = compiled(tmp_path, "selection:\n    message|wide|base64offset|contains: ping\ncondition: selection")
+    assert fires(engine, message=base64.b64encode("cmd ping -n 1".encode("utf-16-le")).decode())
+    assert not fires(engine, message=base64.b64encode(b"cmd ping -n 1").decode())
+
+
+def test_cased_is_case_sensitive(tmp_path: Path) -> None:
+    engine = compiled(tmp_path, "selection:\n    message|cased|contains: EVIL\ncondition: selection")
+    assert fires(engine, message="an EVIL thing")
+    assert not fires(engine, message="an evil thing")
+
+
+def test_expand_uses_configured_placeholder_values(tmp_path: Path) -> None:
+    path = make_rule(tmp_path, "selection:\n    user.name|expand: '%admins%'\ncondition: selection")
+    ruleset = load_ruleset([path], pipeline="none", placeholders={"admins": ["root", "administrator"]})
+    assert ruleset.errors == []
+    engine = DetectionEngine(ruleset)
+    assert engine.process(event(user__name="Administrator"))
+    assert not engine.process(event(user__name="alice"))
+
+
+def test_timestamp_part_modifiers(tmp_path: Path) -> None:
+    engine = compiled(tmp_path, "night:\n    '@timestamp|hour': 1\ncondition: night")
+    assert fires(engine)  # the event is at 01:00 UTC
+    later = dict(event(), **{"@timestamp": "2026-11-02T13:00:00Z"})
+    assert not engine.process(later)
+
+
+def test_keyword_with_windash_expansion(tmp_path: Path) -> None:
+    engine = compiled(tmp_path, "keywords:\n    '|windash': ' -nop '\ncondition: keywords")
+    assert fires(engine, message="powershell /nop -w hidden")
+
+
+def test_null_and_empty_values(tmp_path: Path) -> None:
+    engine = compiled(tmp_path, "empty:\n    user.name: ''\ncondition: empty")
+    assert fires(engine, user__name="")
+    assert not fires(engine)
+    null = compiled(tmp_path, "missing:\n    user.name: null\ncondition: missing")
+    assert fires(null)
+    assert not fires(null, user__name="")
+
+
+def test_filter_documents_except_events_per_rule_and_per_unit(tmp_path: Path) -> None:
+    make_rule(tmp_path, "selection:\n    message|contains: scan\ncondition: selection")
+    (tmp_path / "filter.yml").write_text(textwrap.dedent("""\
+        title: Known scanner at school 1
+        id: 5b0b7f3a-55e5-4a93-8b2a-6c4c7c1f2e01
+        logsource:
+            category: test
+        filter:
+            rules: [0b8a6e1c-2f4d-4c4b-9d55-1f0e3a1b2c3d]
+            selection:
+                source.ip: 10.1.1.1
+            condition: not selection
+        units: [SCHOOL-1]
+        """))
+    ruleset = load_ruleset([tmp_path], pipeline="none")
+    assert ruleset.errors == []
+    engine = DetectionEngine(ruleset)
+    assert not engine.process(event(message="scan", source__ip="10.1.1.1", organization__id="SCHOOL-1"))
+    assert engine.process(event(message="scan", source__ip="10.1.1.1", organization__id="SCHOOL-2"))
+    assert engine.process(event(message="scan", source__ip="10.9.9.9", organization__id="SCHOOL-1"))

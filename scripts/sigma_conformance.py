@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Conformance on SigmaHQ's material: corpus compiled/rejected counts and regression_data agreement.
+
+    .venv/bin/python scripts/sigma_conformance.py [--corpus ../shared/corpora/sigma] [--verbose]
+
+Prints per-pipeline compiled counts over ``rules/`` and, for ``regression_data/`` (run under the
+``none`` pipeline, as its events use Sigma's field names), the exact ``match_count`` agreement
+and the agreement by SigmaHQ's own regression runner (a test fails only with fewer matches than
+``match_count``; more is a warning), then one JSON line with the figures.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from detection_rules.conformance import corpus_statuses, regression_cases, run_regression_case  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=ROOT.parent.parent / "shared" / "corpora" / "sigma")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args()
+    corpus = args.corpus if args.corpus.exists() else ROOT.parent / "shared" / "corpora" / "sigma"
+    figures: dict[str, object] = {}
+    for pipeline in ("none", "ecs"):
+        statuses = corpus_statuses(corpus / "rules", pipeline)
+        compiled = sum(status.status == "compiled" for status in statuses)
+        reasons = Counter((status.reason or "")[:100] for status in statuses if status.status == "rejected")
+        print(f"rules/ under pipeline {pipeline}: {compiled}/{len(statuses)} compiled ({100 * compiled / len(statuses):.1f} %), "
+              f"{len(statuses) - compiled} rejected with a reason")
+        for reason, count in reasons.most_common(5 if not args.verbose else None):
+            print(f"    {count:4d} × {reason}")
+        figures[f"compiled_{pipeline}"] = compiled
+        figures["rules"] = len(statuses)
+    results = [run_regression_case(case) for case in regression_cases(corpus / "regression_data")]
+    exact = sum(result.agrees for result in results)
+    at_least = sum(result.error is None and result.matched >= result.case.expected for result in results)
+    print(f"regression_data: {exact}/{len(results)} exact match_count ({100 * exact / len(results):.1f} %), "
+          f"{at_least}/{len(results)} by SigmaHQ's runner (≥ match_count) ({100 * at_least / len(results):.1f} %)")
+    for result in results:
+        if not result.agrees:
+            print(f"    {result.case.name}: expected {result.case.expected}, got {result.matched}"
+                  + (f" ({result.error})" if result.error else ""))
+    figures.update(regression_cases=len(results), regression_exact=exact, regression_at_least=at_least)
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
