@@ -29,6 +29,9 @@ app.add_typer(sensor_app, name="sensor", help="Sensors: turn pcaps and logs into
 app.add_typer(rules_app, name="rules", help="Detection rules: check Sigma rule files.")
 events_app = typer.Typer(help="The event store: retention.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
+compliance_app = typer.Typer(help="Inventory checks (MLPS, app filing, discovery, coverage) and the app filing list.",
+                              no_args_is_help=True)
+app.add_typer(compliance_app, name="compliance")
 app.command("detect", help="Run Sigma rules over NDJSON events; alerts as NDJSON on stdout.")(detect)
 err = Console(stderr=True)
 
@@ -142,6 +145,46 @@ def events_retention(
     finally:
         store.close()
         engine.dispose()
+
+
+@compliance_app.command("check")
+def compliance_check(config: ConfigOption = None) -> None:
+    """Run every inventory check once, update the findings and take a compliance snapshot."""
+    from edusoc.runtime import open_event_store
+    from playbooks.compliance import take_snapshots
+    from playbooks.check_runner import run_checks
+
+    settings = _settings(config)
+    store = open_event_store(settings)
+    try:
+        with _case_store(config) as session:
+            clock = SystemClock()
+            result = run_checks(session, clock, settings.compliance, store, actor="cli")
+            snapshots = take_snapshots(session, clock, settings)
+    finally:
+        store.close()
+    typer.echo(f"findings: {result.opened} opened, {result.still_open} still open, {result.resolved} resolved; "
+               f"{snapshots} compliance snapshot(s)")
+
+
+@compliance_app.command("import-apps")
+def compliance_import_apps(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV export of the national education-app filing list.")],
+    config: ConfigOption = None,
+) -> None:
+    """Import the national education-app filing list (备案号, APP名称, 提供者, 状态, 域名)."""
+    from playbooks.app_registry import import_registry_csv
+    from playbooks.asset_import import ImportFileError
+
+    with _case_store(config) as session:
+        try:
+            report = import_registry_csv(session, SystemClock(), "cli", path.read_bytes())
+        except ImportFileError as exc:
+            err.print(f"[red]{path}: {exc}[/red]")
+            raise typer.Exit(1) from exc
+    for line, reason in report.rejected:
+        err.print(f"{path}:{line}: {reason}")
+    typer.echo(f"{report.created} created, {report.updated} updated, {len(report.rejected)} rejected")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,10 @@ from sqlalchemy.orm import Session
 from sensors.pcap import read_pcap
 from sensors.shipper import ship_events
 from sensors.weblog import read_access_log
-from soc_core.clock import Clock
+from playbooks.app_registry import import_registry_csv
+from playbooks.inventory import KINDS, create_row
+from soc_core.clock import Clock, to_shanghai
+from soc_core.models_assets import AssetRevision, FiledApp
 from soc_core.models import Sensor, Unit, User
 from soc_core.org import Role, UnitKind
 from soc_core.repositories import create_unit, create_user, register_sensor, rotate_sensor_token
@@ -71,8 +75,83 @@ def seed_demo_region(session: Session, clock: Clock) -> list[DemoSensor]:
         token = rotate_sensor_token(session, clock, existing, "demo-seed") if existing else \
             register_sensor(session, clock, name, units[unit_code], "demo-seed").token
         sensors.append(DemoSensor(name, unit_code, token, sample))
+    seed_demo_inventory(session, clock, units)
     session.commit()
     return sensors
+
+
+# The national education-app filing list, as a few lines of its CSV export (names invented for the demo).
+DEMO_APP_LIST = """备案号,APP名称,提供者,状态,域名
+示教APP备2026001号,智慧作业,示范教育科技有限公司,有效,zuoye.example.com
+示教APP备2026002号,快乐口算,口算网络科技有限公司,撤销,kousuan.example.net
+示教APP备2026003号,题海宝,题海信息技术有限公司,黑名单,"tihai.example.org,th-cdn.example.org"
+示教APP备2026004号,家校通,家校互联科技有限公司,有效,jiaxiao.example.com
+"""
+
+
+def _days_ago(clock: Clock, days: int) -> str:
+    return (to_shanghai(clock.now()).date() - timedelta(days=days)).isoformat()
+
+
+def demo_inventory(clock: Clock) -> dict[str, dict[str, list[dict[str, object]]]]:
+    """What the three demo schools filed: one in good order, one with gaps, one that filed little.
+    Dates are relative to today so the compliance figures stay the same whenever the demo runs."""
+    return {
+        "DEMO-SCHOOL-1": {
+            "security_admin": [{"name": "王伟", "post": "信息中心主任", "phone": "13800012345", "full_time": "专职"}],
+            "ip_range": [{"cidr": "10.20.0.0/16", "purpose": "校园网"}],
+            "host": [{"ip": "10.20.1.80", "hostname": "web01", "os": "CentOS 7", "purpose": "门户网站"},
+                     {"ip": "10.20.1.10", "hostname": "xj01", "os": "Windows Server 2019", "purpose": "学籍管理"}],
+            "service": [{"ip": "10.20.1.80", "port": 80, "transport": "tcp", "name": "http"},
+                        {"ip": "10.20.1.10", "port": 443, "transport": "tcp", "name": "https"}],
+            "website": [{"domain": "www.school-no1.edu.cn", "ip": "10.20.1.80", "icp_no": "示ICP备2026001号",
+                         "psb_filing_no": "示公网安备11000002000001号", "centrally_hosted": "否"}],
+            "information_system": [
+                {"name": "学籍管理系统", "addresses": "10.20.1.10", "biz_level": 3, "service_level": 2,
+                 "filing_status": "已备案", "filing_cert_no": "11010099001-00001", "graded_on": _days_ago(clock, 500),
+                 "filed_on": _days_ago(clock, 480), "assessed_on": _days_ago(clock, 100), "assessor": "示范市等级保护测评中心"},
+                {"name": "门户网站", "addresses": "10.20.1.80", "biz_level": 2, "service_level": 2,
+                 "filing_status": "已备案", "filing_cert_no": "11010099001-00002", "graded_on": _days_ago(clock, 500),
+                 "filed_on": _days_ago(clock, 470), "assessed_on": _days_ago(clock, 400), "assessor": "示范市等级保护测评中心"},
+            ],
+            "education_app": [{"name": "智慧作业", "provider": "示范教育科技有限公司", "provider_filing_no": "示教APP备2026001号",
+                               "user_filing_no": "示教用备2026-0101", "domains": "zuoye.example.com"}],
+        },
+        "DEMO-SCHOOL-2": {
+            "security_admin": [{"name": "李娜", "post": "信息技术教师", "phone": "0755-12345678", "full_time": "兼职"}],
+            "ip_range": [{"cidr": "10.30.0.0/16", "purpose": "校园网"}],
+            "website": [{"domain": "www.syxx.edu.cn", "ip": "10.30.1.80", "icp_no": "示ICP备2026002号", "centrally_hosted": "否"}],
+            "information_system": [
+                {"name": "门户网站", "addresses": "10.30.1.80", "biz_level": 2, "service_level": 1,
+                 "filing_status": "已定级", "graded_on": _days_ago(clock, 60)},
+                {"name": "一卡通系统", "addresses": "10.30.2.10", "biz_level": 3, "service_level": 3,
+                 "filing_status": "已备案", "filing_cert_no": "11010099002-00001", "graded_on": _days_ago(clock, 800),
+                 "filed_on": _days_ago(clock, 790), "assessed_on": _days_ago(clock, 400), "assessor": "示范市等级保护测评中心"},
+            ],
+            "education_app": [
+                {"name": "家校通", "provider_filing_no": "示教APP备2026004号", "user_filing_no": "示教用备2026-0201"},
+                {"name": "快乐口算", "provider_filing_no": "示教APP备2026002号", "user_filing_no": "示教用备2026-0202"},
+                {"name": "题库宝", "provider": "未知公司"},
+            ],
+        },
+        "DEMO-SCHOOL-3": {
+            "website": [{"domain": "yz2-news.cn", "ip": "47.100.20.3", "centrally_hosted": "否"}],
+            "information_system": [{"name": "办公OA系统", "addresses": "oa.school-no2.edu.cn"}],
+        },
+    }
+
+
+def seed_demo_inventory(session: Session, clock: Clock, units: dict[str, Unit]) -> None:
+    """File the demo schools' inventory and the app filing list once (skipped when already filed)."""
+    if session.scalar(select(FiledApp.id).limit(1)) is None:
+        import_registry_csv(session, clock, "demo-seed", DEMO_APP_LIST.encode("utf-8"))
+    for code, kinds in demo_inventory(clock).items():
+        unit = units[code]
+        if session.scalar(select(AssetRevision.id).where(AssetRevision.unit_id == unit.id).limit(1)) is not None:
+            continue
+        for kind, rows in kinds.items():
+            for row in rows:
+                create_row(session, clock, "demo-seed", KINDS[kind], unit, row)
 
 
 def read_sample(path: Path) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,6 +16,8 @@ from collectors.ingest_api import build_ingest_router
 from collectors.sqlite_store import SqliteEventStore
 from detection_rules import Alert, DetectionEngine, RuleSet, load_ruleset
 from playbooks import fold_alerts
+from playbooks.check_runner import run_checks
+from playbooks.compliance import take_snapshots
 from soc_api import ApiContext, create_app
 from soc_core.clock import Clock, SystemClock
 from soc_core.config import Settings
@@ -34,6 +37,33 @@ class Runtime:
     ruleset: RuleSet
     ingest: IngestService
     app: FastAPI
+
+    def run_compliance_checks(self, actor: str = "system") -> str:
+        """One scheduled pass: inventory checks into findings, then today's compliance snapshots."""
+        with self.sessions() as session:
+            result = run_checks(session, self.clock, self.settings.compliance, self.event_store, actor)
+            snapshots = take_snapshots(session, self.clock, self.settings)
+            session.commit()
+        return (f"findings {result.opened} opened, {result.still_open} still open, {result.resolved} resolved; "
+                f"{snapshots} snapshots")
+
+    def start_compliance_schedule(self, stop: threading.Event) -> threading.Thread | None:
+        """Run the checks now and every ``compliance.check_interval_minutes`` until ``stop`` is set."""
+        interval = self.settings.compliance.check_interval_minutes * 60
+        if interval <= 0:
+            return None
+
+        def loop() -> None:
+            while not stop.is_set():
+                try:
+                    log.info("compliance checks: %s", self.run_compliance_checks())
+                except Exception:  # a failed pass is logged and retried next interval, never fatal
+                    log.exception("compliance checks failed")
+                stop.wait(interval)
+
+        thread = threading.Thread(target=loop, name="compliance-checks", daemon=True)
+        thread.start()
+        return thread
 
     def close(self) -> None:
         self.event_store.close()

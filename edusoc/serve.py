@@ -21,14 +21,17 @@ def serve(settings: Settings, demo: bool = False) -> None:
         with runtime.sessions() as session:
             sensors = seed_demo_region(session, runtime.clock)
         _print_demo_banner(base_url)
-        threading.Thread(target=_replay_when_up, args=(server, base_url, sensors), name="demo-replay", daemon=True).start()
+        threading.Thread(target=_replay_when_up, args=(runtime, server, base_url, sensors), name="demo-replay", daemon=True).start()
+    stop_checks = threading.Event()
+    runtime.start_compliance_schedule(stop_checks)
     try:
         server.run()
     finally:
+        stop_checks.set()
         runtime.close()
 
 
-def _replay_when_up(server: uvicorn.Server, base_url: str, sensors) -> None:  # type: ignore[no-untyped-def]
+def _replay_when_up(runtime, server: uvicorn.Server, base_url: str, sensors) -> None:  # type: ignore[no-untyped-def]
     import time
 
     while not server.started:
@@ -37,6 +40,7 @@ def _replay_when_up(server: uvicorn.Server, base_url: str, sensors) -> None:  # 
         time.sleep(0.1)
     for line in replay_demo_samples(base_url, sensors):
         log.info("demo replay: %s", line)
+    log.info("compliance checks after the replay: %s", runtime.run_compliance_checks("demo-seed"))
     log.info("demo replay done: open %s and log in (e.g. duty / %s)", base_url, DEMO_PASSWORD)
 
 

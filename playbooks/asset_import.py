@@ -159,7 +159,8 @@ def read_xlsx(content: bytes, report: ImportReport) -> list[SheetRows]:
     return sheets
 
 
-def _decode(content: bytes) -> str:
+def decode_text(content: bytes) -> str:
+    """CSV bytes as text: UTF-8 (with or without BOM), else GB18030 (what Excel saves in China)."""
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return content.decode(encoding)
@@ -169,7 +170,7 @@ def _decode(content: bytes) -> str:
 
 
 def read_csv(content: bytes, kind: str | None, report: ImportReport) -> list[SheetRows]:
-    grid = [list(row) for row in csv.reader(io.StringIO(_decode(content)))]
+    grid = [list(row) for row in csv.reader(io.StringIO(decode_text(content)))]
     if kind is not None:
         if kind not in KINDS:
             raise ImportFileError(f"未知的资产类别“{kind}”")

@@ -196,12 +196,14 @@ def addresses(raw: Any) -> str:
     return ",".join(out)
 
 
-def choice(options: dict[str, str], what: str) -> Parser:
-    """One of a fixed set, given by its Chinese label or its code; returns the code."""
+def choice(options: dict[str, str], what: str, default: str | None = None) -> Parser:
+    """One of a fixed set, given by its Chinese label or its code; returns the code (blank: ``default``)."""
     by_label = {label: code for code, label in options.items()}
 
     def parse(raw: Any) -> str:
         value = clean(raw)
+        if value == "" and default is not None:
+            return default
         if value in options:
             return value
         if value in by_label:

@@ -128,7 +128,7 @@ KINDS: dict[str, KindSpec] = {spec.kind: spec for spec in (
         Column("addresses", "IP/域名", cells.addresses, hint="多个用逗号分隔"),
         Column("biz_level", "业务信息等级", cells.level, hint="1–5 或 第三级"),
         Column("service_level", "系统服务等级", cells.level),
-        Column("filing_status", "备案状态", cells.choice(FILING_STATUSES, "备案状态")),
+        Column("filing_status", "备案状态", cells.choice(FILING_STATUSES, "备案状态", default="ungraded")),
         Column("filing_cert_no", "备案证明编号", cells.filing_cert_no, hint="11位数字-5位数字"),
         Column("graded_on", "定级日期", cells.day),
         Column("filed_on", "备案日期", cells.day),

@@ -69,6 +69,28 @@ class IncidentSettings(_Section):
     handle_hours_notice: float = 60.0
 
 
+class ComplianceSettings(_Section):
+    """Inventory checks (MLPS, app filing, discovery, coverage) and the regulators' compliance figures."""
+
+    # Run the checks (and take a compliance snapshot) this often while `edusoc run` is up; 0 = never.
+    check_interval_minutes: float = 60.0
+    # A level >= 2 system is filed within 30 days of grading: 《信息安全等级保护管理办法》 Art. 15 [S]
+    # (DOMAIN.md §2.3; 公网安〔2020〕1960号 may have tightened it to 10 working days [R], set 14 if so).
+    filing_days_after_grading: int = 30
+    # Days between assessments per level: L3 yearly, L4 half-yearly (管理办法 Art. 14 [S], DOMAIN.md §2.4);
+    # L2 every 2 years is practice, not statute ([P], DOMAIN.md §2.4) — a policy setting. L5: special, unset.
+    assessment_interval_days: dict[int, int] = Field(default_factory=lambda: {2: 730, 3: 365, 4: 182})
+    # A unit is monitored when one of its sensors sent a batch/heartbeat within this window ([I]).
+    heartbeat_window_minutes: float = 60.0
+    # How far back the traffic-based checks (app use, discovery) read events.
+    traffic_lookback_hours: float = 24.0
+    # Domain suffixes that count as a unit's own for 双非 (非本单位IP、非本单位域名, DOMAIN.md §5) ([I]).
+    official_domain_suffixes: list[str] = Field(default_factory=lambda: ["edu.cn"])
+    # A responder address/port seen in at most this many flows is not reported as a discovered service
+    # (a port scan's probes of closed ports answer REJ and never count).
+    discovery_min_flows: int = 1
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EDUSOC_", env_nested_delimiter="__", extra="forbid")
 
@@ -81,6 +103,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
+    compliance: ComplianceSettings = Field(default_factory=ComplianceSettings)
 
     @field_validator("data_dir")
     @classmethod

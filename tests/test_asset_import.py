@@ -8,7 +8,13 @@ from datetime import datetime
 import pytest
 from openpyxl import Workbook, load_workbook
 
+from sqlalchemy import select
+
+from edusoc.demo import DEMO_PASSWORD
+from soc_core.models import Unit
 from soc_core.models_assets import InformationSystem, SecurityAdmin
+from soc_core.org import Role, UnitKind
+from soc_core.repositories import create_unit, create_user
 from tests.api_helpers import DemoProcess, start_demo_process
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -16,9 +22,20 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 @pytest.fixture
 def demo(tmp_path, clock) -> Iterator[DemoProcess]:
+    """The demo region plus a school that has filed nothing yet, whose admin is `school9`."""
     process = start_demo_process(tmp_path, clock)
+    with process.runtime.sessions() as session:
+        county = session.scalars(select(Unit).where(Unit.code == "DEMO-COUNTY")).one()
+        school = create_unit(session, "示范区第九中学", UnitKind.SCHOOL, county, code="DEMO-SCHOOL-9")
+        create_user(session, clock, "school9", DEMO_PASSWORD, Role.SCHOOL_ADMIN, school)
+        session.commit()
     yield process
     process.runtime.close()
+
+
+def _mine(session, model):
+    school = session.scalars(select(Unit).where(Unit.code == "DEMO-SCHOOL-9")).one()
+    return session.query(model).filter(model.unit_id == school.id)
 
 
 def messy_workbook() -> bytes:
@@ -59,7 +76,7 @@ def _import(demo, headers, content: bytes, filename: str = "清单.xlsx", **form
 
 
 def test_messy_workbook_keeps_good_rows_and_names_each_bad_one(demo):
-    response = _import(demo, demo.login("school1"), messy_workbook())
+    response = _import(demo, demo.login("school9"), messy_workbook())
     assert response.status_code == 200, response.text
     body = response.json()
     accepted = {(a["sheet"], a["row"]) for a in body["accepted_rows"]}
@@ -76,33 +93,33 @@ def test_messy_workbook_keeps_good_rows_and_names_each_bad_one(demo):
     assert body["accepted"] == 4 and body["rejected_rows"] == 5
     assert any("备注" in w for w in body["warnings"])
     with demo.runtime.sessions() as session:
-        admins = {a.name: a for a in session.query(SecurityAdmin)}
+        admins = {a.name: a for a in _mine(session, SecurityAdmin)}
         assert set(admins) == {"王伟", "李娜"} and admins["王伟"].phone == "13800012345" and admins["王伟"].full_time
-        systems = {s.name: s for s in session.query(InformationSystem)}
+        systems = {s.name: s for s in _mine(session, InformationSystem)}
         assert set(systems) == {"学籍管理系统", "一卡通系统"}  # a bad row leaves nothing behind
         assert systems["学籍管理系统"].filing_cert_no == "44030099001-00012"
         assert systems["学籍管理系统"].graded_on.isoformat() == "2024-03-05" and systems["学籍管理系统"].level == 3
 
 
 def test_reimport_updates_by_key_and_is_idempotent(demo):
-    headers = demo.login("school1")
+    headers = demo.login("school9")
     _import(demo, headers, messy_workbook())
     again = _import(demo, headers, messy_workbook()).json()
     assert {a["action"] for a in again["accepted_rows"]} == {"unchanged"}
     with demo.runtime.sessions() as session:
-        assert session.query(SecurityAdmin).count() == 2
+        assert _mine(session, SecurityAdmin).count() == 2
 
 
 def test_dry_run_saves_nothing(demo):
-    body = _import(demo, demo.login("school1"), messy_workbook(), dry_run="true").json()
+    body = _import(demo, demo.login("school9"), messy_workbook(), dry_run="true").json()
     assert body["accepted"] == 4 and body["dry_run"] is True
     with demo.runtime.sessions() as session:
-        assert session.query(SecurityAdmin).count() == 0
+        assert _mine(session, SecurityAdmin).count() == 0
 
 
 def test_gbk_csv_from_excel_is_read_and_kind_guessed(demo):
     content = "姓名,职务,电话,专兼职\r\n陈静,副校长,13900001111,兼职\r\n,,,\r\n刘洋,网管,139,专职\r\n".encode("gb18030")
-    body = _import(demo, demo.login("school1"), content, "admins.csv").json()
+    body = _import(demo, demo.login("school9"), content, "admins.csv").json()
     assert body["accepted"] == 1
     assert [(r["row"], r["column"]) for r in body["rejected"]] == [(4, "电话")]
 
@@ -112,12 +129,12 @@ def test_regulator_cannot_import(demo):
 
 
 def test_not_a_spreadsheet_is_refused_whole(demo):
-    response = _import(demo, demo.login("school1"), b"PK\x03\x04 definitely not a zip", "x.xlsx")
+    response = _import(demo, demo.login("school9"), b"PK\x03\x04 definitely not a zip", "x.xlsx")
     assert response.status_code == 422 and "无法读取" in response.json()["detail"]["message"]
 
 
 def test_export_reimports_to_the_same_inventory(demo):
-    headers = demo.login("school1")
+    headers = demo.login("school9")
     _import(demo, headers, messy_workbook())
     exported = demo.client.get("/api/v1/assets/export.xlsx", headers=headers)
     assert exported.status_code == 200
@@ -135,5 +152,5 @@ def test_template_has_a_sheet_per_kind_and_imports_to_nothing(demo):
     template = demo.client.get("/api/v1/assets/template.xlsx", headers=headers)
     names = load_workbook(io.BytesIO(template.content)).sheetnames
     assert names == ["填写说明", "安全管理员", "IP地址段", "主机", "服务", "网站", "信息系统", "教育APP"]
-    body = _import(demo, demo.login("school1"), template.content).json()
+    body = _import(demo, demo.login("school9"), template.content).json()
     assert body["accepted"] == 0 and body["rejected"] == []
