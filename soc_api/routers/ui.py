@@ -1,24 +1,31 @@
 """The Chinese-first web UI: login, the live incident queue, an incident's page."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from soc_api.auth import SESSION_COOKIE, Context, DbSession, Principal, current_principal
+from soc_api.event_search import SearchError, SearchRequest, field_filters, histogram_interval, parse_time, scoped_query
 from soc_api.incident_views import incident_detail, incident_out, scoped_incident, scoped_incidents
 from soc_core.audit import record_audit
-from soc_core.clock import to_shanghai
+from soc_core.clock import SHANGHAI, to_shanghai
+from soc_core.event_store import EventStoreError
+from soc_core.events import parse_timestamp
+from soc_core.models import Unit
 from soc_core.org import Role
-from soc_core.repositories import authenticate_user, issue_login_token, revoke_login_token
+from soc_core.repositories import authenticate_user, issue_login_token, revoke_login_token, units_within
 
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 templates.env.filters["shanghai"] = lambda instant: to_shanghai(instant).strftime("%Y-%m-%d %H:%M:%S")
 templates.env.filters["role_label"] = lambda role: Role(role).label
+templates.env.filters["event_time"] = lambda value: to_shanghai(parse_timestamp(value)).strftime("%Y-%m-%d %H:%M:%S")
 router = APIRouter(include_in_schema=False)
 
 
@@ -90,3 +97,69 @@ def incident_page(incident_id: int, request: Request, principal: UiPrincipal, co
     if incident is None:
         return templates.TemplateResponse(request, "not_found.html", {"principal": principal}, status_code=404)
     return templates.TemplateResponse(request, "incident.html", {"principal": principal, "incident": incident_detail(incident, context.clock)})
+
+
+# The facets shown beside the results: field, Chinese label.
+EVENT_FACETS = (("event.dataset", "数据类型"), ("source.ip", "源地址"), ("destination.ip", "目的地址"),
+                ("destination.port", "目的端口"), ("rule.name", "告警规则"))
+_UI_RESERVED = frozenset({"start", "end", "q", "unit_id", "incident_id", "alert_events", "offset", "sort", "order"})
+PAGE_SIZE = 50
+
+
+@router.get("/events", response_class=HTMLResponse)
+def event_search_page(request: Request, principal: UiPrincipal, context: Context, session: DbSession) -> Response:
+    """Event search for duty staff; ``?incident_id=N`` pivots from an incident to its events and flows."""
+    if principal is None:
+        return _to_login()
+    params = request.query_params
+    form = {name: params.get(name, "") for name in ("start", "end", "q", "unit_id", "event.dataset", "event.kind",
+                                                    "source.ip", "destination.ip", "destination.port")}
+    view: dict[str, object] = {"principal": principal, "form": form, "facets": [], "histogram": [], "page": None,
+                               "error": None, "incident": None,
+                               "units": list(session.scalars(units_within(principal.user.unit).order_by(Unit.path)))}
+    status = 200
+    try:
+        search = SearchRequest(
+            start=parse_time(params.get("start"), SHANGHAI), end=parse_time(params.get("end"), SHANGHAI),
+            text=params.get("q") or None, offset=_int(params.get("offset")) or 0, limit=PAGE_SIZE,
+            unit_id=_int(params.get("unit_id")), incident_id=_int(params.get("incident_id")),
+            alert_events=params.get("alert_events") in ("1", "true"),
+            filters=field_filters(params, _UI_RESERVED))
+        query = scoped_query(session, principal, search)
+        if search.incident_id is not None:
+            incident = scoped_incident(session, principal, search.incident_id)
+            view["incident"] = incident_out(incident, context.clock) if incident else None
+        store = context.event_store
+        if store is None:
+            raise EventStoreError("no event store is configured in this process")
+        view["page"] = store.search(query)
+        view["facets"] = [(name, label, store.count_by(query, name, 5)) for name, label in EVENT_FACETS]
+        interval = histogram_interval(store, query)
+        buckets = store.histogram(query, interval)
+        peak = max((b.count for b in buckets), default=1)
+        view["histogram"] = [(b.start, b.count, round(100 * b.count / peak)) for b in buckets]
+        view["interval"] = int(interval.total_seconds())
+        view["offset"] = query.offset
+        view["base_query"] = _without(params, "offset")
+        view["facet_query"] = _without(params, "offset", *[name for name, _ in EVENT_FACETS])
+        view["prev_offset"] = max(query.offset - PAGE_SIZE, 0)
+        view["next_offset"] = query.offset + PAGE_SIZE
+        view["query"] = replace(query, unit_ids=None)
+    except SearchError as exc:
+        view["error"], status = exc.reason, exc.status
+    except EventStoreError as exc:
+        view["error"], status = f"事件库暂不可用 / event store unavailable: {exc}", 503
+    return templates.TemplateResponse(request, "events.html", view, status_code=status)
+
+
+def _int(value: str | None) -> int | None:
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise SearchError(422, f"expected a number, got {value!r}") from None
+
+
+def _without(params, *names: str) -> str:  # type: ignore[no-untyped-def]
+    return urlencode([(k, v) for k, v in params.multi_items() if k not in names and v != ""])
