@@ -7,7 +7,6 @@ with the reason and, when known, the line; the other files still load.
 from __future__ import annotations
 
 import copy
-import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from sigma.rule import SigmaDetection, SigmaRule, SigmaRuleBase
 from detection_rules.alerts import LEVELS, Alert, alert_id, summarize
 from detection_rules.correlation import KINDS, CorrelationSpec, CorrelationWindow, Crossing
 from detection_rules.field_mapping import PIPELINE_NAMES, dataset_for, mapped_logsources, processing_pipeline
+from detection_rules.prefilter import PrefilterIndex, Requirement, requirement
 from detection_rules.matching import CompiledDetection, UnsupportedFeature, check_modifiers, compile_detection
 from soc_core.events import FIELDS, EventError, format_timestamp, parse_timestamp, stable_event_id
 
@@ -73,15 +73,16 @@ class CompiledRule:
 
     meta: RuleMeta
     detection: CompiledDetection
-    dataset: str | None  # only events of this event.dataset are looked at; None: every event
+    datasets: tuple[str, ...] | None  # only events of these event.dataset values are looked at; None: every event
     emits_alerts: bool  # False for a rule that only feeds correlations (Sigma ``generate: false``)
+    requirement: Requirement | None = None  # a necessary condition, for the engine's prefilter
 
     @property
     def rule_id(self) -> str:
         return self.meta.rule_id
 
     def matches(self, event: dict[str, Any]) -> bool:
-        return (self.dataset is None or event.get("event.dataset") == self.dataset) and self.detection.matches(event)
+        return (self.datasets is None or event.get("event.dataset") in self.datasets) and self.detection.matches(event)
 
 
 @dataclass(frozen=True)
@@ -325,8 +326,8 @@ def _compile_rule(item: _Parsed, mapping: Any, pipeline: str) -> CompiledRule:
     rule = item.rule
     assert isinstance(rule, SigmaRule)
     check_modifiers(rule)  # before mapping, so the message shows the field as written
-    dataset = dataset_for(pipeline, rule.logsource)
-    if pipeline == "ecs" and dataset is None:
+    datasets = dataset_for(pipeline, rule.logsource)
+    if pipeline == "ecs" and datasets is None:
         # Running it anyway would let its keyword and negated tests fire on unrelated events.
         raise UnsupportedFeature(
             f"logsource {_logsource_text(rule)} is not an edusoc event source under the ecs pipeline "
@@ -335,7 +336,8 @@ def _compile_rule(item: _Parsed, mapping: Any, pipeline: str) -> CompiledRule:
         )
     mapping.apply(rule)
     detection = compile_detection(rule, ECS_FIELDS if pipeline == "ecs" else None)
-    return CompiledRule(_meta(item), detection, dataset, rule._output)
+    conditions = [condition.parsed for condition in rule.detection.parsed_condition]
+    return CompiledRule(_meta(item), detection, datasets, rule._output, requirement(conditions))
 
 
 def _logsource_text(rule: SigmaRule) -> str:
@@ -398,14 +400,15 @@ class DetectionEngine:
 
     SWEEP_EVERY = 4096
 
-    def __init__(self, ruleset: RuleSet, *, max_groups: int = 10_000, max_values: int = DEFAULT_MAX_VALUES) -> None:
+    def __init__(
+        self, ruleset: RuleSet, *, max_groups: int = 10_000, max_values: int = DEFAULT_MAX_VALUES, prefilter: bool = True
+    ) -> None:
+        """``prefilter=False`` tries every rule on every event (the reference the bench compares with)."""
         self.ruleset = ruleset
-        single = [rule for rule in ruleset.rules if isinstance(rule, CompiledRule)]
-        self._any_dataset = [rule for rule in single if rule.dataset is None]
-        self._by_dataset: dict[str, list[CompiledRule]] = {}
-        for rule in single:
-            if rule.dataset is not None:
-                self._by_dataset.setdefault(rule.dataset, []).append(rule)
+        self._single = [rule for rule in ruleset.rules if isinstance(rule, CompiledRule)]
+        self.prefilter = prefilter
+        # per event.dataset value: the rules that apply to it, in load order, and their prefilter index
+        self._plans: dict[object, tuple[list[CompiledRule], PrefilterIndex]] = {}
         self._correlations = [
             (rule, CorrelationWindow(rule.spec, max_groups=max_groups, max_values=max_values))
             for rule in ruleset.rules
@@ -417,14 +420,17 @@ class DetectionEngine:
 
     def process(self, event: dict[str, Any]) -> list[Alert]:
         """Alerts raised by this event (single-event rules, then correlations crossing their threshold)."""
-        timestamp = _event_time(event)
+        raw_time = event.get("@timestamp")
+        if not isinstance(raw_time, str) or not raw_time:
+            raise EventError("@timestamp: required field is missing", "@timestamp")
+        hits = [rule for rule in self._candidates(event) if rule.detection.matches(event)]
+        if not hits and not self._clocked:
+            return []  # correlation state only grows below, so sweeping can wait
+        timestamp = _event_time(event)  # parsed only when needed: most events raise nothing
         event_id = _event_id(event)
         alerts: list[Alert] = []
         matched: set[str] = set()
-        candidates = itertools.chain(self._any_dataset, self._by_dataset.get(event.get("event.dataset"), ()))  # type: ignore[arg-type]
-        for rule in candidates:
-            if not rule.detection.matches(event):
-                continue
+        for rule in hits:
             if rule.emits_alerts:
                 alerts.append(_single_alert(rule, event, event_id, timestamp))
             if rule.rule_id in self._feeding:
@@ -447,6 +453,24 @@ class DetectionEngine:
             for _, window in self._correlations:
                 window.sweep()
         return alerts
+
+    def _candidates(self, event: dict[str, Any]) -> Iterable[CompiledRule]:
+        if not self.prefilter:
+            return [rule for rule in self._single if rule.datasets is None or event.get("event.dataset") in rule.datasets]
+        dataset = event.get("event.dataset")
+        plan = self._plans.get(dataset) if isinstance(dataset, (str, type(None))) else None
+        if plan is None:
+            plan = self._plan(dataset)
+        rules, index = plan
+        positions = index.candidates(event)
+        return [rules[position] for position in sorted(positions)] if len(positions) > 1 else [rules[p] for p in positions]
+
+    def _plan(self, dataset: object) -> tuple[list[CompiledRule], PrefilterIndex]:
+        rules = [rule for rule in self._single if rule.datasets is None or dataset in rule.datasets]
+        plan = (rules, PrefilterIndex([rule.requirement for rule in rules]))
+        if isinstance(dataset, (str, type(None))) and len(self._plans) < 1024:
+            self._plans[dataset] = plan
+        return plan
 
     def process_many(self, events: Iterable[dict[str, Any]]) -> list[Alert]:
         """All alerts of ``events``, in order."""

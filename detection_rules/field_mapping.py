@@ -24,9 +24,13 @@ from sigma.rule import SigmaLogSource
 
 PIPELINE_NAMES = ("ecs", "none")
 
-WEB_DATASET = "edusoc.web"
+WEB_DATASET = "edusoc.web"  # access logs
+HTTP_DATASET = "edusoc.http"  # HTTP transactions carved from packets
 DNS_DATASET = "edusoc.dns"
 FLOW_DATASET = "edusoc.flow"
+TLS_DATASET = "edusoc.tls"
+SSH_DATASET = "edusoc.ssh"
+WEB_DATASETS = (WEB_DATASET, HTTP_DATASET)
 
 # W3C extended log format names used by Sigma's webserver (and proxy) taxonomy.
 WEBSERVER_FIELDS: dict[str | None, str | list[str]] = {
@@ -99,6 +103,25 @@ ZEEK_HTTP_FIELDS: dict[str | None, str | list[str]] = {
 }
 
 
+# Zeek ssl.log / ssh.log names.
+TLS_FIELDS: dict[str | None, str | list[str]] = {
+    **{name: target for name, target in NETWORK_FIELDS.items() if name.startswith("id.")},
+    "server_name": "tls.client.server_name",
+    "version": "tls.version",
+    "cipher": "tls.cipher",
+    "ja3": "tls.client.ja3",
+    "ja4": "tls.client.ja4",
+    "established": "tls.established",
+}
+
+SSH_FIELDS: dict[str | None, str | list[str]] = {
+    **{name: target for name, target in NETWORK_FIELDS.items() if name.startswith("id.")},
+    "client": "ssh.client",
+    "server": "ssh.server",
+    "version": "ssh.version",
+}
+
+
 @dataclass(frozen=True)
 class LogsourceMapping:
     """The fields and the event dataset of one Sigma log source (unset parts match anything)."""
@@ -106,7 +129,7 @@ class LogsourceMapping:
     category: str | None
     product: str | None
     service: str | None
-    dataset: str
+    datasets: tuple[str, ...]
     fields: dict[str | None, str | list[str]]
 
     @property
@@ -115,13 +138,15 @@ class LogsourceMapping:
 
 
 LOGSOURCES: tuple[LogsourceMapping, ...] = (
-    LogsourceMapping("webserver", None, None, WEB_DATASET, WEBSERVER_FIELDS),
-    LogsourceMapping("proxy", None, None, WEB_DATASET, WEBSERVER_FIELDS),
-    LogsourceMapping(None, "zeek", "http", WEB_DATASET, ZEEK_HTTP_FIELDS),
-    LogsourceMapping("dns", None, None, DNS_DATASET, DNS_FIELDS),
-    LogsourceMapping(None, "zeek", "dns", DNS_DATASET, DNS_FIELDS),
-    LogsourceMapping("firewall", None, None, FLOW_DATASET, NETWORK_FIELDS),
-    LogsourceMapping(None, "zeek", "conn", FLOW_DATASET, NETWORK_FIELDS),
+    LogsourceMapping("webserver", None, None, WEB_DATASETS, WEBSERVER_FIELDS),
+    LogsourceMapping("proxy", None, None, WEB_DATASETS, WEBSERVER_FIELDS),
+    LogsourceMapping(None, "zeek", "http", WEB_DATASETS, ZEEK_HTTP_FIELDS),
+    LogsourceMapping("dns", None, None, (DNS_DATASET,), DNS_FIELDS),
+    LogsourceMapping(None, "zeek", "dns", (DNS_DATASET,), DNS_FIELDS),
+    LogsourceMapping("firewall", None, None, (FLOW_DATASET,), NETWORK_FIELDS),
+    LogsourceMapping(None, "zeek", "conn", (FLOW_DATASET,), NETWORK_FIELDS),
+    LogsourceMapping(None, "zeek", "ssl", (TLS_DATASET,), TLS_FIELDS),
+    LogsourceMapping(None, "zeek", "ssh", (SSH_DATASET,), SSH_FIELDS),
 )
 
 
@@ -154,13 +179,13 @@ def processing_pipeline(name: str, placeholders: Mapping[str, Sequence[str]] | N
     return ProcessingPipeline(name="edusoc ecs", items=items, vars=variables)
 
 
-def dataset_for(pipeline: str, logsource: SigmaLogSource) -> str | None:
-    """The ``event.dataset`` a rule with this log source applies to, or None for every event."""
+def dataset_for(pipeline: str, logsource: SigmaLogSource) -> tuple[str, ...] | None:
+    """The ``event.dataset`` values a rule with this log source applies to, or None for every event."""
     if pipeline != "ecs":
         return None
     for mapping in LOGSOURCES:
         if logsource in mapping.logsource:
-            return mapping.dataset
+            return mapping.datasets
     return None
 
 

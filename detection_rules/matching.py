@@ -184,7 +184,7 @@ def _compile_node(node: object, negated: bool, leaves: list[Leaf]) -> Predicate:
     if isinstance(node, ConditionAND):
         return _all_of([_compile_node(arg, negated, leaves) for arg in node.args])
     if isinstance(node, ConditionOR):
-        return _any_of([_compile_node(arg, negated, leaves) for arg in node.args])
+        return _compile_or(node, negated, leaves)
     if isinstance(node, ConditionNOT):
         inner = _compile_node(node.args[0], not negated, leaves)
         return lambda event: not inner(event)
@@ -197,6 +197,83 @@ def _compile_node(node: object, negated: bool, leaves: list[Leaf]) -> Predicate:
         leaves.append(Leaf(None, _pattern_text(node.value), test, negated))
         return test
     raise UnsupportedFeature(f"condition element {type(node).__name__} is not supported")
+
+
+def _plain_string(value: object) -> bool:
+    return (
+        type(value) is SigmaString
+        and not any(isinstance(part, Placeholder) for part in value.s)
+    )
+
+
+def _compile_or(node: ConditionOR, negated: bool, leaves: list[Leaf]) -> Predicate:
+    """OR of its children; plain strings on one field (or keywords) become one test.
+
+    ``field|contains: [a, b, c]`` arrives as an OR of three field tests; testing them together
+    reads and lower-cases the event value once instead of once per value.
+    """
+    groups: dict[tuple[str, str | None], list[object]] = {}
+    predicates: list[Predicate] = []
+    for arg in node.args:
+        if isinstance(arg, ConditionFieldEqualsValueExpression) and _plain_string(arg.value):
+            groups.setdefault(("field", arg.field), []).append(arg)
+        elif isinstance(arg, ConditionValueExpression) and _plain_string(arg.value):
+            groups.setdefault(("keyword", None), []).append(arg)
+        else:
+            predicates.append(_compile_node(arg, negated, leaves))
+    for (kind, field), args in groups.items():
+        if len(args) == 1:
+            predicates.append(_compile_node(args[0], negated, leaves))
+            continue
+        values = [arg.value for arg in args]  # type: ignore[attr-defined]
+        if kind == "field":
+            assert field is not None
+            predicates.append(_field_test(field, values[0], _strings_scalar(values)))
+        else:
+            predicates.append(_keyword_test(values[0], _strings_scalar([_as_keyword(v) for v in values])))
+        for arg in args:  # one leaf per value, to explain which one matched
+            _compile_node(arg, negated, leaves)
+    return _any_of(predicates)
+
+
+def _strings_scalar(values: list[SigmaType]) -> Callable[[object], bool]:
+    """One scalar test for several plain Sigma strings (any of them)."""
+    exact: set[str] = set()
+    needles: list[str] = []
+    others: list[Callable[[str], bool]] = []
+    star = SpecialChars.WILDCARD_MULTI
+    for value in values:
+        assert isinstance(value, SigmaString)
+        parts = [part.lower() if isinstance(part, str) else part for part in value.s]
+        if all(isinstance(part, str) for part in parts):
+            exact.add("".join(parts))  # type: ignore[arg-type]
+        elif len(parts) == 3 and parts[0] is star and parts[2] is star and isinstance(parts[1], str):
+            needles.append(parts[1])
+        else:
+            others.append(_string_matcher(value))
+    needle_tuple, other_tuple = tuple(needles), tuple(others)
+
+    def match_text(text: str) -> bool:
+        if text in exact:
+            return True
+        for needle in needle_tuple:
+            if needle in text:
+                return True
+        for other in other_tuple:
+            if other(text):
+                return True
+        return False
+
+    def strings_test(candidate: object) -> bool:
+        if isinstance(candidate, str):
+            return match_text(candidate.lower())
+        if isinstance(candidate, bool):
+            return match_text("true" if candidate else "false")
+        if isinstance(candidate, (int, float)):
+            return match_text(str(candidate))
+        return False
+
+    return strings_test
 
 
 def _all_of(predicates: list[Predicate]) -> Predicate:
@@ -424,7 +501,7 @@ def _fieldref_test(field: str, reference: SigmaFieldReference) -> Predicate:
     return fieldref_test
 
 
-def _field_test(field: str, value: SigmaType) -> Predicate:
+def _field_test(field: str, value: SigmaType, scalar: Callable[[object], bool] | None = None) -> Predicate:
     if isinstance(value, SigmaNull):
         return lambda event: event.get(field) is None
     if isinstance(value, SigmaExists):
@@ -434,7 +511,8 @@ def _field_test(field: str, value: SigmaType) -> Predicate:
         return lambda event: field not in event
     if isinstance(value, SigmaFieldReference):
         return _fieldref_test(field, value)
-    scalar = _scalar_test(value)
+    if scalar is None:
+        scalar = _scalar_test(value)
     if field in URL_FIELDS:
         inner = scalar
 
@@ -476,8 +554,9 @@ def _as_keyword(value: SigmaType) -> SigmaType:
     raise UnsupportedFeature(f"a keyword search with a {type(value).__name__.removeprefix('Sigma')} value is not supported")
 
 
-def _keyword_test(value: SigmaType) -> Predicate:
-    scalar = _scalar_test(_as_keyword(value))
+def _keyword_test(value: SigmaType, scalar: Callable[[object], bool] | None = None) -> Predicate:
+    if scalar is None:
+        scalar = _scalar_test(_as_keyword(value))
 
     def keyword_test(event: Event) -> bool:
         for name, candidate in event.items():

@@ -1,0 +1,288 @@
+"""Cheap necessary conditions of compiled rules, and an index that picks candidate rules per event.
+
+For each rule the condition tree gives a *requirement*: a set of alternatives, at least one of
+which every matching event satisfies. An alternative is a field that must be present, or a
+literal that must occur (case-insensitively) in a field's value — or, for keyword searches, in
+any string value. ``and`` keeps the most selective child's requirement, ``or`` unites its
+children's (and has none if one child has none), ``not`` has none. A rule without a
+requirement is a candidate for every event.
+
+``PrefilterIndex`` holds one Aho-Corasick automaton per field over every rule's literals, so an
+event's candidate rules cost one pass over each indexed field's value, whatever the number of
+rules; only candidates then run their full predicate. The prefilter only ever drops rules that
+cannot match, so alerts are the same as trying every rule (``bench/detect_eps.py`` asserts it).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from dataclasses import dataclass
+
+import ahocorasick
+
+try:  # the regular-expression parser, public under this name since Python 3.11
+    from re import _constants as re_constants
+    from re import _parser as re_parser
+except ImportError:  # pragma: no cover
+    import sre_constants as re_constants  # type: ignore[no-redef]
+    import sre_parse as re_parser  # type: ignore[no-redef]
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionNOT,
+    ConditionOR,
+    ConditionValueExpression,
+)
+from sigma.types import (
+    SigmaExists,
+    SigmaExpansion,
+    SigmaNull,
+    SigmaRegularExpression,
+    SigmaString,
+    SigmaType,
+)
+
+from detection_rules.matching import URL_FIELDS, url_variants
+
+MIN_LITERAL = 3  # shorter literals select too little to be worth indexing
+SEPARATOR = "\x1f"
+EXACT_WEIGHT = 8  # an exact value selects about as well as a substring of this length
+
+
+@dataclass(frozen=True)
+class Alternative:
+    field: str | None  # None: any string value of the event (keyword search)
+    literal: str | None  # None: the field only has to be present
+    exact: bool = False  # the (lower-cased) value must equal ``literal``, not just contain it
+
+
+Clause = frozenset[Alternative]  # at least one alternative holds
+Requirement = tuple[Clause, ...]  # every clause holds
+MAX_CLAUSES = 2
+
+
+def requirement(conditions: Sequence[object]) -> Requirement | None:
+    """The requirement of a rule whose detection is the OR of ``conditions`` (parsed trees)."""
+    children = [_node(node) for node in conditions]
+    return (children[0] if len(children) == 1 else _or(children)) or None
+
+
+def _node(node: object) -> Requirement:
+    if isinstance(node, ConditionAND):
+        return _and([_node(arg) for arg in node.args])
+    if isinstance(node, ConditionOR):
+        return _or([_node(arg) for arg in node.args])
+    if isinstance(node, ConditionNOT):
+        return ()
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        return _leaf(_value(node.field, node.value))
+    if isinstance(node, ConditionValueExpression):
+        return _leaf(_value(None, node.value))
+    return ()
+
+
+def _leaf(clause: Clause | None) -> Requirement:
+    return () if clause is None else (clause,)
+
+
+def _value(field: str | None, value: SigmaType) -> Clause | None:
+    if isinstance(value, SigmaNull) or (isinstance(value, SigmaExists) and not value.exists):
+        return None
+    if isinstance(value, SigmaExpansion):
+        inner = [_value(field, item) for item in value.values]
+        return None if any(clause is None for clause in inner) else frozenset().union(*inner)  # type: ignore[arg-type]
+    if isinstance(value, SigmaString):
+        if field is not None and all(isinstance(part, str) for part in value.s):
+            return frozenset({Alternative(field, "".join(value.s).lower(), exact=True)})  # type: ignore[arg-type]
+        literal = _longest_literal(value)
+        if literal is not None:
+            return frozenset({Alternative(field, literal)})
+    if isinstance(value, SigmaRegularExpression):
+        literals = _regex_literals(str(value.regexp))
+        if literals is not None:
+            return frozenset(Alternative(field, literal) for literal in literals)
+    if field is None:
+        return None  # a keyword regex or number: could be anywhere
+    return frozenset({Alternative(field, None)})
+
+
+def _longest_literal(value: SigmaString) -> str | None:
+    best = max((part for part in value.s if isinstance(part, str)), key=len, default="")
+    return best.lower() if len(best) >= MIN_LITERAL else None
+
+
+def _regex_literals(pattern: str) -> frozenset[str] | None:
+    """Literals one of which every match of ``pattern`` contains, if the pattern shows any.
+
+    Runs of literal characters in sequence count, and so do required groups and alternations
+    when each branch has its own literal; anything under a repeat or optional is skipped.
+    """
+    try:
+        parsed = re_parser.parse(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return None
+    return _sequence_literals(list(parsed))
+
+
+def _sequence_literals(items: list[tuple[object, object]]) -> frozenset[str] | None:
+    options: list[frozenset[str]] = []
+    run: list[str] = []
+    for op, argument in items + [(None, None)]:
+        if op is re_constants.LITERAL:
+            run.append(chr(argument))  # type: ignore[arg-type]
+            continue
+        if len(run) >= MIN_LITERAL:
+            options.append(frozenset({"".join(run).lower()}))
+        run = []
+        if op is re_constants.SUBPATTERN:
+            inner = _sequence_literals(list(argument[-1]))  # type: ignore[index]
+            if inner is not None:
+                options.append(inner)
+        elif op is re_constants.BRANCH:
+            branches = [_sequence_literals(list(branch)) for branch in argument[1]]  # type: ignore[index]
+            if branches and all(branch is not None for branch in branches):
+                options.append(frozenset().union(*branches))  # type: ignore[arg-type]
+    if not options:
+        return None
+    return max(options, key=lambda option: (min(len(literal) for literal in option), -len(option)))
+
+
+def _or(children: list[Requirement]) -> Requirement:
+    # each child implies its best clause, so the OR implies their union
+    if not children or any(not child for child in children):
+        return ()
+    return (frozenset().union(*(min(child, key=_cost) for child in children)),)
+
+
+def _and(children: list[Requirement]) -> Requirement:
+    clauses = sorted({clause for child in children for clause in child}, key=_cost)
+    return tuple(clauses[:MAX_CLAUSES])
+
+
+def _sort_key(alternative: Alternative) -> tuple[str, str, bool]:
+    return (alternative.field or "", alternative.literal or "", alternative.exact)
+
+
+def _cost(clause: Clause) -> tuple[int, int, int, tuple[tuple[str, str, bool], ...]]:
+    # fewer presence-only alternatives first, then longer (rarer) literals, then fewer alternatives
+    shortest = min((EXACT_WEIGHT if a.exact else len(a.literal) for a in clause if a.literal is not None), default=0)
+    return (sum(alternative.literal is None for alternative in clause), -shortest, len(clause), tuple(sorted(_sort_key(a) for a in clause)))
+
+
+class PrefilterIndex:
+    """Candidate rule positions for an event, from the rules' requirements."""
+
+    def __init__(self, requirements: Sequence[Requirement | None]) -> None:
+        self.always: list[int] = []
+        presence: dict[str, list[int]] = {}
+        exact: dict[str, dict[str, list[int]]] = {}
+        literals: dict[str | None, dict[str, list[int]]] = {}
+        self._clause_rule: list[int] = []  # clause id → rule position
+        self._rule_clauses: dict[int, tuple[int, ...]] = {}  # rules with more than one clause
+        for position, required in enumerate(requirements):
+            if not required:
+                self.always.append(position)
+                continue
+            ids = []
+            for clause in required:
+                clause_id = len(self._clause_rule)
+                self._clause_rule.append(position)
+                ids.append(clause_id)
+                for alternative in clause:
+                    if alternative.literal is None:
+                        presence.setdefault(alternative.field, []).append(clause_id)  # type: ignore[arg-type]
+                    elif alternative.exact:
+                        exact.setdefault(alternative.field, {}).setdefault(alternative.literal, []).append(clause_id)  # type: ignore[arg-type]
+                    else:
+                        literals.setdefault(alternative.field, {}).setdefault(alternative.literal, []).append(clause_id)
+            if len(ids) > 1:
+                self._rule_clauses[position] = tuple(ids)
+        self.automata: dict[str | None, ahocorasick.Automaton] = {}
+        for field, by_literal in literals.items():
+            automaton = ahocorasick.Automaton()
+            for literal, clause_ids in by_literal.items():
+                automaton.add_word(literal, tuple(clause_ids))
+            automaton.make_automaton()
+            self.automata[field] = automaton
+        self._keywords = self.automata.pop(None, None)
+        self._fields = tuple(self.automata.items())
+        self._presence = tuple(presence.items())
+        self._exact = tuple(exact.items())
+
+    def candidates(self, event: dict[str, object]) -> set[int]:
+        """Positions of the rules that may match ``event`` (every rule that does is among them)."""
+        hits: set[int] = set()
+        texts: dict[str, tuple[str, ...]] = {}  # lower-cased forms of each value looked at, per field
+        for field, clause_ids in self._presence:
+            if field in event:  # `exists: true` holds for a present null too
+                hits.update(clause_ids)
+        for field, by_value in self._exact:
+            value = event.get(field)
+            if value is None:
+                continue
+            forms = texts[field] = _lowered(field, value)
+            for text in forms:
+                clause_ids = by_value.get(text)
+                if clause_ids:
+                    hits.update(clause_ids)
+        for field, automaton in self._fields:
+            forms = texts.get(field)
+            if forms is None:
+                value = event.get(field)
+                if value is None:
+                    continue
+                forms = texts[field] = _lowered(field, value)
+            for text in forms:
+                for _, clause_ids in automaton.iter(text):
+                    hits.update(clause_ids)
+        if self._keywords is not None:
+            # one pass over every string value, joined (a join can only add candidates, never lose one)
+            parts = []
+            for field, value in event.items():
+                if isinstance(value, str):
+                    forms = texts.get(field) or _lowered(field, value)
+                    parts.extend(forms)
+                elif isinstance(value, list):
+                    parts.extend(_lowered(field, [item for item in value if isinstance(item, str)]))
+            for _, clause_ids in self._keywords.iter(SEPARATOR.join(parts)):
+                hits.update(clause_ids)
+        found = set(self.always)
+        if not hits:
+            return found
+        clause_rule, rule_clauses = self._clause_rule, self._rule_clauses
+        for clause_id in hits:
+            position = clause_rule[clause_id]
+            needed = rule_clauses.get(position)
+            if needed is None or all(other in hits for other in needed):
+                found.add(position)
+        return found
+
+
+@lru_cache(maxsize=16384)
+def _url_forms(raw: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(variant.lower() for variant in url_variants(raw)))
+
+
+def _lowered(field: str, value: object) -> tuple[str, ...]:
+    """The forms of an event value the string tests see, lower-cased (URL fields also decoded)."""
+    if isinstance(value, str):
+        return _url_forms(value) if field in URL_FIELDS else (value.lower(),)
+    return tuple(_texts(field, value))
+
+
+def _texts(field: str, value: object, strings_only: bool = False) -> Iterable[str]:
+    elements = value if isinstance(value, list) else (value,)
+    for element in elements:
+        if isinstance(element, str):
+            if field in URL_FIELDS:
+                for variant in url_variants(element):
+                    yield variant.lower()
+            else:
+                yield element.lower()
+        elif strings_only:
+            continue
+        elif isinstance(element, bool):
+            yield "true" if element else "false"
+        elif isinstance(element, (int, float)):
+            yield str(element)
