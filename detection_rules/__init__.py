@@ -11,10 +11,12 @@ from detection_rules.engine import (
     load_ruleset,
 )
 from detection_rules.field_mapping import PIPELINE_NAMES
+from detection_rules.yara_scan import BUNDLED_YARA, YaraHit, YaraScanner
 
 __all__ = [
     "Alert",
     "BUNDLED_RULES",
+    "BUNDLED_YARA",
     "CompiledCorrelation",
     "CompiledRule",
     "DetectionEngine",
@@ -23,4 +25,6 @@ __all__ = [
     "RuleFileStatus",
     "RuleSet",
     "load_ruleset",
+    "YaraHit",
+    "YaraScanner",
 ]

@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from detection_rules.engine import DetectionEngine, RuleSet, load_ruleset
+from detection_rules.yara_scan import YaraScanner
 from detection_rules.field_mapping import PIPELINE_NAMES
 from detection_rules.windows_events import flatten_windows_event, is_windows_event
 from soc_core.events import EventError, validate_event
@@ -37,11 +38,15 @@ def detect(
     rules: Annotated[list[Path], typer.Option("--rules", help="Sigma rule file or directory (repeatable).")],
     events: Annotated[Path, typer.Option("--events", help="NDJSON file of ECS events ('-' for stdin).")],
     pipeline: Annotated[str, typer.Option("--pipeline", help="Field mapping: ecs, or none for events in Sigma's own field names (EVTX JSON records are flattened).")] = "ecs",
+    yara: Annotated[Optional[list[Path]], typer.Option("--yara", help="YARA rule file or directory (repeatable): scan carved HTTP bodies.")] = None,
 ) -> None:
     """Run Sigma rules over NDJSON events; print alerts as NDJSON on stdout."""
     ruleset = load_ruleset(rules, pipeline=_checked_pipeline(pipeline))
     _report_rule_errors(ruleset)
-    engine = DetectionEngine(ruleset)
+    scanner = YaraScanner(yara) if yara else None
+    for error in scanner.errors if scanner else ():
+        typer.echo(f"YARA file left out: {error}", err=True)
+    engine = DetectionEngine(ruleset, yara=scanner)
     counts = {"events": 0, "bad_lines": 0, "alerts": 0}
     stream = sys.stdin if str(events) == "-" else events.open(encoding="utf-8", errors="replace")
     try:

@@ -76,3 +76,69 @@ def run_regression_case(case: RegressionCase) -> RegressionResult:
     engine = DetectionEngine(ruleset)
     matched = sum(len(engine.process(event)) for event in load_events(case.events_path))
     return RegressionResult(case, matched)
+
+
+# -- YARA ------------------------------------------------------------------------------------
+
+SIGNATURE_BASE_WEBSHELL_FILES = (
+    "gen_webshells.yar", "thor-webshells.yar", "gen_cn_webshells.yar", "cn_pentestset_webshells.yar",
+    "apt_laudanum_webshells.yar", "apt_webshell_chinachopper.yar", "gen_webshell_csharp.yar",
+    "webshell_regeorg.yar", "webshell_xsl_transform.yar", "gen_b374k_extra.yar",
+)
+# files that need external variables set by the caller are not part of the expected runs
+EXTERNAL_VARIABLE_FILES = ("gen_webshells_ext_vars.yar", "gen_susp_obfuscation.yar")
+
+
+@dataclass(frozen=True)
+class YaraAgreement:
+    name: str
+    expected: frozenset[tuple[str, str]]  # (rule, file relative to the corpora folder)
+    found: frozenset[tuple[str, str]]
+    files_scanned: int
+    compile_errors: int
+
+    @property
+    def agreement(self) -> float:
+        union = self.expected | self.found
+        return len(self.expected & self.found) / len(union) if union else 1.0
+
+
+def yara_rule_sets(corpora: Path) -> dict[str, list[Path]]:
+    """The three rule sets ``yara/expected_matches`` was produced with."""
+    base = corpora / "yara" / "signature-base"
+    misc = sorted(
+        path for path in base.glob("*.yar")
+        if path.name not in SIGNATURE_BASE_WEBSHELL_FILES and path.name not in EXTERNAL_VARIABLE_FILES
+    )
+    return {
+        "signature-base_webshell-rules": [base / name for name in SIGNATURE_BASE_WEBSHELL_FILES],
+        "yara-rules_webshells_index": [corpora / "yara" / "yara-rules" / "webshells_index.yar"],
+        "signature-base_misc-rules": misc,
+    }
+
+
+def yara_agreement(corpora: Path, name: str, rule_paths: list[Path], samples: Path) -> YaraAgreement:
+    """Scan every file under ``samples`` and compare with ``expected_matches/<name>_on_tennc.tsv``."""
+    from detection_rules.yara_scan import YaraScanner
+
+    scanner = YaraScanner(rule_paths, max_bytes=64 * 1024 * 1024, timeout_seconds=60)
+    expected_path = corpora / "yara" / "expected_matches" / f"{name}_on_tennc.tsv"
+    expected = frozenset(
+        tuple(line.split("\t", 1))  # type: ignore[misc]
+        for line in expected_path.read_text(encoding="utf-8").splitlines()[1:] if "\t" in line
+    )
+    found: set[tuple[str, str]] = set()
+    files = sorted(path for path in samples.rglob("*") if path.is_file())
+    for path in files:
+        relative = path.relative_to(corpora).as_posix()
+        found.update((hit.rule, relative) for hit in scanner.scan_file(path))
+    return YaraAgreement(name, expected, frozenset(found), len(files), len(scanner.errors))
+
+
+def yara_false_positives(rule_paths: list[Path], benign: Path) -> tuple[int, int]:
+    """(files scanned, files with a hit) over ``benign``."""
+    from detection_rules.yara_scan import YaraScanner
+
+    scanner = YaraScanner(rule_paths, max_bytes=64 * 1024 * 1024, timeout_seconds=60)
+    files = [path for path in benign.rglob("*") if path.is_file()]
+    return len(files), sum(1 for path in files if scanner.scan_file(path))

@@ -23,6 +23,7 @@ from sigma.rule import SigmaDetection, SigmaRule, SigmaRuleBase
 from detection_rules.alerts import LEVELS, Alert, alert_id, summarize
 from detection_rules.correlation import KINDS, CorrelationSpec, CorrelationWindow, Crossing
 from detection_rules.field_mapping import PIPELINE_NAMES, dataset_for, mapped_logsources, processing_pipeline
+from detection_rules.yara_scan import YaraScanner
 from detection_rules.prefilter import PrefilterIndex, Requirement, requirement
 from detection_rules.matching import CompiledDetection, UnsupportedFeature, check_modifiers, compile_detection
 from soc_core.events import FIELDS, EventError, format_timestamp, parse_timestamp, stable_event_id
@@ -401,9 +402,17 @@ class DetectionEngine:
     SWEEP_EVERY = 4096
 
     def __init__(
-        self, ruleset: RuleSet, *, max_groups: int = 10_000, max_values: int = DEFAULT_MAX_VALUES, prefilter: bool = True
+        self,
+        ruleset: RuleSet,
+        *,
+        max_groups: int = 10_000,
+        max_values: int = DEFAULT_MAX_VALUES,
+        prefilter: bool = True,
+        yara: YaraScanner | None = None,
     ) -> None:
-        """``prefilter=False`` tries every rule on every event (the reference the bench compares with)."""
+        """``prefilter=False`` tries every rule on every event (the reference the bench compares with);
+        ``yara`` scans the HTTP bodies sensors carve into events."""
+        self.yara = yara
         self.ruleset = ruleset
         self._single = [rule for rule in ruleset.rules if isinstance(rule, CompiledRule)]
         self.prefilter = prefilter
@@ -424,11 +433,12 @@ class DetectionEngine:
         if not isinstance(raw_time, str) or not raw_time:
             raise EventError("@timestamp: required field is missing", "@timestamp")
         hits = [rule for rule in self._candidates(event) if rule.detection.matches(event)]
+        content_alerts = self.yara.scan_event(event) if self.yara is not None else []
         if not hits and not self._clocked:
-            return []  # correlation state only grows below, so sweeping can wait
+            return content_alerts  # correlation state only grows below, so sweeping can wait
         timestamp = _event_time(event)  # parsed only when needed: most events raise nothing
         event_id = _event_id(event)
-        alerts: list[Alert] = []
+        alerts: list[Alert] = content_alerts
         matched: set[str] = set()
         for rule in hits:
             if rule.emits_alerts:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from collectors.ingest import IngestService
 from collectors.ingest_api import build_ingest_router
 from collectors.sqlite_store import SqliteEventStore
-from detection_rules import Alert, DetectionEngine, RuleSet, load_ruleset
+from detection_rules import Alert, DetectionEngine, RuleSet, YaraScanner, load_ruleset
 from playbooks import fold_alerts
 from playbooks.check_runner import run_checks
 from playbooks.compliance import take_snapshots
@@ -85,21 +85,28 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     migrate(engine)
     sessions = session_factory(engine)
     event_store = open_event_store(settings)
-    ruleset = load_ruleset([Path(p) for p in settings.detection.sigma_paths])
+    detection = settings.detection
+    ruleset = load_ruleset([Path(p) for p in detection.sigma_paths], placeholders=detection.placeholders)
     for error in ruleset.errors:
         log.warning("rule rejected: %s: %s", error.path, error.reason)
+    scanner = YaraScanner(
+        [Path(p) for p in detection.yara_paths], timeout_seconds=detection.yara_timeout_seconds, max_bytes=detection.yara_max_bytes
+    )
+    for yara_error in scanner.errors:
+        log.warning("YARA file left out: %s", yara_error)
 
     def fold_into_incidents(alerts: Sequence[Alert]) -> None:
         with sessions() as session:
             fold_alerts(session, clock, settings.incidents, alerts)
             session.commit()
 
-    ingest = IngestService(event_store, DetectionEngine(ruleset), fold_into_incidents, settings.ingest, clock)
+    ingest = IngestService(event_store, DetectionEngine(ruleset, yara=scanner), fold_into_incidents, settings.ingest, clock)
     context = ApiContext(
         settings=settings, sessions=sessions, clock=clock, event_store=event_store,
         health_probes={
             "ingest": lambda: asdict(ingest.counters),
             "rules": lambda: {"loaded": len(ruleset.rules), "rejected": len(ruleset.errors)},
+            "yara": lambda: {"rules": scanner.rule_count, "left_out": len(scanner.errors), **asdict(scanner.stats)},
         },
     )
     app = create_app(context, [build_ingest_router(ingest, sessions)])

@@ -50,6 +50,12 @@ class IngestSettings(_Section):
 
 class DetectionSettings(_Section):
     sigma_paths: list[str] = Field(default_factory=lambda: [str(_package_root() / "detection_rules" / "sigma")])
+    # values of Sigma %placeholders% (modifier expand), e.g. {"admin_users": ["root", "admin"]}
+    placeholders: dict[str, list[str]] = Field(default_factory=dict)
+    # YARA rule files or folders scanned against carved HTTP bodies and uploaded files
+    yara_paths: list[str] = Field(default_factory=lambda: [str(_package_root() / "detection_rules" / "yara")])
+    yara_timeout_seconds: int = Field(default=10, ge=1)  # per scan
+    yara_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)  # only the head of larger content is scanned
 
 
 class IncidentSettings(_Section):
