@@ -19,7 +19,6 @@ from soc_core.audit import record_audit
 from soc_core.clock import Clock, to_db
 from soc_core.config import ComplianceSettings
 from soc_core.event_store import EventQuery, EventStore
-from soc_core.events import FIELDS
 from soc_core.models import Sensor, Unit
 from soc_core.models_assets import (
     EducationApp, FiledApp, Finding, Host, InformationSystem, IpRange, SecurityAdmin, Service, Website,
@@ -46,6 +45,10 @@ def load_registry(session: Session) -> AppRegistry:
     return AppRegistry(list(session.scalars(select(FiledApp).order_by(FiledApp.id))))
 
 
+def _host(value: object) -> str:
+    return str(value).lower().split(":")[0].rstrip(".")
+
+
 def observe_traffic(store: EventStore, inventory: UnitInventory, start: datetime, end: datetime) -> Traffic:
     """What the unit's sensors saw between ``start`` and ``end``: names looked up, answered services, web domains."""
     unit = [str(inventory.unit.id)]
@@ -56,9 +59,8 @@ def observe_traffic(store: EventStore, inventory: UnitInventory, start: datetime
 
     for term in store.count_by(query(**{"event.dataset": "edusoc.dns"}), "dns.question.name", TRAFFIC_TERMS):
         traffic.names[str(term.value)] = term.count
-    if "tls.server_name" in FIELDS:  # once the sensors carry TLS SNI
-        for term in store.count_by(query(**{"event.dataset": "edusoc.tls"}), "tls.server_name", TRAFFIC_TERMS):
-            traffic.names[str(term.value)] = traffic.names.get(str(term.value), 0) + term.count
+    for term in store.count_by(query(**{"event.dataset": "edusoc.tls"}), "tls.client.server_name", TRAFFIC_TERMS):
+        traffic.names[str(term.value)] = traffic.names.get(str(term.value), 0) + term.count
     if inventory.ip_ranges:
         for state in ANSWERED_STATES:
             for ip_term in store.count_by(query(**{"event.dataset": "edusoc.flow", "network.connection.state": state}),
@@ -72,10 +74,19 @@ def observe_traffic(store: EventStore, inventory: UnitInventory, start: datetime
                                                "destination.port", TRAFFIC_TERMS):
                         key = (ip, int(port.value), transport)
                         traffic.services[key] = traffic.services.get(key, 0) + port.count
+        # Web servers of the unit seen in captured HTTP: the domains each of its addresses serves.
+        for ip_term in store.count_by(query(**{"event.dataset": "edusoc.http"}), "destination.ip", TRAFFIC_TERMS):
+            if inventory.owns_ip(str(ip_term.value)):
+                for domain in store.count_by(query(**{"event.dataset": "edusoc.http", "destination.ip": str(ip_term.value)}),
+                                             "url.domain", TRAFFIC_TERMS):
+                    traffic.websites.setdefault(_host(domain.value), set()).add(str(ip_term.value))
+    # Where the unit's filed websites are served from, as its clients reach them.
+    for website in inventory.websites:
+        for ip_term in store.count_by(query(**{"event.dataset": "edusoc.http", "url.domain": website.domain}), "destination.ip", 20):
+            traffic.websites.setdefault(website.domain, set()).add(str(ip_term.value))
+    # The unit's own web server logs: every virtual host in them is served by the unit.
     for domain in store.count_by(query(**{"event.dataset": "edusoc.web"}), "url.domain", TRAFFIC_TERMS):
-        name = str(domain.value).lower().split(":")[0]
-        ips = store.count_by(query(**{"event.dataset": "edusoc.web", "url.domain": str(domain.value)}), "destination.ip", 20)
-        traffic.websites.setdefault(name, set()).update(str(t.value) for t in ips)
+        traffic.websites.setdefault(_host(domain.value), set())
     return traffic
 
 

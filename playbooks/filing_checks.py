@@ -292,24 +292,22 @@ def check_discovery(inventory: UnitInventory, traffic: Traffic, settings: Compli
         out.append(CheckResult("discovery.host", unit.id, ip, LOW,
                                f"流量中发现未登记的主机 {ip}（开放 {'、'.join(ports[:10])}）", {"ports": ports}))
     for domain, ips in sorted(traffic.websites.items()):
-        if domain not in websites:
+        served_here = not ips or any(inventory.owns_ip(ip) for ip in ips)  # no ips: from the unit's own server logs
+        if domain not in websites and served_here:
             out.append(CheckResult("discovery.website", unit.id, domain, MEDIUM,
                                    f"流量中发现未登记的网站 {domain}", {"ips": sorted(ips)}))
     return out
 
 
 def check_double_non(inventory: UnitInventory, traffic: Traffic | None, settings: ComplianceSettings) -> list[CheckResult]:
-    """双非 websites: off the official domains and off the unit's addresses (filed or seen)."""
+    """双非 websites of the unit: off the official domains and served from no address of the unit
+    (the filed address and those seen serving it)."""
     out = []
     seen = traffic.websites if traffic else {}
-    candidates: dict[str, tuple[set[str], bool]] = {}
-    for website in inventory.websites:
-        ips = ({website.ip} if website.ip else set()) | seen.get(website.domain, set())
-        candidates[website.domain] = (ips, website.centrally_hosted)
-    for domain, ips in seen.items():
-        candidates.setdefault(domain, (set(ips), False))
-    for domain, (ips, central) in sorted(candidates.items()):
-        if central or official_domain(domain, settings) or not ips or any(inventory.owns_ip(ip) for ip in ips):
+    for website in sorted(inventory.websites, key=lambda w: w.domain):
+        domain = website.domain
+        ips = ({website.ip} if website.ip else set()) | seen.get(domain, set())
+        if website.centrally_hosted or official_domain(domain, settings) or not ips or any(inventory.owns_ip(ip) for ip in ips):
             continue
         out.append(CheckResult("website.double_non", inventory.unit.id, domain, HIGH,
                                f"“双非”网站 {domain}：域名不在 {'/'.join(settings.official_domain_suffixes)} 下，"

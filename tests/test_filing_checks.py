@@ -172,7 +172,8 @@ def test_services_seen_on_own_addresses_but_not_filed_are_discovered():
                        websites=[Website(domain="www.school1.edu.cn", ip="10.1.1.10", centrally_hosted=False)])
     traffic = Traffic(services={("10.1.1.10", 443, "tcp"): 9, ("10.1.1.10", 3306, "tcp"): 2,
                                 ("10.1.1.50", 8080, "tcp"): 4, ("203.0.113.9", 443, "tcp"): 50},
-                      websites={"www.school1.edu.cn": {"10.1.1.10"}, "oa.school1.edu.cn": set()})
+                      websites={"www.school1.edu.cn": {"10.1.1.10"}, "oa.school1.edu.cn": set(),
+                                "www.baidu.com": {"110.242.68.66"}})  # a site the school's clients visit
     assert ids(check_discovery(inventory, traffic, SETTINGS)) == [
         ("discovery.host", "10.1.1.50"), ("discovery.service", "10.1.1.10:3306/tcp"),
         ("discovery.service", "10.1.1.50:8080/tcp"), ("discovery.website", "oa.school1.edu.cn")]
@@ -188,7 +189,35 @@ def test_double_non_website_is_off_domain_and_off_address():
     assert ids(check_double_non(inventory, None, SETTINGS)) == [("website.double_non", "yizhong-news.cn")]
 
 
+def test_double_non_uses_where_traffic_shows_a_site_served_from():
+    inventory = school(ip_ranges=[IpRange(cidr="10.1.1.0/24")],
+                       websites=[Website(domain="yizhong.com", ip="", centrally_hosted=False)])
+    assert check_double_non(inventory, None, SETTINGS) == []  # no address known: cannot tell
+    moved = Traffic(websites={"yizhong.com": {"47.100.1.9"}})
+    assert ids(check_double_non(inventory, moved, SETTINGS)) == [("website.double_non", "yizhong.com")]
+    home = Traffic(websites={"yizhong.com": {"10.1.1.30"}})
+    assert check_double_non(inventory, home, SETTINGS) == []
+
+
 # -- the runner over a real case store and event store
+
+
+def _tls_hello(client: str, server: str, sport: int, sni: str) -> list:
+    name = sni.encode()
+    server_name = b"\x00" + len(name).to_bytes(2, "big") + name
+    sni_ext = b"\x00\x00" + (len(server_name) + 2).to_bytes(2, "big") + len(server_name).to_bytes(2, "big") + server_name
+    body = (b"\x03\x03" + bytes(range(32)) + b"\x00" + b"\x00\x04\x13\x01\xc0\x2f" + b"\x01\x00"
+            + len(sni_ext).to_bytes(2, "big") + sni_ext)
+    handshake = b"\x01" + len(body).to_bytes(3, "big") + body
+    hello = b"\x16\x03\x01" + len(handshake).to_bytes(2, "big") + handshake  # a ClientHello record carrying SNI
+    seq, ack = 7000, 9000
+    return [
+        Ether() / IP(src=client, dst=server) / TCP(sport=sport, dport=443, flags="S", seq=seq),
+        Ether() / IP(src=server, dst=client) / TCP(sport=443, dport=sport, flags="SA", seq=ack, ack=seq + 1),
+        Ether() / IP(src=client, dst=server) / TCP(sport=sport, dport=443, flags="A", seq=seq + 1, ack=ack + 1),
+        Ether() / IP(src=client, dst=server) / TCP(sport=sport, dport=443, flags="PA", seq=seq + 1, ack=ack + 1) / hello,
+        Ether() / IP(src=server, dst=client) / TCP(sport=443, dport=sport, flags="A", seq=ack + 1, ack=seq + 1 + len(hello)),
+    ]
 
 
 def _campus_pcap(path: Path, at: datetime) -> Path:
@@ -207,6 +236,8 @@ def _campus_pcap(path: Path, at: datetime) -> Path:
         Ether() / IP(src=client, dst=server) / TCP(sport=sport, dport=8080, flags="FA", seq=seq + 1, ack=ack + 1),
         Ether() / IP(src=server, dst=client) / TCP(sport=8080, dport=sport, flags="FA", seq=ack + 1, ack=seq + 2),
         Ether() / IP(src=client, dst=server) / TCP(sport=sport, dport=8080, flags="A", seq=seq + 2, ack=ack + 2),
+        # a TLS session to a listed app's server, named by SNI only
+        *_tls_hello(client, "198.51.100.9", 52000, "cdn.kousuan.example.net"),
         # a scan probe of a closed port: refused, no service
         Ether() / IP(src=client, dst=server) / TCP(sport=sport + 1, dport=23, flags="S", seq=seq),
         Ether() / IP(src=server, dst=client) / TCP(sport=23, dport=sport + 1, flags="RA", seq=0, ack=seq + 1),
@@ -225,7 +256,8 @@ def test_runner_reads_traffic_opens_and_resolves_findings(session, clock, tmp_pa
     session.add(SecurityAdmin(unit_id=unit.id, name="王伟", phone="13800012345", full_time=True))
     import_registry_csv(session, clock, "admin", (
         "备案号,APP名称,提供者,状态,域名\n粤教APP备2001001号,智慧作业,甲公司,有效,zuoye.example.com\n"
-        "沪教APP备2001003号,题海宝,丙公司,黑名单,\"tihai.example.org,th-cdn.example.org\"\n").encode("gb18030"))
+        "沪教APP备2001003号,题海宝,丙公司,黑名单,\"tihai.example.org,th-cdn.example.org\"\n"
+        "京教APP备2001002号,快乐口算,乙公司,撤销,kousuan.example.net\n").encode("gb18030"))
     session.flush()
     store = SqliteEventStore(tmp_path / "events.db")
     try:
@@ -236,18 +268,19 @@ def test_runner_reads_traffic_opens_and_resolves_findings(session, clock, tmp_pa
         inventory = load_inventories(session, [unit])[unit.id]
         traffic = observe_traffic(store, inventory, clock.now() - timedelta(hours=24), clock.now())
         assert traffic.services == {("10.1.1.50", 8080, "tcp"): 1}
-        assert set(traffic.names) == {"img.th-cdn.example.org", "api.zuoye.example.com"}
+        assert set(traffic.names) == {"img.th-cdn.example.org", "api.zuoye.example.com", "cdn.kousuan.example.net"}
         first = run_checks(session, clock, SETTINGS, store)
         open_now = {(f.check_id, f.subject): f.priority for f in session.query(Finding).filter(Finding.resolved_at.is_(None))}
         assert open_now == {("app.unfiled_in_use", "题海宝"): "high", ("app.unfiled_in_use", "智慧作业"): "medium",
+                            ("app.unfiled_in_use", "快乐口算"): "high",
                             ("discovery.host", "10.1.1.50"): "low", ("discovery.service", "10.1.1.50:8080/tcp"): "low"}
-        assert first.opened == 4
+        assert first.opened == 5
         session.add(Host(unit_id=unit.id, ip="10.1.1.50"))
         session.add(Service(unit_id=unit.id, ip="10.1.1.50", port=8080, transport="tcp"))
         session.add(EducationApp(unit_id=unit.id, name="智慧作业", provider_filing_no="粤教APP备2001001号", user_filing_no="u1"))
         session.flush()
         second = run_checks(session, clock, SETTINGS, store)
-        assert (second.opened, second.still_open, second.resolved) == (0, 1, 3)
+        assert (second.opened, second.still_open, second.resolved) == (0, 2, 3)  # the two bad apps stay
         clock.advance(timedelta(hours=2))  # the sensor falls silent
         third = run_checks(session, clock, SETTINGS, store)
         assert ("coverage.no_heartbeat", "sensors") in {(r.check_id, r.subject) for r in third.results}
