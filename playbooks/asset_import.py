@@ -252,7 +252,7 @@ _CHOICES = {"full_time": '"专职,兼职"', "transport": '"tcp,udp"',
             "centrally_hosted": '"是,否"', "is_cii": '"是,否"'}
 
 
-def _display(name: str, value: Any) -> Any:
+def display_value(name: str, value: Any) -> Any:
     """A stored value as a person writes it in the spreadsheet (what the import reads back)."""
     if name == "full_time":
         return "专职" if value else "兼职"
@@ -299,7 +299,7 @@ def build_workbook(session: Session | None = None, unit: Unit | None = None) -> 
         if session is not None and unit is not None:
             for row in rows_of(session, spec, [unit.id]):
                 values = row_values(spec, row)
-                ws.append([_display(c.name, values[c.name]) for c in spec.columns])
+                ws.append([display_value(c.name, values[c.name]) for c in spec.columns])
                 for cell in ws[ws.max_row]:
                     if isinstance(cell.value, (date, datetime)):
                         cell.number_format = "yyyy-mm-dd"
@@ -316,7 +316,7 @@ def build_csv(session: Session, unit: Unit, kind: str) -> bytes:
     writer.writerow([c.header for c in spec.columns])
     for row in rows_of(session, spec, [unit.id]):
         values = row_values(spec, row)
-        writer.writerow([_csv_cell(_display(c.name, values[c.name])) for c in spec.columns])
+        writer.writerow([_csv_cell(display_value(c.name, values[c.name])) for c in spec.columns])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
