@@ -11,6 +11,7 @@ from detection_rules.engine import (
     load_ruleset,
 )
 from detection_rules.field_mapping import PIPELINE_NAMES
+from detection_rules.indicators import Indicator, IndicatorSet
 from detection_rules.yara_scan import BUNDLED_YARA, YaraHit, YaraScanner
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "CompiledCorrelation",
     "CompiledRule",
     "DetectionEngine",
+    "Indicator",
+    "IndicatorSet",
     "PIPELINE_NAMES",
     "RuleError",
     "RuleFileStatus",

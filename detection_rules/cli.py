@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from detection_rules.engine import DetectionEngine, RuleSet, load_ruleset
+from detection_rules.indicators import IndicatorSet
 from detection_rules.yara_scan import YaraScanner
 from detection_rules.field_mapping import PIPELINE_NAMES
 from detection_rules.windows_events import flatten_windows_event, is_windows_event
@@ -39,6 +40,7 @@ def detect(
     events: Annotated[Path, typer.Option("--events", help="NDJSON file of ECS events ('-' for stdin).")],
     pipeline: Annotated[str, typer.Option("--pipeline", help="Field mapping: ecs, or none for events in Sigma's own field names (EVTX JSON records are flattened).")] = "ecs",
     yara: Annotated[Optional[list[Path]], typer.Option("--yara", help="YARA rule file or directory (repeatable): scan carved HTTP bodies.")] = None,
+    indicators: Annotated[Optional[list[Path]], typer.Option("--indicators", help="Indicator list: CSV (type,value,...) or STIX 2 bundle .json (repeatable).")] = None,
 ) -> None:
     """Run Sigma rules over NDJSON events; print alerts as NDJSON on stdout."""
     ruleset = load_ruleset(rules, pipeline=_checked_pipeline(pipeline))
@@ -46,7 +48,14 @@ def detect(
     scanner = YaraScanner(yara) if yara else None
     for error in scanner.errors if scanner else ():
         typer.echo(f"YARA file left out: {error}", err=True)
-    engine = DetectionEngine(ruleset, yara=scanner)
+    indicator_set = None
+    if indicators:
+        indicator_set = IndicatorSet()
+        for path in indicators:
+            indicator_set.load_file(path)
+        for problem in indicator_set.problems:
+            typer.echo(f"indicator skipped: {problem}", err=True)
+    engine = DetectionEngine(ruleset, yara=scanner, indicators=indicator_set)
     counts = {"events": 0, "bad_lines": 0, "alerts": 0}
     stream = sys.stdin if str(events) == "-" else events.open(encoding="utf-8", errors="replace")
     try:

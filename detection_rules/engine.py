@@ -23,6 +23,7 @@ from sigma.rule import SigmaDetection, SigmaRule, SigmaRuleBase
 from detection_rules.alerts import LEVELS, Alert, alert_id, summarize
 from detection_rules.correlation import KINDS, CorrelationSpec, CorrelationWindow, Crossing
 from detection_rules.field_mapping import PIPELINE_NAMES, dataset_for, mapped_logsources, processing_pipeline
+from detection_rules.indicators import IndicatorSet
 from detection_rules.yara_scan import YaraScanner
 from detection_rules.prefilter import PrefilterIndex, Requirement, requirement
 from detection_rules.matching import CompiledDetection, UnsupportedFeature, check_modifiers, compile_detection
@@ -409,10 +410,13 @@ class DetectionEngine:
         max_values: int = DEFAULT_MAX_VALUES,
         prefilter: bool = True,
         yara: YaraScanner | None = None,
+        indicators: IndicatorSet | None = None,
     ) -> None:
         """``prefilter=False`` tries every rule on every event (the reference the bench compares with);
-        ``yara`` scans the HTTP bodies sensors carve into events."""
+        ``yara`` scans the HTTP bodies sensors carve into events; ``indicators`` are matched on
+        every event's addresses, names and URL."""
         self.yara = yara
+        self.indicators = indicators
         self.ruleset = ruleset
         self._single = [rule for rule in ruleset.rules if isinstance(rule, CompiledRule)]
         self.prefilter = prefilter
@@ -434,6 +438,10 @@ class DetectionEngine:
             raise EventError("@timestamp: required field is missing", "@timestamp")
         hits = [rule for rule in self._candidates(event) if rule.detection.matches(event)]
         content_alerts = self.yara.scan_event(event) if self.yara is not None else []
+        if self.indicators is not None:
+            indicator_hits = self.indicators.match_event(event)
+            if indicator_hits:
+                content_alerts += self.indicators.alerts_for(indicator_hits, event, _event_time(event), _event_id(event))
         if not hits and not self._clocked:
             return content_alerts  # correlation state only grows below, so sweeping can wait
         timestamp = _event_time(event)  # parsed only when needed: most events raise nothing

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from collectors.ingest import IngestService
 from collectors.ingest_api import build_ingest_router
 from collectors.sqlite_store import SqliteEventStore
-from detection_rules import Alert, DetectionEngine, RuleSet, YaraScanner, load_ruleset
+from detection_rules import Alert, DetectionEngine, IndicatorSet, RuleSet, YaraScanner, load_ruleset
 from playbooks import fold_alerts
 from playbooks.check_runner import run_checks
 from playbooks.compliance import take_snapshots
@@ -94,13 +94,18 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     )
     for yara_error in scanner.errors:
         log.warning("YARA file left out: %s", yara_error)
+    indicators = IndicatorSet()
+    for indicator_path in detection.indicator_paths:
+        indicators.load_file(Path(indicator_path))
+    for problem in indicators.problems:
+        log.warning("indicator skipped: %s", problem)
 
     def fold_into_incidents(alerts: Sequence[Alert]) -> None:
         with sessions() as session:
             fold_alerts(session, clock, settings.incidents, alerts)
             session.commit()
 
-    ingest = IngestService(event_store, DetectionEngine(ruleset, yara=scanner), fold_into_incidents, settings.ingest, clock)
+    ingest = IngestService(event_store, DetectionEngine(ruleset, yara=scanner, indicators=indicators if len(indicators) else None), fold_into_incidents, settings.ingest, clock)
     context = ApiContext(
         settings=settings, sessions=sessions, clock=clock, event_store=event_store,
         health_probes={

@@ -56,6 +56,8 @@ class DetectionSettings(_Section):
     yara_paths: list[str] = Field(default_factory=lambda: [str(_package_root() / "detection_rules" / "yara")])
     yara_timeout_seconds: int = Field(default=10, ge=1)  # per scan
     yara_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)  # only the head of larger content is scanned
+    # indicator lists: CSV (type,value[,description,tags,level]) or STIX 2 bundles (.json)
+    indicator_paths: list[str] = Field(default_factory=list)
 
 
 class IncidentSettings(_Section):
