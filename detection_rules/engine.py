@@ -67,6 +67,7 @@ class RuleMeta:
     level: str
     tags: tuple[str, ...]
     path: Path
+    title_zh: str | None = None  # Chinese display name (custom attribute title_zh), the UI shows it first
 
 
 @dataclass(frozen=True)
@@ -321,7 +322,8 @@ def _meta(item: _Parsed) -> RuleMeta:
     level = rule.level.name.lower() if rule.level else DEFAULT_LEVEL
     if level not in LEVELS:
         level = DEFAULT_LEVEL
-    return RuleMeta(rule_id, rule.title, level, tuple(str(tag) for tag in rule.tags), item.path)
+    title_zh = rule.custom_attributes.get("title_zh")
+    return RuleMeta(rule_id, rule.title, level, tuple(str(tag) for tag in rule.tags), item.path, str(title_zh) if title_zh else None)
 
 
 def _compile_rule(item: _Parsed, mapping: Any, pipeline: str) -> CompiledRule:

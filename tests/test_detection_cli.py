@@ -68,7 +68,7 @@ def test_detect_writes_alerts_as_ndjson_and_counts_bad_lines(tmp_path: Path) -> 
     assert "line 2: invalid JSON" in result.stderr
     assert "line 3: @timestamp: required field is missing" in result.stderr
     assert "placeholder.yml" in result.stderr and "placeholder '%internal_nets%'" in result.stderr
-    assert "3 events, 2 alerts, 2 bad lines skipped, 5 rules compiled, 1 rule errors" in result.stderr
+    assert "3 events, 2 alerts, 2 bad lines skipped, 14 rules compiled, 1 rule errors" in result.stderr
 
 
 def test_detect_rejects_an_unknown_pipeline(tmp_path: Path) -> None:
@@ -91,11 +91,11 @@ def test_rules_check_reports_each_file_and_fails_on_rejection(tmp_path: Path) ->
     assert "placeholder '%internal_nets%'" in records["placeholder.yml"]["reason"]
     assert records["placeholder.yml"]["line"] == 7
     assert records["broken.yaml"]["reason"].startswith("malformed YAML")
-    assert len(records) == 6
+    assert len(records) == 13
 
 
 def test_rules_check_passes_on_the_bundled_pack() -> None:
     result = runner.invoke(app, ["rules", "check", str(BUNDLED_RULES)])
     assert result.exit_code == 0, result.output
-    assert result.stdout.count("compiled  ") == 4
-    assert "4 compiled, 0 rejected" in result.stderr
+    assert result.stdout.count("compiled  ") == 11
+    assert "11 compiled, 0 rejected" in result.stderr

@@ -14,6 +14,14 @@ SQL_INJECTION = "883fe4fe-3a19-41bd-85b3-6bb76654e90a"
 WEBSHELL = "8389747f-6e93-44b6-b47e-06a7ab95e621"
 DNS_TUNNEL = "fee06e2a-d7af-4610-a93e-2ce97cc4f31d"
 PORT_SCAN = "35f7ce2b-6d4e-46ff-9d65-13e2ba298f06"
+XSS = "4f3c2b7a-1e6d-4a55-9c0b-7d2e8f1a6b31"
+TRAVERSAL = "0d9a6c5e-3b47-4b8e-8f1d-2a6c9e4b7d12"
+SCANNER = "7b2e9d41-5c3a-4f6e-a8b0-1c9d2e3f4a56"
+UPLOAD = "9a1c3e5b-7d2f-4b6a-9e8c-0f1a2b3c4d5e"
+MINING = "2c4e6a8b-0d1f-4a3c-8e5b-7f9a1c3e5d70"
+BAD_JA3 = "5e7a9c1b-3d5f-4b7a-9c1e-3f5a7b9d1e20"
+BRUTE_FORCE = "1e3a5c7b-9d0f-4b2a-8c4e-6a8c0e2a4b13"
+HOST_SWEEP = "3a5c7e9b-1d2f-4c4a-8e6b-7c9e1a3c5e24"
 T0 = 1_793_581_200.0
 
 
@@ -68,6 +76,36 @@ def flows(count: int, state: str = "REJ", seconds: float = 20.0) -> list[dict[st
     ]
 
 
+def tls(ja3: str) -> dict[str, Any]:
+    return validate_event({
+        "@timestamp": "2026-11-02T01:30:00.000000Z", "event.id": stable_event_id("tls", ja3), "event.kind": "event",
+        "event.dataset": "edusoc.tls", "source.ip": "10.20.7.8", "destination.ip": "203.0.113.50", "destination.port": 443,
+        "tls.client.ja3": ja3, "tls.client.server_name": "cdn.example",
+    })
+
+
+def logins(count: int, port: int = 22, seconds: float = 120.0, dest: str = "10.20.1.22") -> list[dict[str, Any]]:
+    return [
+        validate_event({
+            "@timestamp": timestamp_from_epoch(T0 + i * seconds / count), "event.id": stable_event_id("login", port, dest, i),
+            "event.kind": "event", "event.dataset": "edusoc.flow", "source.ip": "198.51.100.9", "source.port": 50000 + i,
+            "destination.ip": dest, "destination.port": port, "network.transport": "tcp", "network.connection.state": "SF",
+        })
+        for i in range(count)
+    ]
+
+
+def sweep(hosts: int, seconds: float = 30.0) -> list[dict[str, Any]]:
+    return [
+        validate_event({
+            "@timestamp": timestamp_from_epoch(T0 + i * seconds / hosts), "event.id": stable_event_id("sweep", i),
+            "event.kind": "event", "event.dataset": "edusoc.flow", "source.ip": "10.20.9.9", "source.port": 41000 + i,
+            "destination.ip": f"10.20.4.{i + 1}", "destination.port": 445, "network.transport": "tcp", "network.connection.state": "S0",
+        })
+        for i in range(hosts)
+    ]
+
+
 LABEL = "mfrggzdfmztwq2lknnwg23tpobyxe43uov3ho6dz"  # 40 chars of base32
 
 CASES = [
@@ -82,6 +120,21 @@ CASES = [
     (DNS_TUNNEL, [dns(f"{LABEL}.t.exfil-tunnel.example")], [dns("_dmarc.school-no1.edu.cn")]),
     (DNS_TUNNEL, [dns("0123456789abcdef0123456789abcdef.x.example", "CNAME")], [dns(f"{LABEL}.av.example", "A")]),
     (PORT_SCAN, flows(300), flows(40) + flows(300, state="SF")),
+    (XSS, [web("/search.php?q=%3Cscript%3Ealert(1)%3C/script%3E")], [web("/search.php?q=javascript+tutorial")]),
+    (XSS, [web("/news.php?id=1&x=%3Cimg%20src=x%20onerror=alert(1)%3E")], [web("/news.php?id=1&x=img")]),
+    (TRAVERSAL, [web("/download.php?file=../../../../etc/passwd")], [web("/download.php?file=report-2026.pdf")]),
+    (TRAVERSAL, [web("/static/..%2f..%2f..%2fwindows/win.ini")], [web("/static/css/site.css")]),
+    (SCANNER, [web("/", **{"user_agent.original": "sqlmap/1.7.2#stable (https://sqlmap.org)"})],
+     [web("/", **{"user_agent.original": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/118.0"})]),
+    (UPLOAD, [web("/ueditor/php/controller.php?action=uploadfile&filename=1.php", method="POST")],
+     [web("/ueditor/php/controller.php?action=uploadimage&filename=1.png", method="POST")]),
+    (UPLOAD, [web("/kindeditor/upload_json.jsp?dir=file&name=x.jsp", method="POST")],
+     [web("/kindeditor/upload_json.jsp?dir=file&name=x.jsp", method="GET")]),
+    (MINING, [dns("pool.supportxmr.com", "A")], [dns("www.support.microsoft.com", "A")]),
+    (BAD_JA3, [tls("6734f37431670b3ab4292b8f60f29984")], [tls("773906b0efdefa24a7f2b8eb6985bf37")]),
+    (BRUTE_FORCE, logins(60), logins(10) + logins(60, port=443)),
+    (BRUTE_FORCE, logins(40, port=3389), logins(29, port=3389)),
+    (HOST_SWEEP, sweep(40), sweep(20)),
 ]
 
 
@@ -109,12 +162,23 @@ def test_port_scan_fires_once_for_the_sample_scan(ruleset) -> None:  # type: ign
 
 def test_bundled_rules_carry_full_metadata() -> None:
     files = sorted(BUNDLED_RULES.rglob("*.yml"))
-    assert len(files) == 4
+    assert len(files) == 11
     for path in files:
         for document in yaml.safe_load_all(path.read_text()):
             for key in ("id", "title", "status", "description", "references", "author", "date", "tags", "falsepositives", "level"):
                 assert document.get(key), f"{path.name}: {key} missing"
             assert any(tag.startswith("attack.t") for tag in document["tags"]), path.name
+
+
+def test_every_alerting_bundled_rule_has_a_positive_case_and_a_chinese_name(ruleset) -> None:  # type: ignore[no-untyped-def]
+    tested = {rule_id for rule_id, _, _ in CASES}
+    for rule in ruleset.rules:
+        if getattr(rule, "emits_alerts", True):
+            assert rule.rule_id in tested, rule.meta.title
+    new_rules = {XSS, TRAVERSAL, SCANNER, UPLOAD, MINING, BAD_JA3, BRUTE_FORCE, HOST_SWEEP}
+    names = {rule.rule_id: rule.meta.title_zh for rule in ruleset.rules}
+    assert all(names[rule_id] for rule_id in new_rules)
+    assert names[BRUTE_FORCE] == "SSH/RDP 暴力破解"
 
 
 def test_bundled_levels(ruleset) -> None:  # type: ignore[no-untyped-def]
