@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from playbooks import cells
 from playbooks.inventory import (
-    FILING_STATUSES, KINDS, InventoryError, KindSpec, create_row, find_by_key, parse_values, row_values, rows_of, update_row,
+    FILING_STATUSES, KINDS, InventoryError, KindSpec, create_row, parse_values, row_values, rows_of, update_row,
 )
 from soc_core.clock import Clock
 from soc_core.models import Unit
@@ -194,6 +194,8 @@ def apply_rows(session: Session, clock: Clock, actor: str, unit: Unit, sheets: l
     """Validate and upsert each row in its own savepoint: a row is saved whole or not at all."""
     for sheet in sheets:
         seen: dict[tuple[Any, ...], int] = {}
+        # The unit's rows of this kind by key, read once (not one query per spreadsheet row).
+        filed = {tuple(getattr(r, k) for k in sheet.spec.key): r for r in rows_of(session, sheet.spec, [unit.id])}
         for number, raw in sheet.rows:
             try:
                 values = parse_values(sheet.spec, raw)
@@ -207,7 +209,7 @@ def apply_rows(session: Session, clock: Clock, actor: str, unit: Unit, sheets: l
                                                     f"与第 {seen[key]} 行重复（{'、'.join(map(str, key))}），未导入"))
                 continue
             seen[key] = number
-            existing = find_by_key(session, sheet.spec, unit.id, values)
+            existing = filed.get(key)
             if report.dry_run:
                 action = "created" if existing is None else ("unchanged" if row_values(sheet.spec, existing) == values else "updated")
                 report.accepted.append(RowAccepted(sheet.sheet, number, action))
@@ -215,7 +217,7 @@ def apply_rows(session: Session, clock: Clock, actor: str, unit: Unit, sheets: l
             savepoint = session.begin_nested()
             try:
                 if existing is None:
-                    create_row(session, clock, actor, sheet.spec, unit, raw)
+                    filed[key] = create_row(session, clock, actor, sheet.spec, unit, raw, known_new=True)
                     action = "created"
                 else:
                     before = row_values(sheet.spec, existing)

@@ -193,7 +193,7 @@ def _revise(session: Session, clock: Clock, actor: str, spec: KindSpec, row: Bas
     old = _jsonable(before) if before is not None else {}
     changes = {k: [old.get(k), (after or {}).get(k)] for k in set(old) | set(after or {})
                if old.get(k) != (after or {}).get(k)}
-    version = (session.scalar(select(func.max(AssetRevision.version)).where(
+    version = 1 if action == "create" else (session.scalar(select(func.max(AssetRevision.version)).where(
         AssetRevision.kind == spec.kind, AssetRevision.row_id == row.id)) or 0) + 1  # type: ignore[attr-defined]
     revision = AssetRevision(kind=spec.kind, row_id=row.id, unit_id=row.unit_id, version=version, action=action,  # type: ignore[attr-defined]
                              at=to_db(clock.now()), actor=actor, data=after, changes=changes)
@@ -210,9 +210,11 @@ def find_by_key(session: Session, spec: KindSpec, unit_id: int, values: Mapping[
     return session.scalar(query)
 
 
-def create_row(session: Session, clock: Clock, actor: str, spec: KindSpec, unit: Unit, raw: Mapping[str, Any]) -> Base:
+def create_row(session: Session, clock: Clock, actor: str, spec: KindSpec, unit: Unit, raw: Mapping[str, Any],
+               known_new: bool = False) -> Base:
+    """File a new row; ``known_new`` skips the duplicate-key lookup when the caller has just done it."""
     values = parse_values(spec, raw)
-    if find_by_key(session, spec, unit.id, values) is not None:
+    if not known_new and find_by_key(session, spec, unit.id, values) is not None:
         key = "、".join(f"{spec.header_of(k)}“{values[k]}”" for k in spec.key)
         raise InventoryError([FieldError(spec.header_of(spec.key[0]), f"本单位已登记{key}的{spec.label}")])
     row = spec.model(unit_id=unit.id, **values)
