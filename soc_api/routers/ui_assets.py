@@ -29,6 +29,18 @@ def _unit_or_none(session, principal: Principal, unit_id: int | None) -> Unit | 
         return None
 
 
+def _visible_unit(request: Request, principal: Principal | None, session, unit_id: int | None) -> Unit | Response:  # type: ignore[no-untyped-def]
+    """The unit a page shows, or the login page / a 404 page to answer with instead."""
+    if principal is None:
+        return _to_login()
+    unit = _unit_or_none(session, principal, unit_id)
+    return unit if unit is not None else _not_found(request, principal)
+
+
+def _not_found(request: Request, principal: Principal) -> Response:
+    return templates.TemplateResponse(request, "not_found.html", {"principal": principal}, status_code=404)
+
+
 def _inventory_page(request: Request, principal: Principal, session, unit: Unit, status: int = 200,  # type: ignore[no-untyped-def]
                     **extra: Any) -> Response:
     tables = []
@@ -48,11 +60,9 @@ def _inventory_page(request: Request, principal: Principal, session, unit: Unit,
 @router.get("/assets", response_class=HTMLResponse)
 def inventory_page(request: Request, principal: UiPrincipal, session: DbSession,
                    unit_id: Annotated[int | None, Query()] = None) -> Response:
-    if principal is None:
-        return _to_login()
-    unit = _unit_or_none(session, principal, unit_id)
-    if unit is None:
-        return templates.TemplateResponse(request, "not_found.html", {"principal": principal}, status_code=404)
+    unit = _visible_unit(request, principal, session, unit_id)
+    if isinstance(unit, Response):
+        return unit
     return _inventory_page(request, principal, session, unit)
 
 
@@ -121,7 +131,7 @@ def history_page(kind: str, row_id: int, request: Request, principal: UiPrincipa
         return _to_login()
     revisions = history(session, kind, row_id) if kind in KINDS else []
     if not revisions or not principal.can_see(session.get(Unit, revisions[0].unit_id)):  # type: ignore[arg-type]
-        return templates.TemplateResponse(request, "not_found.html", {"principal": principal}, status_code=404)
+        return _not_found(request, principal)
     headers = {c.name: c.header for c in KINDS[kind].columns}
     return templates.TemplateResponse(request, "asset_history.html", {
         "principal": principal, "spec": KINDS[kind], "revisions": revisions, "headers": headers,
@@ -131,11 +141,9 @@ def history_page(kind: str, row_id: int, request: Request, principal: UiPrincipa
 @router.get("/compliance", response_class=HTMLResponse)
 def compliance_page(request: Request, principal: UiPrincipal, context: Context, session: DbSession,
                     unit_id: Annotated[int | None, Query()] = None) -> Response:
-    if principal is None:
-        return _to_login()
-    unit = _unit_or_none(session, principal, unit_id)
-    if unit is None:
-        return templates.TemplateResponse(request, "not_found.html", {"principal": principal}, status_code=404)
+    unit = _visible_unit(request, principal, session, unit_id)
+    if isinstance(unit, Response):
+        return unit
     report = compliance_report(session, context.clock, context.settings, unit)
     parent = session.get(Unit, unit.parent_id) if unit.parent_id else None
     return templates.TemplateResponse(request, "compliance.html", {
