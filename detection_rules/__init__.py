@@ -11,6 +11,7 @@ from detection_rules.engine import (
     load_ruleset,
 )
 from detection_rules.field_mapping import PIPELINE_NAMES
+from detection_rules.tuning import DryRun, RuleSwitches, dry_run, parse_pasted_events
 from detection_rules.indicators import Indicator, IndicatorSet
 from detection_rules.yara_scan import BUNDLED_YARA, YaraHit, YaraScanner
 
@@ -21,6 +22,10 @@ __all__ = [
     "CompiledCorrelation",
     "CompiledRule",
     "DetectionEngine",
+    "DryRun",
+    "RuleSwitches",
+    "dry_run",
+    "parse_pasted_events",
     "Indicator",
     "IndicatorSet",
     "PIPELINE_NAMES",

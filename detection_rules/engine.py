@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from sigma.collection import SigmaCollection
@@ -395,6 +395,12 @@ def _compile_correlation(item: _Parsed, mapping: Any, compiled: dict[int, Compil
     return CompiledCorrelation(_meta(item), spec, tuple(rule_ids))
 
 
+class RuleSwitchesLike(Protocol):
+    def enabled(self, rule_id: str, unit: str | None) -> bool: ...
+
+    def __len__(self) -> int: ...
+
+
 class DetectionEngine:
     """Runs a RuleSet over events; keeps correlation state across ``process`` calls.
 
@@ -413,12 +419,14 @@ class DetectionEngine:
         prefilter: bool = True,
         yara: YaraScanner | None = None,
         indicators: IndicatorSet | None = None,
+        switches: RuleSwitchesLike | None = None,
     ) -> None:
         """``prefilter=False`` tries every rule on every event (the reference the bench compares with);
         ``yara`` scans the HTTP bodies sensors carve into events; ``indicators`` are matched on
         every event's addresses, names and URL."""
         self.yara = yara
         self.indicators = indicators
+        self.switches = switches  # rules switched off per unit (detection_rules.tuning.RuleSwitches)
         self.ruleset = ruleset
         self._single = [rule for rule in ruleset.rules if isinstance(rule, CompiledRule)]
         self.prefilter = prefilter
@@ -439,6 +447,9 @@ class DetectionEngine:
         if not isinstance(raw_time, str) or not raw_time:
             raise EventError("@timestamp: required field is missing", "@timestamp")
         hits = [rule for rule in self._candidates(event) if rule.detection.matches(event)]
+        if hits and self.switches is not None and len(self.switches):
+            unit = _unit(event)
+            hits = [rule for rule in hits if self.switches.enabled(rule.rule_id, unit)]
         content_alerts = self.yara.scan_event(event) if self.yara is not None else []
         if self.indicators is not None:
             indicator_hits = self.indicators.match_event(event)

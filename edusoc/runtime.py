@@ -8,21 +8,24 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from collectors.ingest import IngestService
 from collectors.ingest_api import build_ingest_router
 from collectors.sqlite_store import SqliteEventStore
-from detection_rules import Alert, DetectionEngine, IndicatorSet, RuleSet, YaraScanner, load_ruleset
+from detection_rules import Alert, DetectionEngine, IndicatorSet, RuleSet, RuleSwitches, YaraScanner, load_ruleset
 from playbooks import fold_alerts
 from playbooks.check_runner import run_checks
 from playbooks.compliance import take_snapshots
 from soc_api import ApiContext, create_app
+from soc_api.context import DetectionContext
 from soc_core.clock import Clock, SystemClock
 from soc_core.config import Settings
 from soc_core.db import make_engine, migrate, session_factory
 from soc_core.event_store import EventStore
+from soc_core.models import Unit
+from soc_core.models_rules import RuleUnitSetting
 
 log = logging.getLogger("edusoc")
 
@@ -94,6 +97,14 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     )
     for yara_error in scanner.errors:
         log.warning("YARA file left out: %s", yara_error)
+    with sessions() as session:
+        switches = RuleSwitches(
+            (setting.rule_id, code)
+            for setting, code in session.execute(
+                select(RuleUnitSetting, Unit.code).join(Unit, Unit.id == RuleUnitSetting.unit_id).where(RuleUnitSetting.enabled.is_(False))
+            )
+            if code
+        )
     indicators = IndicatorSet()
     for indicator_path in detection.indicator_paths:
         indicators.load_file(Path(indicator_path))
@@ -105,7 +116,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             fold_alerts(session, clock, settings.incidents, alerts)
             session.commit()
 
-    ingest = IngestService(event_store, DetectionEngine(ruleset, yara=scanner, indicators=indicators if len(indicators) else None), fold_into_incidents, settings.ingest, clock)
+    ingest = IngestService(event_store, DetectionEngine(ruleset, yara=scanner, indicators=indicators if len(indicators) else None, switches=switches), fold_into_incidents, settings.ingest, clock)
     context = ApiContext(
         settings=settings, sessions=sessions, clock=clock, event_store=event_store,
         health_probes={
@@ -113,6 +124,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             "rules": lambda: {"loaded": len(ruleset.rules), "rejected": len(ruleset.errors)},
             "yara": lambda: {"rules": scanner.rule_count, "left_out": len(scanner.errors), **asdict(scanner.stats)},
         },
+        detection=DetectionContext(ruleset, switches, scanner, indicators if len(indicators) else None),
     )
     app = create_app(context, [build_ingest_router(ingest, sessions)])
     return Runtime(settings, clock, engine, sessions, event_store, ruleset, ingest, app)

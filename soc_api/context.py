@@ -6,9 +6,20 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from detection_rules import IndicatorSet, RuleSet, RuleSwitches, YaraScanner
 from soc_core.clock import Clock
 from soc_core.config import Settings
 from soc_core.event_store import EventStore
+
+
+@dataclass
+class DetectionContext:
+    """The running detection engine's parts the rules API reads and tunes."""
+
+    ruleset: RuleSet
+    switches: RuleSwitches
+    yara: YaraScanner | None = None
+    indicators: IndicatorSet | None = None
 
 
 @dataclass
@@ -19,3 +30,4 @@ class ApiContext:
     event_store: EventStore | None = None
     # Extra figures for /api/v1/health, e.g. the collector's counters: name → callable returning a dict.
     health_probes: dict[str, Callable[[], dict[str, object]]] = field(default_factory=dict)
+    detection: DetectionContext | None = None
