@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
 
 from playbooks import Grade, Source, open_incident
+from playbooks.compliance import incident_counts
 from soc_core.clock import to_db
-from soc_core.models import Sensor
+from soc_core.config import Settings
+from soc_core.models import Incident, Sensor
 from tests.api_helpers import DemoProcess, start_demo_process
 
 
@@ -124,3 +126,24 @@ def test_export_is_a_workbook_with_the_same_figures(demo):
     assert workbook.sheetnames == ["合规概况", "下级单位", "未关闭问题"]
     rows = {r[0]: r[1:4] for r in workbook["合规概况"].iter_rows(min_row=3, values_only=True) if r and r[0]}
     assert rows["监测覆盖率"] == (1, 3, round(1 / 3, 4)) and rows["等保备案率（二级及以上）"] == (3, 4, 0.75)
+
+
+def test_incident_deadline_figures_count_handled_on_time_and_missed(clock):
+    """Pure: an incident handled before handle_by counts for, after it against, one still running not at all.
+    The handling time is read from the lifecycle's timestamp (resolved_at) whichever model carries it."""
+    now = clock.now()
+
+    def incident(grade: str, source: str, handle_by: datetime, status: str = "new", resolved_at: datetime | None = None):
+        row = Incident(unit_id=1, grade=grade, source=source, status=status, handle_by=to_db(handle_by))
+        row.resolved_at = resolved_at  # set by the incident lifecycle once it lands; a plain attribute here
+        return row
+
+    rows = [
+        incident("II", "detected", now - timedelta(hours=2), "resolved", now - timedelta(hours=2, minutes=20)),  # on time
+        incident("I", "detected", now - timedelta(hours=1), "resolved", now - timedelta(minutes=30)),          # 30 min late
+        incident("II", "detected", now + timedelta(minutes=40)),                                                # running
+        incident("III", "notice", now - timedelta(hours=1), "closed", now - timedelta(hours=5)),                # notice on time
+        incident("III", "detected", now - timedelta(hours=1)),                                                  # 24 h grade: not counted
+    ]
+    counts = incident_counts(rows, now, Settings())[1]
+    assert counts["incident_deadline_1h"] == [1, 2] and counts["incident_deadline_60h"] == [1, 1]
