@@ -14,6 +14,7 @@ cannot match, so alerts are the same as trying every rule (``bench/detect_eps.py
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -38,6 +39,7 @@ from sigma.types import (
     SigmaExists,
     SigmaExpansion,
     SigmaNull,
+    SigmaNumber,
     SigmaRegularExpression,
     SigmaString,
     SigmaType,
@@ -102,6 +104,8 @@ def _value(field: str | None, value: SigmaType) -> Clause | None:
         literals = _regex_literals(str(value.regexp))
         if literals is not None:
             return frozenset(Alternative(field, literal) for literal in literals)
+    if field is not None and type(value) is SigmaNumber:
+        return frozenset({Alternative(field, _numeric_form(value.number), exact=True)})
     if field is None:
         return None  # a keyword regex or number: could be anywhere
     return frozenset({Alternative(field, None)})
@@ -222,7 +226,7 @@ class PrefilterIndex:
             if value is None:
                 continue
             forms = texts[field] = _lowered(field, value)
-            for text in forms:
+            for text in forms + _numeric_forms(value):
                 clause_ids = by_value.get(text)
                 if clause_ids:
                     hits.update(clause_ids)
@@ -257,6 +261,32 @@ class PrefilterIndex:
             if needed is None or all(other in hits for other in needed):
                 found.add(position)
         return found
+
+
+def _numeric_form(number: float) -> str:
+    """How a number is keyed in the exact index ("#22" for 22, 22.0 and "22")."""
+    return f"#{int(number)}" if float(number).is_integer() else f"#{float(number)!r}"
+
+
+def _numeric_forms(value: object) -> tuple[str, ...]:
+    """The numeric keys of an event value, compared as Sigma numbers are (``"22"`` equals 22)."""
+    elements = value if isinstance(value, list) else (value,)
+    forms = []
+    for element in elements:
+        if isinstance(element, bool):
+            continue
+        if isinstance(element, (int, float)):
+            number: float = element
+        elif isinstance(element, str):
+            try:
+                number = float(element.strip())
+            except ValueError:
+                continue
+        else:
+            continue
+        if math.isfinite(number):
+            forms.append(_numeric_form(number))
+    return tuple(forms)
 
 
 @lru_cache(maxsize=16384)

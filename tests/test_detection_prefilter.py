@@ -55,3 +55,18 @@ def test_rules_get_literal_requirements(tmp_path: Path) -> None:
         frozenset({Alternative("url.query", "union select"), Alternative("url.query", "sleep(")}),
         frozenset({Alternative("http.request.method", "get", exact=True)}),
     }
+
+
+def test_numbers_are_indexed_as_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "n.yml"
+    path.write_text(
+        "title: N\nid: 2b8a6e1c-2f4d-4c4b-9d55-1f0e3a1b2c3d\nlogsource:\n    category: test\n"
+        "detection:\n    sel:\n        destination.port: [22, 3389]\n    condition: sel\n"
+    )
+    ruleset = load_ruleset([path], pipeline="none")
+    indexed = DetectionEngine(ruleset)
+    base = {"@timestamp": "2026-11-02T01:00:00Z", "event.id": "n"}
+    for value, expected in ((22, True), ("22", True), (22.0, True), (" 3389 ", True), (23, False), ("22x", False), (True, False)):
+        event = {**base, "destination.port": value}
+        assert bool(indexed.process(event)) is expected, value
+        assert bool(DetectionEngine(ruleset, prefilter=False).process(event)) is expected, value
