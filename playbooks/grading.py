@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
-from soc_core.config import IncidentSettings
+from soc_core.config import GradingRule, IncidentSettings
 
 
 class Grade(str, Enum):
@@ -50,6 +50,74 @@ def grade_alert(level: str, policy: IncidentSettings) -> GradeDecision:
         return GradeDecision(Grade.IV, f"规则级别 {level} 不在分级表中，按一般(IV)处理 / level {level} not in table, graded IV")
     grade = Grade(configured)
     return GradeDecision(grade, f"规则级别 {level} → {grade.label}({grade.value}) / rule level {level} → grade {grade.value}")
+
+
+LEVEL_RANK = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
+
+
+@dataclass(frozen=True)
+class GradingInputs:
+    """What the grading policy looks at: the alert level, the affected asset and the spread.
+
+    The asset facts come from the asset inventory when one is known for the target; without one,
+    ``mlps_level`` is None and ``is_cii`` False, and only the level and spread rows can match.
+    """
+
+    level: str
+    mlps_level: int | None = None
+    is_cii: bool = False
+    units: int = 1
+
+
+def _row_matches(row: GradingRule, inputs: GradingInputs) -> bool:
+    if LEVEL_RANK.get(inputs.level, 0) < LEVEL_RANK[row.min_level]:
+        return False
+    if row.min_mlps_level is not None and (inputs.mlps_level is None or inputs.mlps_level < row.min_mlps_level):
+        return False
+    if row.is_cii is not None and inputs.is_cii != row.is_cii:
+        return False
+    return row.min_units is None or inputs.units >= row.min_units
+
+
+def grade_incident(inputs: GradingInputs, policy: IncidentSettings) -> GradeDecision:
+    """Grade from the configured policy: the level table, then every policy row that matches.
+
+    The most severe result wins; the basis names the level and every row that matched, so the
+    duty staff can see (and dispute) why an incident is 重大.
+    """
+    decision = grade_alert(inputs.level, policy)
+    grade, reasons = decision.grade, [decision.basis]
+    for row in policy.grading_policy:
+        if _row_matches(row, inputs):
+            row_grade = Grade(row.grade)
+            reasons.append(f"策略 {row.name}: {_describe(inputs)} → {row_grade.label}({row_grade.value})")
+            grade = more_severe(grade, row_grade)
+    return GradeDecision(grade, "；".join(reasons))
+
+
+def _describe(inputs: GradingInputs) -> str:
+    parts = [f"级别 {inputs.level}"]
+    if inputs.mlps_level is not None:
+        parts.append(f"等保{inputs.mlps_level}级")
+    if inputs.is_cii:
+        parts.append("关键信息基础设施")
+    parts.append(f"涉及 {inputs.units} 个单位")
+    return "，".join(parts)
+
+
+def category_for(tags: tuple[str, ...], policy: IncidentSettings) -> str:
+    """National category (DOMAIN.md §1.1) from the rule's tags through the configured prefix table."""
+    for prefix, category in policy.category_by_tag.items():
+        if any(tag == prefix or tag.startswith(prefix + ".") for tag in tags):
+            return category
+    return "network_attack"
+
+
+CATEGORY_LABELS = {
+    "malware": "有害程序事件", "network_attack": "网络攻击事件", "information_destruction": "信息破坏事件",
+    "content_security": "信息内容安全事件", "equipment_failure": "设备设施故障", "disaster": "灾害性事件",
+    "other": "其他事件",
+}
 
 
 def more_severe(a: Grade, b: Grade) -> Grade:

@@ -20,8 +20,8 @@ def create_app(context: ApiContext, extra_routers: Sequence[APIRouter] = ()) -> 
         "Every /api/v1 route needs a bearer token from POST /api/v1/auth/token and is scoped by the org tree.",
     )
     app.state.context = context
-    for router in (auth.router, incidents.router, events.router, asset_files.router, assets.router, compliance.router,
-                   rules.router, health.router, *extra_routers, ui_assets.router, ui.router):
+    for router in (auth.router, incidents.router, incidents.suppressions, events.router, asset_files.router, assets.router,
+                   compliance.router, rules.router, health.router, *extra_routers, ui_assets.router, ui.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).resolve().parent / "static")), name="static")
     return app

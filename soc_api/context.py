@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,3 +32,5 @@ class ApiContext:
     # Extra figures for /api/v1/health, e.g. the collector's counters: name → callable returning a dict.
     health_probes: dict[str, Callable[[], dict[str, object]]] = field(default_factory=dict)
     detection: DetectionContext | None = None
+    # Called with each incident opened through the API, in its transaction (the playbooks start it).
+    on_incident_open: Callable[[Session, Any], None] | None = None

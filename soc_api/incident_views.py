@@ -1,14 +1,24 @@
 """Reading incidents within a principal's scope, shaped for the API and the UI."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
-from playbooks import GRADE_LABELS, time_left
+
+
+from playbooks import CATEGORY_LABELS, GRADE_LABELS, STATUS_LABELS, time_left
 from soc_api.auth import Principal
-from soc_api.schemas import AlertOut, IncidentDetail, IncidentOut
+from soc_api.schemas import AlertOut, EvidenceOut, IncidentDetail, IncidentOut, LinkedEventOut, TimelineOut
 from soc_core.clock import Clock, as_utc
+from soc_core.event_store import EventStore, EventStoreError
 from soc_core.models import Incident
+from soc_core.models_incidents import EventLink, EvidenceFile, TimelineEntry
+
+
+def _utc(instant: datetime | None) -> datetime | None:
+    return as_utc(instant) if instant is not None else None
 
 
 def scoped_incidents(session: Session, principal: Principal, status: str | None = None, grade: str | None = None,
@@ -41,12 +51,32 @@ def incident_out(incident: Incident, clock: Clock) -> IncidentOut:
         category=incident.category, source=incident.source, status=incident.status, rule_id=incident.rule_id,
         alert_count=incident.alert_count, first_seen_at=as_utc(incident.first_seen_at),
         last_seen_at=as_utc(incident.last_seen_at), created_at=as_utc(incident.created_at),
-        handle_by=as_utc(incident.handle_by), seconds_left=left.seconds, overdue=left.overdue,
+        handle_by=as_utc(incident.handle_by), seconds_left=left.seconds,
+        overdue=incident.overdue_at is not None or (left.overdue and incident.status not in ("resolved", "closed", "merged")),
+        category_label=CATEGORY_LABELS.get(incident.category, incident.category),
+        status_label=STATUS_LABELS.get(incident.status, incident.status), key_entity=incident.key_entity,
+        unit_count=incident.unit_count, acknowledged_at=_utc(incident.acknowledged_at), acknowledged_by=incident.acknowledged_by,
+        resolved_at=_utc(incident.resolved_at), closed_at=_utc(incident.closed_at), overdue_at=_utc(incident.overdue_at),
+        merged_into_id=incident.merged_into_id, playbook=incident.playbook,
     )
 
 
-def incident_detail(incident: Incident, clock: Clock) -> IncidentDetail:
+def incident_detail(incident: Incident, clock: Clock, session: Session | None = None,
+                    event_store: EventStore | None = None) -> IncidentDetail:
+    timeline: list[TimelineOut] = []
+    evidence: list[EvidenceOut] = []
+    linked: list[LinkedEventOut] = []
+    if session is not None:
+        timeline = [TimelineOut(at=as_utc(t.at), actor=t.actor, kind=t.kind, text=t.text) for t in session.scalars(
+            select(TimelineEntry).where(TimelineEntry.incident_id == incident.id).order_by(TimelineEntry.at, TimelineEntry.id))]
+        evidence = [EvidenceOut(id=e.id, filename=e.filename, content_type=e.content_type, size=e.size, sha256=e.sha256,
+                                uploaded_by=e.uploaded_by, uploaded_at=as_utc(e.uploaded_at)) for e in session.scalars(
+            select(EvidenceFile).where(EvidenceFile.incident_id == incident.id).order_by(EvidenceFile.id))]
+        linked = [LinkedEventOut(event_id=link.event_id, note=link.note, added_by=link.added_by,
+                                 event=_stored_event(event_store, link.event_id)) for link in session.scalars(
+            select(EventLink).where(EventLink.incident_id == incident.id).order_by(EventLink.id))]
     return IncidentDetail(
+        timeline=timeline, evidence=evidence, linked_events=linked,
         **incident_out(incident, clock).model_dump(),
         description=incident.description,
         alerts=[
@@ -55,3 +85,12 @@ def incident_detail(incident: Incident, clock: Clock) -> IncidentDetail:
             for a in incident.alerts[:200]
         ],
     )
+
+
+def _stored_event(event_store: EventStore | None, event_id: str) -> dict | None:  # type: ignore[type-arg]
+    if event_store is None:
+        return None
+    try:
+        return event_store.get(event_id)
+    except EventStoreError:
+        return None  # the link stays; the event is shown as unavailable

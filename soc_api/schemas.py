@@ -42,11 +42,98 @@ class IncidentOut(BaseModel):
     handle_by: datetime = Field(description="handling deadline, ISO 8601 UTC")
     seconds_left: int = Field(description="seconds until handle_by; negative when overdue")
     overdue: bool
+    category_label: str = ""
+    status_label: str = ""
+    key_entity: str = ""
+    unit_count: int = 1
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    overdue_at: datetime | None = Field(default=None, description="when the deadline job marked the breach")
+    merged_into_id: int | None = None
+    playbook: str | None = None
+
+
+class TimelineOut(BaseModel):
+    at: datetime
+    actor: str
+    kind: str
+    text: str
+
+
+class EvidenceOut(BaseModel):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_by: str
+    uploaded_at: datetime
+
+
+class LinkedEventOut(BaseModel):
+    event_id: str
+    note: str
+    added_by: str
+    event: dict[str, Any] | None = Field(description="the event from the EventStore, when it is still there")
 
 
 class IncidentDetail(IncidentOut):
     description: str
     alerts: list[AlertOut]
+    timeline: list[TimelineOut] = []
+    evidence: list[EvidenceOut] = []
+    linked_events: list[LinkedEventOut] = []
+
+
+class StatusChange(BaseModel):
+    status: Literal["acknowledged", "investigating", "contained", "resolved", "closed"]
+    note: str = Field(default="", max_length=5000)
+
+
+class CommentIn(BaseModel):
+    text: str = Field(min_length=1, max_length=20000)
+
+
+class EventLinkIn(BaseModel):
+    event_id: str = Field(min_length=1, max_length=128)
+    note: str = Field(default="", max_length=2000)
+
+
+class MergeIn(BaseModel):
+    incident_ids: list[int] = Field(min_length=1, max_length=100, description="incidents to fold into this one")
+
+
+class SplitIn(BaseModel):
+    alert_ids: list[str] = Field(min_length=1, max_length=10000)
+    title: str | None = Field(default=None, max_length=300)
+
+
+class GradeIn(BaseModel):
+    grade: Literal["I", "II", "III", "IV"]
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class SuppressionIn(BaseModel):
+    unit_id: int
+    rule_id: str | None = Field(default=None, max_length=128)
+    entity: str | None = Field(default=None, max_length=256)
+    reason: str = Field(min_length=1, max_length=2000)
+    expires_at: datetime | None = None
+
+
+class SuppressionOut(BaseModel):
+    id: int
+    unit_id: int
+    rule_id: str | None
+    entity: str | None
+    reason: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime | None
+    active: bool
+    hits: int
 
 
 class IncidentPage(BaseModel):

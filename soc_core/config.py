@@ -60,6 +60,24 @@ class DetectionSettings(_Section):
     indicator_paths: list[str] = Field(default_factory=list)
 
 
+Category = Literal[
+    "malware", "network_attack", "information_destruction", "content_security",
+    "equipment_failure", "disaster", "other",
+]
+Level = Literal["informational", "low", "medium", "high", "critical"]
+
+
+class GradingRule(_Section):
+    """One row of the grading policy: when every given condition holds, the incident is at least ``grade``."""
+
+    name: str
+    grade: Grade
+    min_level: Level = "informational"   # the alert's Sigma level at least this
+    min_mlps_level: int | None = None    # the affected asset's MLPS (等级保护) level at least this
+    is_cii: bool | None = None           # the affected asset is (True) / is not (False) CII
+    min_units: int | None = None         # the same attack is open at this many units or more
+
+
 class IncidentSettings(_Section):
     # Alerts of the same rule and unit within this window fold into one incident.
     group_window_minutes: int = 60
@@ -75,6 +93,33 @@ class IncidentSettings(_Section):
         default_factory=lambda: {"I": 1.0, "II": 1.0, "III": 24.0, "IV": 72.0}
     )
     handle_hours_notice: float = 60.0
+    # Grouping key beyond rule + unit: the alert field naming the key entity (e.g. the attacker's
+    # address), so one scanner is one incident and two scanners are two. "" groups by rule + unit only.
+    group_entity_field: str = "source.ip"
+    # Per-rule override of the entity field (rule id -> field, "" for none).
+    group_entity_by_rule: dict[str, str] = Field(default_factory=dict)
+    # Grading policy: the most severe of the level table above and every matching row below wins;
+    # each match is written into the incident's grade basis. [I] design defaults from DOMAIN.md §1.1
+    # (特别重大/重大 mean serious loss to important systems: CII and MLPS level 3+ are the important
+    # ones, §2.2, §4) — tune per region.
+    grading_policy: list[GradingRule] = Field(default_factory=lambda: [
+        GradingRule(name="cii", is_cii=True, min_level="high", grade="II"),
+        GradingRule(name="mlps3", min_mlps_level=3, min_level="high", grade="II"),
+        GradingRule(name="spread10", min_units=10, min_level="medium", grade="II"),
+        GradingRule(name="spread50-critical", min_units=50, min_level="critical", grade="I"),
+    ])
+    # National incident categories (DOMAIN.md §1.1, 国家网络安全事件应急预案): rule tag prefix -> category.
+    # First matching prefix wins; otherwise network_attack. [I] mapping of ATT&CK techniques.
+    category_by_tag: dict[str, Category] = Field(default_factory=lambda: {
+        "attack.t1505.003": "malware", "attack.t1486": "malware", "attack.t1204": "malware",
+        "attack.t1485": "information_destruction", "attack.t1565": "information_destruction",
+        "attack.t1491": "content_security",
+    })
+    # Evidence files attached to incidents: stored under <data_dir>/evidence, at most this size each.
+    evidence_max_bytes: int = 20 * 1024 * 1024
+    # An incident still new (unacknowledged) after this many minutes escalates to the unit above.
+    # [I] duty practice default (DOMAIN.md §1.1: 7×24 duty in key periods).
+    ack_minutes: float = 15.0
 
 
 class ComplianceSettings(_Section):

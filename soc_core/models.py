@@ -96,6 +96,23 @@ class Incident(Base):
     handle_by: Mapped[datetime]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     description: Mapped[str] = mapped_column(Text, default="")
+    # The key entity of the grouping (e.g. the attacking address) and how many units the same
+    # rule + entity is open at (the spread used in grading).
+    key_entity: Mapped[str] = mapped_column(String(256), default="")
+    unit_count: Mapped[int] = mapped_column(default=1)
+    # Workflow stamps: who/when for each step (MTTA = acknowledged_at - created_at; MTTR = resolved_at - created_at).
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    # Breach of handle_by: set once by the deadline job; counted against the unit.
+    overdue_at: Mapped[datetime | None]
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    playbook: Mapped[str | None] = mapped_column(String(64))
+    # Reporting (DOMAIN.md §1.2): operator type decides the first-report deadline; report fields are
+    # the free-text items of Art. 7, kept on the incident and copied into each report version.
+    operator_type: Mapped[str] = mapped_column(String(16), default="other")  # cii | central | other
+    report_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     unit: Mapped[Unit] = relationship()
     alerts: Mapped[list[Alert]] = relationship(back_populates="incident", order_by="Alert.timestamp")

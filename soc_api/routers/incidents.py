@@ -1,17 +1,55 @@
-"""/api/v1/incidents: list, detail and manual registration, scoped by the org tree."""
+"""/api/v1/incidents: list, detail, manual registration and the workflow actions, scoped by the org tree."""
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, UploadFile
+from fastapi.responses import FileResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from playbooks import Grade, IncidentError, Source, open_incident
-from soc_api.auth import Context, CurrentPrincipal, DbSession, WritingPrincipal
+from playbooks import (
+    EvidenceTooLarge, Grade, IncidentError, Source, add_comment, add_suppression, attach_evidence, change_status,
+    evidence_path, link_event, merge_incidents, open_incident, set_grade, split_incident,
+)
+from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, WritingPrincipal
+from soc_api.context import ApiContext
 from soc_api.incident_views import incident_detail, incident_out, scoped_incident, scoped_incidents
-from soc_api.schemas import IncidentCreate, IncidentDetail, IncidentPage
-from soc_core.models import Unit
+from soc_api.schemas import (
+    CommentIn, EventLinkIn, GradeIn, IncidentCreate, IncidentDetail, IncidentPage, MergeIn, SplitIn, StatusChange,
+    SuppressionIn, SuppressionOut,
+)
+from soc_core.audit import record_audit
+from soc_core.clock import as_utc
+from soc_core.models import Incident, Unit
+from soc_core.models_incidents import EvidenceFile, SuppressionRule
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+suppressions = APIRouter(prefix="/api/v1/suppressions", tags=["incidents"])
+T = TypeVar("T")
+
+
+def _incident(session: Session, principal: Principal, incident_id: int) -> Incident:
+    incident = scoped_incident(session, principal, incident_id)
+    if incident is None:
+        raise HTTPException(404, f"incident {incident_id} not found")
+    return incident
+
+
+def _act(session: Session, context: ApiContext, action: Callable[[], T]) -> T:
+    """Run a workflow action; a refused step is a 422 with the reason, nothing half-written."""
+    try:
+        result = action()
+    except IncidentError as exc:
+        session.rollback()
+        raise HTTPException(422, str(exc)) from exc
+    session.commit()
+    return result
+
+
+def _detail(session: Session, context: ApiContext, incident: Incident) -> IncidentDetail:
+    return incident_detail(incident, context.clock, session, context.event_store)
 
 
 @router.get("", response_model=IncidentPage, summary="Incidents in your scope, soonest deadline first")
@@ -26,12 +64,9 @@ def list_incidents(
     return IncidentPage(total=total, items=[incident_out(i, context.clock) for i in rows])
 
 
-@router.get("/{incident_id}", response_model=IncidentDetail, summary="One incident with its alerts")
+@router.get("/{incident_id}", response_model=IncidentDetail, summary="One incident with its alerts, timeline, evidence and linked events")
 def get_incident(incident_id: int, principal: CurrentPrincipal, context: Context, session: DbSession) -> IncidentDetail:
-    incident = scoped_incident(session, principal, incident_id)
-    if incident is None:
-        raise HTTPException(404, f"incident {incident_id} not found")
-    return incident_detail(incident, context.clock)
+    return _detail(session, context, _incident(session, principal, incident_id))
 
 
 @router.post("", response_model=IncidentDetail, status_code=201, summary="Register an incident by hand")
@@ -39,12 +74,115 @@ def create_incident(body: IncidentCreate, principal: WritingPrincipal, context: 
     unit = session.get(Unit, body.unit_id)
     if unit is None or not principal.can_see(unit):
         raise HTTPException(404, f"unit {body.unit_id} not found")
+    incident = _act(session, context, lambda: open_incident(
+        session, context.clock, context.settings.incidents, principal.user.username, body.title, unit,
+        Grade(body.grade), Source(body.source), body.description, principal.user.id, on_open=context.on_incident_open,
+    ))
+    return _detail(session, context, incident)
+
+
+@router.post("/{incident_id}/status", response_model=IncidentDetail, summary="Move the incident along its workflow")
+def post_status(incident_id: int, body: StatusChange, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
+    incident = _incident(session, principal, incident_id)
+    _act(session, context, lambda: change_status(session, context.clock, incident, body.status, principal.user.username, body.note))
+    return _detail(session, context, incident)
+
+
+@router.post("/{incident_id}/comments", response_model=IncidentDetail, status_code=201, summary="Add a comment to the timeline")
+def post_comment(incident_id: int, body: CommentIn, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
+    incident = _incident(session, principal, incident_id)
+    _act(session, context, lambda: add_comment(session, context.clock, incident, principal.user.username, body.text))
+    return _detail(session, context, incident)
+
+
+@router.post("/{incident_id}/evidence", response_model=IncidentDetail, status_code=201,
+             summary="Attach an evidence file (stored by SHA-256, size-limited)")
+def post_evidence(incident_id: int, file: UploadFile, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
+    incident = _incident(session, principal, incident_id)
     try:
-        incident = open_incident(
-            session, context.clock, context.settings.incidents, principal.user.username, body.title, unit,
-            Grade(body.grade), Source(body.source), body.description, principal.user.id,
-        )
-    except IncidentError as exc:
-        raise HTTPException(422, str(exc)) from exc
+        _act(session, context, lambda: attach_evidence(
+            session, context.clock, incident, principal.user.username, file.filename or "", file.content_type or "",
+            file.file, context.settings.data_path / "evidence", context.settings.incidents.evidence_max_bytes))
+    except HTTPException as exc:
+        if isinstance(exc.__cause__, EvidenceTooLarge):
+            raise HTTPException(413, str(exc.__cause__)) from exc
+        raise
+    return _detail(session, context, incident)
+
+
+@router.get("/{incident_id}/evidence/{evidence_id}", summary="Download an evidence file")
+def get_evidence(incident_id: int, evidence_id: int, principal: CurrentPrincipal, context: Context, session: DbSession) -> FileResponse:
+    incident = _incident(session, principal, incident_id)
+    evidence = session.get(EvidenceFile, evidence_id)
+    if evidence is None or evidence.incident_id != incident.id:
+        raise HTTPException(404, f"evidence {evidence_id} not found")
+    record_audit(session, context.clock, principal.user.username, "incident.evidence_download", "incident", incident.id,
+                 incident.unit_id, evidence_id=evidence_id)
     session.commit()
-    return incident_detail(incident, context.clock)
+    return FileResponse(evidence_path(context.settings.data_path / "evidence", evidence.sha256),
+                        media_type=evidence.content_type, filename=evidence.filename)
+
+
+@router.post("/{incident_id}/events", response_model=IncidentDetail, status_code=201, summary="Link an event (by id) to the incident")
+def post_event_link(incident_id: int, body: EventLinkIn, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
+    incident = _incident(session, principal, incident_id)
+    _act(session, context, lambda: link_event(session, context.clock, incident, principal.user.username, body.event_id, body.note))
+    return _detail(session, context, incident)
+
+
+@router.post("/{incident_id}/merge", response_model=IncidentDetail, summary="Merge other incidents of the same unit into this one")
+def post_merge(incident_id: int, body: MergeIn, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
+    target = _incident(session, principal, incident_id)
+    others = [_incident(session, principal, other) for other in body.incident_ids]
+    _act(session, context, lambda: merge_incidents(session, context.clock, target, others, principal.user.username))
+    return _detail(session, context, target)
+
+
+@router.post("/{incident_id}/split", response_model=IncidentDetail, status_code=201, summary="Split alerts off into a new incident")
+def post_split(incident_id: int, body: SplitIn, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
+    incident = _incident(session, principal, incident_id)
+    new = _act(session, context, lambda: split_incident(
+        session, context.clock, context.settings.incidents, incident, body.alert_ids, principal.user.username, body.title,
+        on_open=context.on_incident_open))
+    return _detail(session, context, new)
+
+
+@router.post("/{incident_id}/grade", response_model=IncidentDetail, summary="Regrade by hand, with a reason")
+def post_grade(incident_id: int, body: GradeIn, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
+    incident = _incident(session, principal, incident_id)
+    _act(session, context, lambda: set_grade(session, context.clock, context.settings.incidents, incident, Grade(body.grade),
+                                             principal.user.username, body.reason))
+    return _detail(session, context, incident)
+
+
+def _suppression_out(rule: SuppressionRule) -> SuppressionOut:
+    return SuppressionOut(id=rule.id, unit_id=rule.unit_id, rule_id=rule.rule_id, entity=rule.entity, reason=rule.reason,
+                          created_by=rule.created_by, created_at=as_utc(rule.created_at),
+                          expires_at=as_utc(rule.expires_at) if rule.expires_at else None, active=rule.active, hits=rule.hits)
+
+
+@suppressions.get("", response_model=list[SuppressionOut], summary="Suppression rules of the units in your scope")
+def list_suppressions(principal: CurrentPrincipal, session: DbSession) -> list[SuppressionOut]:
+    rows = session.scalars(select(SuppressionRule).where(SuppressionRule.unit_id.in_(principal.visible_units())).order_by(SuppressionRule.id))
+    return [_suppression_out(r) for r in rows]
+
+
+@suppressions.post("", response_model=SuppressionOut, status_code=201, summary="Suppress known-noise alerts (rule and/or entity)")
+def create_suppression(body: SuppressionIn, principal: WritingPrincipal, context: Context, session: DbSession) -> SuppressionOut:
+    unit = session.get(Unit, body.unit_id)
+    if unit is None or not principal.can_see(unit):
+        raise HTTPException(404, f"unit {body.unit_id} not found")
+    rule = _act(session, context, lambda: add_suppression(session, context.clock, unit, principal.user.username, body.reason,
+                                                          body.rule_id, body.entity, body.expires_at))
+    return _suppression_out(rule)
+
+
+@suppressions.delete("/{rule_id}", response_model=SuppressionOut, summary="Deactivate a suppression rule")
+def delete_suppression(rule_id: int, principal: WritingPrincipal, context: Context, session: DbSession) -> SuppressionOut:
+    rule = session.get(SuppressionRule, rule_id)
+    if rule is None or rule.unit_id not in set(session.scalars(principal.visible_units())):
+        raise HTTPException(404, f"suppression rule {rule_id} not found")
+    rule.active = False
+    record_audit(session, context.clock, principal.user.username, "suppression.deactivate", "suppression_rule", rule.id, rule.unit_id)
+    session.commit()
+    return _suppression_out(rule)

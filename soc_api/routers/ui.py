@@ -6,11 +6,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
+from urllib.parse import quote
+
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from playbooks import (
+    Grade, IncidentError, add_comment, attach_evidence, change_status, link_event, merge_incidents, set_grade,
+)
 from soc_api.auth import SESSION_COOKIE, Context, DbSession, Principal, current_principal
 from soc_api.event_search import SearchError, SearchRequest, field_filters, histogram_interval, parse_time, scoped_query
 from soc_api.incident_views import incident_detail, incident_out, scoped_incident, scoped_incidents
@@ -96,7 +102,10 @@ def incident_page(incident_id: int, request: Request, principal: UiPrincipal, co
     incident = scoped_incident(session, principal, incident_id)
     if incident is None:
         return templates.TemplateResponse(request, "not_found.html", {"principal": principal}, status_code=404)
-    return templates.TemplateResponse(request, "incident.html", {"principal": principal, "incident": incident_detail(incident, context.clock)})
+    return templates.TemplateResponse(request, "incident.html", {
+        "principal": principal, "incident": incident_detail(incident, context.clock, session, context.event_store),
+        "error": request.query_params.get("error"),
+    })
 
 
 # The facets shown beside the results: field, Chinese label.
@@ -163,3 +172,47 @@ def _int(value: str | None) -> int | None:
 
 def _without(params, *names: str) -> str:  # type: ignore[no-untyped-def]
     return urlencode([(k, v) for k, v in params.multi_items() if k not in names and v != ""])
+
+
+@router.post("/incidents/{incident_id}/{action}")
+async def incident_action(incident_id: int, action: str, request: Request, principal: UiPrincipal, context: Context,
+                          session: DbSession) -> Response:
+    """The incident page's forms: each runs the same workflow function as the API, then shows the page again."""
+    if principal is None:
+        return _to_login()
+    if not principal.role.can_write:
+        raise HTTPException(403, f"role {principal.role.value} is read-only")
+    incident = scoped_incident(session, principal, incident_id)
+    if incident is None:
+        return templates.TemplateResponse(request, "not_found.html", {"principal": principal}, status_code=404)
+    form = await request.form()
+    actor, clock, policy = principal.user.username, context.clock, context.settings.incidents
+    text = lambda name: str(form.get(name) or "")  # noqa: E731
+    try:
+        if action == "status":
+            change_status(session, clock, incident, text("status"), actor, text("note"))
+        elif action == "comment":
+            add_comment(session, clock, incident, actor, text("text"))
+        elif action == "evidence":
+            upload = form.get("file")
+            if not isinstance(upload, StarletteUploadFile):
+                raise IncidentError("choose a file to upload")
+            attach_evidence(session, clock, incident, actor, upload.filename or "", upload.content_type or "", upload.file,
+                            context.settings.data_path / "evidence", policy.evidence_max_bytes)
+        elif action == "link":
+            link_event(session, clock, incident, actor, text("event_id"), text("note"))
+        elif action == "grade":
+            set_grade(session, clock, policy, incident, Grade(text("grade")), actor, text("reason"))
+        elif action == "merge":
+            ids = [int(part) for part in text("incident_ids").replace("，", ",").split(",") if part.strip().isdigit()]
+            others = [scoped_incident(session, principal, other) for other in ids]
+            if not ids or any(other is None for other in others):
+                raise IncidentError("incident ids to merge must exist in your scope")
+            merge_incidents(session, clock, incident, [o for o in others if o is not None], actor)
+        else:
+            return templates.TemplateResponse(request, "not_found.html", {"principal": principal}, status_code=404)
+    except (IncidentError, ValueError) as exc:
+        session.rollback()
+        return RedirectResponse(f"/incidents/{incident_id}?error={quote(str(exc))}", status_code=303)
+    session.commit()
+    return RedirectResponse(f"/incidents/{incident_id}", status_code=303)
