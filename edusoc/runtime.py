@@ -18,6 +18,11 @@ from detection_rules import Alert, DetectionEngine, IndicatorSet, RuleSet, RuleS
 from playbooks import fold_alerts
 from playbooks.check_runner import run_checks
 from playbooks.compliance import take_snapshots
+from playbooks.actions import ActionService
+from playbooks.asset_facts import inventory_lookup
+from playbooks.deadlines import DeadlineService
+from playbooks.playbook import BUNDLED, load_playbooks
+from playbooks.scheduler import Scheduler
 from soc_api import ApiContext, create_app
 from soc_api.context import DetectionContext
 from soc_core.clock import Clock, SystemClock
@@ -40,6 +45,16 @@ class Runtime:
     ruleset: RuleSet
     ingest: IngestService
     app: FastAPI
+    # Deadlines: apscheduler's job store on the case store, run on ``clock``. Other areas register
+    # their jobs here (``runtime.scheduler.register(kind, handler)`` then ``at``/``daily``) before ``start``.
+    scheduler: Scheduler
+    deadlines: DeadlineService
+    actions: ActionService
+
+    def start(self, background: bool = True) -> None:
+        """Catch up on deadlines that fell due while the process was down, then keep ticking (serve calls this)."""
+        self.deadlines.resync()
+        self.scheduler.start(background=background)
 
     def run_compliance_checks(self, actor: str = "system") -> str:
         """One scheduled pass: inventory checks into findings, then today's compliance snapshots."""
@@ -69,6 +84,7 @@ class Runtime:
         return thread
 
     def close(self) -> None:
+        self.scheduler.shutdown()
         self.event_store.close()
         self.engine.dispose()
 
@@ -111,14 +127,21 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     for problem in indicators.problems:
         log.warning("indicator skipped: %s", problem)
 
+    scheduler = Scheduler(engine, clock, settings.playbooks.tick_seconds)
+    playbooks = load_playbooks([BUNDLED, *(Path(p) for p in settings.playbooks.directories)])
+    actions = ActionService(sessions, clock, settings.actions, scheduler)
+    deadlines = DeadlineService(sessions, clock, settings.incidents, scheduler, playbooks, on_action=actions.playbook_action)
+
     def fold_into_incidents(alerts: Sequence[Alert]) -> None:
         with sessions() as session:
-            fold_alerts(session, clock, settings.incidents, alerts)
+            touched = fold_alerts(session, clock, settings.incidents, alerts, assets=inventory_lookup(session), on_open=deadlines.plan)
+            for incident in touched:
+                deadlines.plan(session, incident)  # a raised grade brings the steps forward; idempotent otherwise
             session.commit()
 
     ingest = IngestService(event_store, DetectionEngine(ruleset, yara=scanner, indicators=indicators if len(indicators) else None, switches=switches), fold_into_incidents, settings.ingest, clock)
     context = ApiContext(
-        settings=settings, sessions=sessions, clock=clock, event_store=event_store,
+        settings=settings, sessions=sessions, clock=clock, event_store=event_store, on_incident_open=deadlines.plan,
         health_probes={
             "ingest": lambda: asdict(ingest.counters),
             "rules": lambda: {"loaded": len(ruleset.rules), "rejected": len(ruleset.errors)},
@@ -127,4 +150,4 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         detection=DetectionContext(ruleset, switches, scanner, indicators if len(indicators) else None),
     )
     app = create_app(context, [build_ingest_router(ingest, sessions)])
-    return Runtime(settings, clock, engine, sessions, event_store, ruleset, ingest, app)
+    return Runtime(settings, clock, engine, sessions, event_store, ruleset, ingest, app, scheduler, deadlines, actions)

@@ -15,6 +15,7 @@ log = logging.getLogger("edusoc")
 
 def serve(settings: Settings, demo: bool = False) -> None:
     runtime = build_runtime(settings)
+    runtime.start()  # deadline catch-up pass, then the scheduler thread
     base_url = f"http://{settings.api.host}:{settings.api.port}"
     server = uvicorn.Server(uvicorn.Config(runtime.app, host=settings.api.host, port=settings.api.port, log_level="info"))
     if demo:

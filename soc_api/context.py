@@ -32,5 +32,6 @@ class ApiContext:
     # Extra figures for /api/v1/health, e.g. the collector's counters: name → callable returning a dict.
     health_probes: dict[str, Callable[[], dict[str, object]]] = field(default_factory=dict)
     detection: DetectionContext | None = None
-    # Called with each incident opened through the API, in its transaction (the playbooks start it).
+    # Called with each incident opened or regraded through the API, in its transaction (the playbook
+    # starts or re-plans its deadlines; idempotent).
     on_incident_open: Callable[[Session, Any], None] | None = None

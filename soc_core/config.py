@@ -144,6 +144,37 @@ class ComplianceSettings(_Section):
     discovery_min_flows: int = 1
 
 
+class PlaybookSettings(_Section):
+    # Extra playbook directories; their files replace bundled playbooks of the same name.
+    directories: list[str] = Field(default_factory=list)
+    # How often the deadline scheduler checks for due jobs (seconds of the injected clock's world).
+    tick_seconds: float = 5.0
+
+
+class ChannelSettings(_Section):
+    """One place actions are delivered to."""
+
+    adapter: Literal["webhook", "wecom", "dingtalk", "email", "blocklist"]
+    url: str = ""             # webhook, wecom, dingtalk, blocklist
+    secret: str = ""          # dingtalk: the robot's 加签 secret; webhook/blocklist: HMAC-SHA256 key for X-Edusoc-Signature
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_user: str = ""
+    smtp_password: str = ""
+    mail_from: str = ""
+    mail_to: list[str] = Field(default_factory=list)
+
+
+class ActionSettings(_Section):
+    # name -> channel; playbooks refer to channels by name. Unconfigured names are skipped (logged).
+    channels: dict[str, ChannelSettings] = Field(default_factory=dict)
+    max_attempts: int = 5
+    # Wait before attempt 2, 3, …; the last value repeats.
+    retry_seconds: list[float] = Field(default_factory=lambda: [30.0, 120.0, 600.0, 1800.0])
+    timeout_seconds: float = 10.0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EDUSOC_", env_nested_delimiter="__", extra="forbid")
 
@@ -157,6 +188,8 @@ class Settings(BaseSettings):
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
     compliance: ComplianceSettings = Field(default_factory=ComplianceSettings)
+    playbooks: PlaybookSettings = Field(default_factory=PlaybookSettings)
+    actions: ActionSettings = Field(default_factory=ActionSettings)
 
     @field_validator("data_dir")
     @classmethod

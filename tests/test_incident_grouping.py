@@ -166,3 +166,22 @@ def test_category_follows_the_national_scheme(session, clock, schools):
     [webshell] = fold_alerts(session, clock, POLICY, [_alert(clock, schools[0].id, 1, rule="ws", tags=("attack.t1505.003",))])
     [sqli] = fold_alerts(session, clock, POLICY, [_alert(clock, schools[0].id, 2, rule="sqli")])
     assert (webshell.category, sqli.category) == ("malware", "network_attack")
+
+
+def test_grading_reads_mlps_level_and_cii_from_the_asset_inventory(session, clock, schools):
+    from playbooks.asset_facts import inventory_lookup
+    from soc_core.models_assets import InformationSystem
+
+    session.add(InformationSystem(unit_id=schools[0].id, name="学籍管理系统", addresses="10.20.1.0/24, xj.school.edu.cn", level=3, is_cii=False))
+    session.add(InformationSystem(unit_id=schools[1].id, name="招生考试系统", addresses="10.30.0.5", level=2, is_cii=True))
+    session.flush()
+
+    def targeted(unit, n: int, ip: str):  # type: ignore[no-untyped-def]
+        alert = _alert(clock, unit.id, n, f"203.0.113.{n}")
+        return type(alert)(**{**alert.__dict__, "summary": {"source.ip": f"203.0.113.{n}", "destination.ip": ip}})
+
+    [mlps] = fold_alerts(session, clock, POLICY, [targeted(schools[0], 1, "10.20.1.10")], assets=inventory_lookup(session))
+    [cii] = fold_alerts(session, clock, POLICY, [targeted(schools[1], 2, "10.30.0.5")], assets=inventory_lookup(session))
+    [unknown] = fold_alerts(session, clock, POLICY, [targeted(schools[2], 3, "10.99.0.1")], assets=inventory_lookup(session))
+    assert (mlps.grade, cii.grade, unknown.grade) == ("II", "II", "III")
+    assert "等保3级" in mlps.grade_basis and "关键信息基础设施" in cii.grade_basis

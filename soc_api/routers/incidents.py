@@ -134,7 +134,12 @@ def post_event_link(incident_id: int, body: EventLinkIn, principal: WritingPrinc
 def post_merge(incident_id: int, body: MergeIn, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     target = _incident(session, principal, incident_id)
     others = [_incident(session, principal, other) for other in body.incident_ids]
-    _act(session, context, lambda: merge_incidents(session, context.clock, target, others, principal.user.username))
+    def merge() -> None:
+        merge_incidents(session, context.clock, target, others, principal.user.username)
+        if context.on_incident_open is not None:
+            context.on_incident_open(session, target)  # the merged deadline may be sooner
+
+    _act(session, context, merge)
     return _detail(session, context, target)
 
 
@@ -150,8 +155,12 @@ def post_split(incident_id: int, body: SplitIn, principal: WritingPrincipal, con
 @router.post("/{incident_id}/grade", response_model=IncidentDetail, summary="Regrade by hand, with a reason")
 def post_grade(incident_id: int, body: GradeIn, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     incident = _incident(session, principal, incident_id)
-    _act(session, context, lambda: set_grade(session, context.clock, context.settings.incidents, incident, Grade(body.grade),
-                                             principal.user.username, body.reason))
+    def regrade() -> None:
+        set_grade(session, context.clock, context.settings.incidents, incident, Grade(body.grade), principal.user.username, body.reason)
+        if context.on_incident_open is not None:
+            context.on_incident_open(session, incident)
+
+    _act(session, context, regrade)
     return _detail(session, context, incident)
 
 

@@ -203,12 +203,16 @@ async def incident_action(incident_id: int, action: str, request: Request, princ
             link_event(session, clock, incident, actor, text("event_id"), text("note"))
         elif action == "grade":
             set_grade(session, clock, policy, incident, Grade(text("grade")), actor, text("reason"))
+            if context.on_incident_open is not None:
+                context.on_incident_open(session, incident)
         elif action == "merge":
             ids = [int(part) for part in text("incident_ids").replace("，", ",").split(",") if part.strip().isdigit()]
             others = [scoped_incident(session, principal, other) for other in ids]
             if not ids or any(other is None for other in others):
                 raise IncidentError("incident ids to merge must exist in your scope")
             merge_incidents(session, clock, incident, [o for o in others if o is not None], actor)
+            if context.on_incident_open is not None:
+                context.on_incident_open(session, incident)
         else:
             return templates.TemplateResponse(request, "not_found.html", {"principal": principal}, status_code=404)
     except (IncidentError, ValueError) as exc:
