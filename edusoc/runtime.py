@@ -21,6 +21,9 @@ from playbooks.compliance import take_snapshots
 from playbooks.actions import ActionService
 from playbooks.asset_facts import inventory_lookup
 from playbooks.deadlines import DeadlineService
+from playbooks.notices import NoticeService
+from playbooks.reports import ReportService
+from playbooks.zero_reports import ZeroReportService
 from playbooks.playbook import BUNDLED, load_playbooks
 from playbooks.scheduler import Scheduler
 from soc_api import ApiContext, create_app
@@ -29,7 +32,7 @@ from soc_core.clock import Clock, SystemClock
 from soc_core.config import Settings
 from soc_core.db import make_engine, migrate, session_factory
 from soc_core.event_store import EventStore
-from soc_core.models import Unit
+from soc_core.models import Incident, Unit
 from soc_core.models_rules import RuleUnitSetting
 
 log = logging.getLogger("edusoc")
@@ -50,10 +53,15 @@ class Runtime:
     scheduler: Scheduler
     deadlines: DeadlineService
     actions: ActionService
+    notices: NoticeService
+    zero_reports: ZeroReportService
+    reports: ReportService
 
     def start(self, background: bool = True) -> None:
         """Catch up on deadlines that fell due while the process was down, then keep ticking (serve calls this)."""
         self.deadlines.resync()
+        self.notices.resync()
+        self.zero_reports.resync()
         self.scheduler.start(background=background)
 
     def run_compliance_checks(self, actor: str = "system") -> str:
@@ -131,17 +139,27 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     playbooks = load_playbooks([BUNDLED, *(Path(p) for p in settings.playbooks.directories)])
     actions = ActionService(sessions, clock, settings.actions, scheduler)
     deadlines = DeadlineService(sessions, clock, settings.incidents, scheduler, playbooks, on_action=actions.playbook_action)
+    reports = ReportService(sessions, clock, settings.incidents, scheduler)
+    notices = NoticeService(sessions, clock, scheduler, settings.incidents.handle_hours_notice, settings.data_path / "evidence",
+                            settings.incidents.evidence_max_bytes)
+    zero_reports = ZeroReportService(sessions, clock, scheduler)
+
+    def plan_incident(session: Session, incident: Incident) -> None:
+        """On open and on every change: the playbook's escalation steps and the reporting deadlines (idempotent)."""
+        deadlines.plan(session, incident)
+        reports.plan(session, incident)
 
     def fold_into_incidents(alerts: Sequence[Alert]) -> None:
         with sessions() as session:
-            touched = fold_alerts(session, clock, settings.incidents, alerts, assets=inventory_lookup(session), on_open=deadlines.plan)
+            touched = fold_alerts(session, clock, settings.incidents, alerts, assets=inventory_lookup(session), on_open=plan_incident)
             for incident in touched:
-                deadlines.plan(session, incident)  # a raised grade brings the steps forward; idempotent otherwise
+                plan_incident(session, incident)  # a raised grade brings the steps forward; idempotent otherwise
             session.commit()
 
     ingest = IngestService(event_store, DetectionEngine(ruleset, yara=scanner, indicators=indicators if len(indicators) else None, switches=switches), fold_into_incidents, settings.ingest, clock)
     context = ApiContext(
-        settings=settings, sessions=sessions, clock=clock, event_store=event_store, on_incident_open=deadlines.plan,
+        settings=settings, sessions=sessions, clock=clock, event_store=event_store, on_incident_open=plan_incident,
+        notice_service=notices, zero_report_service=zero_reports, report_service=reports,
         health_probes={
             "ingest": lambda: asdict(ingest.counters),
             "rules": lambda: {"loaded": len(ruleset.rules), "rejected": len(ruleset.errors)},
@@ -150,4 +168,5 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         detection=DetectionContext(ruleset, switches, scanner, indicators if len(indicators) else None),
     )
     app = create_app(context, [build_ingest_router(ingest, sessions)])
-    return Runtime(settings, clock, engine, sessions, event_store, ruleset, ingest, app, scheduler, deadlines, actions)
+    return Runtime(settings, clock, engine, sessions, event_store, ruleset, ingest, app, scheduler, deadlines, actions, notices,
+                   zero_reports, reports)

@@ -17,7 +17,7 @@ from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from playbooks.grading import Grade
-from playbooks.incidents import add_timeline
+from playbooks.incidents import IncidentError, add_timeline
 from playbooks.playbook import ActionSpec, Playbook, select_playbook
 from playbooks.scheduler import Scheduler
 from soc_core.audit import record_audit
@@ -201,3 +201,16 @@ def overdue_by_unit(session: Session, unit_ids: Any) -> dict[int, int]:
                            .group_by(Incident.unit_id))
     return {unit_id: count for unit_id, count in rows}
 
+
+
+def complete_task(session: Session, clock: Clock, incident: Incident, task_id: int, actor: str) -> PlaybookTask:
+    task = session.get(PlaybookTask, task_id)
+    if task is None or task.incident_id != incident.id:
+        raise IncidentError(f"task {task_id} is not a task of incident {incident.id}")
+    if task.done_at is not None:
+        raise IncidentError(f"task {task.name} was done already")
+    task.done_at, task.done_by = to_db(clock.now()), actor
+    late = "（逾期）" if as_utc(task.due_at) < clock.now() else ""
+    add_timeline(session, clock, incident, actor, "task", f"完成任务：{task.name}{late}", task_id=task.id)
+    record_audit(session, clock, actor, "incident.task_done", "incident", incident.id, incident.unit_id, task=task.name)
+    return task

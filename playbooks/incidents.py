@@ -83,6 +83,8 @@ def fold_alerts(
         if incident is None:
             decision = grade_incident(GradingInputs(alert.level, facts.mlps_level, facts.is_cii, 1), policy)
             incident = _open_detected_incident(session, clock, policy, alert, unit_id, entity, seen_at, decision.grade, decision.basis)
+            if facts.is_cii:
+                incident.operator_type = "cii"  # the 1-hour reporting path (DOMAIN.md §1.2, §4)
         else:
             incident.first_seen_at = to_db(min(as_utc(incident.first_seen_at), seen_at))
             incident.last_seen_at = to_db(max(as_utc(incident.last_seen_at), seen_at))

@@ -140,4 +140,5 @@ class Scheduler:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        self._aps.shutdown(wait=False)
+        if self._aps.running:
+            self._aps.shutdown(wait=False)

@@ -95,12 +95,8 @@ def evidence_path(evidence_dir: Path, sha256: str) -> Path:
     return evidence_dir / sha256[:2] / sha256
 
 
-def attach_evidence(
-    session: Session, clock: Clock, incident: Incident, actor: str, filename: str, content_type: str,
-    stream: BinaryIO, evidence_dir: Path, max_bytes: int,
-) -> EvidenceFile:
-    """Store a file by its SHA-256 under ``evidence_dir`` (same content kept once), refusing it past ``max_bytes``."""
-    name = _UNSAFE.sub("_", os.path.basename(filename or "")).strip("._")[:200] or "evidence"
+def store_file(stream: BinaryIO, evidence_dir: Path, max_bytes: int) -> tuple[str, int]:
+    """Store a stream by its SHA-256 under ``evidence_dir`` (same content kept once); refuse it past ``max_bytes``."""
     evidence_dir.mkdir(parents=True, exist_ok=True)
     digest, size = hashlib.sha256(), 0
     with tempfile.NamedTemporaryFile(dir=evidence_dir, delete=False) as spool:
@@ -122,6 +118,20 @@ def attach_evidence(
         os.unlink(spool.name)
     else:
         os.replace(spool.name, target)
+    return sha256, size
+
+
+def safe_filename(filename: str) -> str:
+    return _UNSAFE.sub("_", os.path.basename(filename or "")).strip("._")[:200] or "evidence"
+
+
+def attach_evidence(
+    session: Session, clock: Clock, incident: Incident, actor: str, filename: str, content_type: str,
+    stream: BinaryIO, evidence_dir: Path, max_bytes: int,
+) -> EvidenceFile:
+    """Attach a file to the incident, stored by its SHA-256 (see ``store_file``)."""
+    name = safe_filename(filename)
+    sha256, size = store_file(stream, evidence_dir, max_bytes)
     evidence = EvidenceFile(incident_id=incident.id, filename=name, content_type=content_type[:128] or "application/octet-stream",
                             size=size, sha256=sha256, uploaded_by=actor, uploaded_at=to_db(clock.now()))
     session.add(evidence)

@@ -9,6 +9,9 @@ need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v tshark >/dev/null || need+=(tshark)
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need+=(fonts-noto-cjk)
+# PDF reports: a TrueType CJK font reportlab can embed, and poppler to check the rendered pages
+dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || need+=(fonts-wqy-microhei)
+command -v pdftoppm >/dev/null || need+=(poppler-utils)
 if ((${#need[@]})); then
   if [ "$(id -u)" = 0 ]; then
     echo "installing system packages: ${need[*]}"

@@ -8,6 +8,9 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from detection_rules import IndicatorSet, RuleSet, RuleSwitches, YaraScanner
+from playbooks.notices import NoticeService
+from playbooks.reports import ReportService
+from playbooks.zero_reports import ZeroReportService
 from soc_core.clock import Clock
 from soc_core.config import Settings
 from soc_core.event_store import EventStore
@@ -35,3 +38,6 @@ class ApiContext:
     # Called with each incident opened or regraded through the API, in its transaction (the playbook
     # starts or re-plans its deadlines; idempotent).
     on_incident_open: Callable[[Session, Any], None] | None = None
+    notice_service: NoticeService = None  # type: ignore[assignment]
+    zero_report_service: ZeroReportService = None  # type: ignore[assignment]
+    report_service: ReportService = None  # type: ignore[assignment]

@@ -10,11 +10,14 @@ from sqlalchemy.orm import Session, joinedload
 
 from playbooks import CATEGORY_LABELS, GRADE_LABELS, STATUS_LABELS, time_left
 from soc_api.auth import Principal
-from soc_api.schemas import AlertOut, EvidenceOut, IncidentDetail, IncidentOut, LinkedEventOut, TimelineOut
+from playbooks.reports import KIND_LABELS
+from soc_api.schemas import AlertOut, EvidenceOut, IncidentDetail, IncidentOut, LinkedEventOut, ReportOut, TaskOut, TimelineOut
 from soc_core.clock import Clock, as_utc
 from soc_core.event_store import EventStore, EventStoreError
 from soc_core.models import Incident
 from soc_core.models_incidents import EventLink, EvidenceFile, TimelineEntry
+from soc_core.models_playbooks import PlaybookTask
+from soc_core.models_reports import IncidentReport
 
 
 def _utc(instant: datetime | None) -> datetime | None:
@@ -66,7 +69,13 @@ def incident_detail(incident: Incident, clock: Clock, session: Session | None = 
     timeline: list[TimelineOut] = []
     evidence: list[EvidenceOut] = []
     linked: list[LinkedEventOut] = []
+    tasks: list[TaskOut] = []
+    reports: list[ReportOut] = []
     if session is not None:
+        tasks = [TaskOut(id=t.id, name=t.name, owner_role=t.owner_role, due_at=as_utc(t.due_at), done_at=_utc(t.done_at), done_by=t.done_by)
+                 for t in session.scalars(select(PlaybookTask).where(PlaybookTask.incident_id == incident.id).order_by(PlaybookTask.position))]
+        reports = [report_out(r) for r in session.scalars(
+            select(IncidentReport).where(IncidentReport.incident_id == incident.id).order_by(IncidentReport.seq))]
         timeline = [TimelineOut(at=as_utc(t.at), actor=t.actor, kind=t.kind, text=t.text) for t in session.scalars(
             select(TimelineEntry).where(TimelineEntry.incident_id == incident.id).order_by(TimelineEntry.at, TimelineEntry.id))]
         evidence = [EvidenceOut(id=e.id, filename=e.filename, content_type=e.content_type, size=e.size, sha256=e.sha256,
@@ -76,7 +85,8 @@ def incident_detail(incident: Incident, clock: Clock, session: Session | None = 
                                  event=_stored_event(event_store, link.event_id)) for link in session.scalars(
             select(EventLink).where(EventLink.incident_id == incident.id).order_by(EventLink.id))]
     return IncidentDetail(
-        timeline=timeline, evidence=evidence, linked_events=linked,
+        timeline=timeline, evidence=evidence, linked_events=linked, tasks=tasks, reports=reports,
+        report_fields=dict(incident.report_fields or {}), operator_type=incident.operator_type,
         **incident_out(incident, clock).model_dump(),
         description=incident.description,
         alerts=[
@@ -94,3 +104,8 @@ def _stored_event(event_store: EventStore | None, event_id: str) -> dict | None:
         return event_store.get(event_id)
     except EventStoreError:
         return None  # the link stays; the event is shown as unavailable
+
+
+def report_out(report: IncidentReport) -> ReportOut:
+    return ReportOut(id=report.id, kind=report.kind, kind_label=KIND_LABELS[report.kind], seq=report.seq, fields=report.fields,
+                     due_at=_utc(report.due_at), late=report.late, created_by=report.created_by, created_at=as_utc(report.created_at))

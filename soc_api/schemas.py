@@ -79,12 +79,37 @@ class LinkedEventOut(BaseModel):
     event: dict[str, Any] | None = Field(description="the event from the EventStore, when it is still there")
 
 
+class ReportOut(BaseModel):
+    id: int
+    kind: str
+    kind_label: str
+    seq: int
+    fields: dict[str, Any]
+    due_at: datetime | None
+    late: bool
+    created_by: str
+    created_at: datetime
+
+
+class TaskOut(BaseModel):
+    id: int
+    name: str
+    owner_role: str
+    due_at: datetime
+    done_at: datetime | None
+    done_by: str | None
+
+
 class IncidentDetail(IncidentOut):
     description: str
     alerts: list[AlertOut]
     timeline: list[TimelineOut] = []
     evidence: list[EvidenceOut] = []
     linked_events: list[LinkedEventOut] = []
+    tasks: list[TaskOut] = []
+    reports: list[ReportOut] = []
+    report_fields: dict[str, Any] = {}
+    operator_type: str = "other"
 
 
 class StatusChange(BaseModel):
@@ -182,3 +207,12 @@ class TimeBucketOut(BaseModel):
 class HistogramOut(BaseModel):
     interval: int = Field(description="bucket width in seconds; buckets are aligned to the Unix epoch, UTC")
     buckets: list[TimeBucketOut]
+
+
+class ReportFieldsIn(BaseModel):
+    operator_type: Literal["cii", "central", "other"] | None = Field(default=None, description="decides the first-report deadline (1/2/4 h)")
+    fields: dict[str, str] = Field(default_factory=dict, description="system, location, impact, measures, trend, cause, leads, ...")
+
+
+class ReportIn(BaseModel):
+    kind: Literal["initial", "followup", "final"]

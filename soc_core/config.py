@@ -120,6 +120,16 @@ class IncidentSettings(_Section):
     # An incident still new (unacknowledged) after this many minutes escalates to the unit above.
     # [I] duty practice default (DOMAIN.md §1.1: 7×24 duty in key periods).
     ack_minutes: float = 15.0
+    # Reporting upward (国家网络安全事件报告管理办法, 2025, Art. 4; DOMAIN.md §1.2): only 较大 and above
+    # must be reported; the first report is due within 1 h for CII operators, 2 h for central units and
+    # their directly affiliated units, 4 h for all others; the final report within 30 days after closure (Art. 8).
+    report_min_grade: Grade = "III"
+    report_hours_by_operator: dict[Literal["cii", "central", "other"], float] = Field(
+        default_factory=lambda: {"cii": 1.0, "central": 2.0, "other": 4.0}
+    )
+    final_report_days: int = 30
+    # TrueType/TTC font with Chinese glyphs for PDF reports; empty: the first of the known system fonts.
+    report_font: str = ""
 
 
 class ComplianceSettings(_Section):

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -15,12 +15,16 @@ from playbooks import (
 )
 from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, WritingPrincipal
 from soc_api.context import ApiContext
-from soc_api.incident_views import incident_detail, incident_out, scoped_incident, scoped_incidents
+from soc_api.incident_views import incident_detail, incident_out, report_out, scoped_incident, scoped_incidents
 from soc_api.schemas import (
     CommentIn, EventLinkIn, GradeIn, IncidentCreate, IncidentDetail, IncidentPage, MergeIn, SplitIn, StatusChange,
-    SuppressionIn, SuppressionOut,
+    ReportFieldsIn, ReportIn, ReportOut, SuppressionIn, SuppressionOut,
 )
+from playbooks.reports import EDITABLE as REPORT_EDITABLE
+from playbooks.deadlines import complete_task
+from playbooks.reports import find_cjk_font, to_docx, to_pdf
 from soc_core.audit import record_audit
+from soc_core.models_reports import IncidentReport
 from soc_core.clock import as_utc
 from soc_core.models import Incident, Unit
 from soc_core.models_incidents import EvidenceFile, SuppressionRule
@@ -84,7 +88,13 @@ def create_incident(body: IncidentCreate, principal: WritingPrincipal, context: 
 @router.post("/{incident_id}/status", response_model=IncidentDetail, summary="Move the incident along its workflow")
 def post_status(incident_id: int, body: StatusChange, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     incident = _incident(session, principal, incident_id)
-    _act(session, context, lambda: change_status(session, context.clock, incident, body.status, principal.user.username, body.note))
+
+    def step() -> None:
+        change_status(session, context.clock, incident, body.status, principal.user.username, body.note)
+        if context.on_incident_open is not None:
+            context.on_incident_open(session, incident)  # closing starts the 30-day final-report clock
+
+    _act(session, context, step)
     return _detail(session, context, incident)
 
 
@@ -195,3 +205,59 @@ def delete_suppression(rule_id: int, principal: WritingPrincipal, context: Conte
     record_audit(session, context.clock, principal.user.username, "suppression.deactivate", "suppression_rule", rule.id, rule.unit_id)
     session.commit()
     return _suppression_out(rule)
+
+
+# -- reports upward (初报 / 续报 / 终报) ------------------------------------------------------------
+@router.patch("/{incident_id}/report-fields", response_model=IncidentDetail,
+              summary="Keep the report items on the incident (impact, cause, leads, …) and the operator type")
+def patch_report_fields(incident_id: int, body: ReportFieldsIn, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
+    incident = _incident(session, principal, incident_id)
+    unknown = set(body.fields) - set(REPORT_EDITABLE)
+    if unknown:
+        raise HTTPException(422, f"unknown report fields {sorted(unknown)}; expected some of {', '.join(REPORT_EDITABLE)}")
+    incident.report_fields = {**(incident.report_fields or {}), **body.fields}
+    if body.operator_type:
+        incident.operator_type = body.operator_type
+    record_audit(session, context.clock, principal.user.username, "incident.report_fields", "incident", incident.id, incident.unit_id,
+                 fields=sorted(body.fields), operator_type=body.operator_type)
+    if context.on_incident_open is not None:
+        context.on_incident_open(session, incident)  # the operator type moves the first-report deadline
+    session.commit()
+    return _detail(session, context, incident)
+
+
+@router.get("/{incident_id}/reports", response_model=list[ReportOut], summary="Reports made for the incident, every version")
+def list_reports(incident_id: int, principal: CurrentPrincipal, session: DbSession) -> list[ReportOut]:
+    incident = _incident(session, principal, incident_id)
+    return [report_out(r) for r in session.scalars(select(IncidentReport).where(IncidentReport.incident_id == incident.id).order_by(IncidentReport.seq))]
+
+
+@router.post("/{incident_id}/reports", response_model=ReportOut, status_code=201, summary="Generate a first, follow-up or final report")
+def post_report(incident_id: int, body: ReportIn, principal: WritingPrincipal, context: Context, session: DbSession) -> ReportOut:
+    incident = _incident(session, principal, incident_id)
+    report = _act(session, context, lambda: context.report_service.generate(session, incident, body.kind, principal.user.username))
+    return report_out(report)
+
+
+@router.get("/{incident_id}/reports/{report_id}/{fmt}", summary="Export a report as DOCX or PDF")
+def export_report(incident_id: int, report_id: int, fmt: str, principal: CurrentPrincipal, context: Context, session: DbSession) -> Response:
+    incident = _incident(session, principal, incident_id)
+    report = session.get(IncidentReport, report_id)
+    if report is None or report.incident_id != incident.id or fmt not in ("docx", "pdf"):
+        raise HTTPException(404, f"report {report_id} as {fmt} not found")
+    name = f"incident-{incident.id}-{report.kind}-{report.seq}.{fmt}"
+    if fmt == "docx":
+        content, media = to_docx(report, incident), "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    else:
+        try:
+            content, media = to_pdf(report, incident, find_cjk_font(context.settings.incidents.report_font)), "application/pdf"
+        except IncidentError as exc:
+            raise HTTPException(503, str(exc)) from exc
+    return Response(content, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.post("/{incident_id}/tasks/{task_id}/done", response_model=IncidentDetail, summary="Mark a playbook task done")
+def post_task_done(incident_id: int, task_id: int, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
+    incident = _incident(session, principal, incident_id)
+    _act(session, context, lambda: complete_task(session, context.clock, incident, task_id, principal.user.username))
+    return _detail(session, context, incident)
