@@ -11,7 +11,10 @@ import typer
 from rich.console import Console
 
 from sensors.conformance import run_conformance
+from sensors.logfiles import LOG_FORMATS, LogFileReader
+from soc_core.clock import SystemClock
 from sensors.pcap import PcapReader
+from sensors.traffic import relax_gc
 from sensors.shipper import ShipError, Shipper
 from sensors.weblog import WeblogReader
 
@@ -77,6 +80,7 @@ def pcap_command(
 ) -> None:
     """Read captures into flow, DNS, HTTP, TLS and SSH events (edusoc.flow/dns/http/tls/ssh)."""
     _check_output(stdout, collector, token)
+    relax_gc()
     readers = [PcapReader(path, max_flows=max_flows, idle_timeout=idle_timeout, carve_bytes=carve_kb * 1024)
                for path in files]
 
@@ -102,27 +106,39 @@ def pcap_command(
 
 @app.command("logs")
 def logs_command(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="Access log (combined format)."),
-    log_format: str = typer.Option("nginx", "--format", help="nginx or apache (both 'combined')."),
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="Log file."),
+    log_format: str = typer.Option("nginx", "--format",
+                                   help=f"One of {', '.join(LOG_FORMATS)} (auth/iptables are syslog lines)."),
     stdout: bool = _STDOUT,
     collector: Optional[str] = _COLLECTOR,
     token: Optional[str] = _TOKEN,
     batch_size: int = _BATCH,
     max_attempts: int = _ATTEMPTS,
 ) -> None:
-    """Read a web access log into web access (edusoc.web) events."""
-    if log_format not in ("nginx", "apache"):
-        _err.print(f"[red]error:[/] --format must be nginx or apache, got {log_format!r}")
+    """Read a log file once into events: web access, syslog/auth/firewall, Suricata EVE or JSON lines."""
+    if log_format not in LOG_FORMATS:
+        _err.print(f"[red]error:[/] --format must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
         raise typer.Exit(2)
     _check_output(stdout, collector, token)
-    reader = WeblogReader(file, log_format=log_format)  # type: ignore[arg-type]
+    if log_format in ("nginx", "apache"):
+        reader = WeblogReader(file, log_format=log_format)  # type: ignore[arg-type]
 
-    def events() -> Iterator[dict[str, Any]]:
-        yield from reader
-        stats = reader.stats
-        _err.print(f"{file}: {stats.lines} lines, {stats.events} events, {stats.rejected} lines not understood")
-        for error in stats.errors[:20]:
-            _err.print(f"  {file}:{error.line}: {error.reason}")
+        def events() -> Iterator[dict[str, Any]]:
+            yield from reader
+            stats = reader.stats
+            _err.print(f"{file}: {stats.lines} lines, {stats.events} events, {stats.rejected} lines not understood")
+            for error in stats.errors[:20]:
+                _err.print(f"  {file}:{error.line}: {error.reason}")
+    else:
+        lines = LogFileReader(file, log_format, SystemClock())
+
+        def events() -> Iterator[dict[str, Any]]:
+            yield from lines
+            stats = lines.stats
+            _err.print(f"{file}: {stats.lines} lines, {stats.events} events, {stats.rejected} not understood, "
+                       f"{stats.oversize} over the length limit")
+            for reason, count in stats.reasons.most_common(10):
+                _err.print(f"  skipped {count}: {reason}")
 
     _emit(events(), stdout, collector, token, batch_size, max_attempts)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
+import socket
 import struct
 
 IPPROTO_ICMP = 1
@@ -23,6 +23,14 @@ _ICMP6_COUNTERPART = {128: 129, 129: 128, 133: 134, 134: 133, 135: 136, 136: 135
 _PORTED = (IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_ICMPV6)
 
 
+def _packed(address: str) -> bytes:
+    # inet_pton is several times faster than ipaddress and this runs once per flow.
+    try:
+        return socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address)
+    except OSError:
+        raise ValueError(f"{address!r} is not an IP address") from None
+
+
 def icmp_port_equivalents(proto: int, icmp_type: int, icmp_code: int) -> tuple[int, int, bool]:
     """(source port, destination port, one-way) that Community ID uses for an ICMP message."""
     table = _ICMP6_COUNTERPART if proto == IPPROTO_ICMPV6 else _ICMP4_COUNTERPART
@@ -35,8 +43,7 @@ def community_id_v1(
     source_ip: str, destination_ip: str, proto: int, source_port: int = 0, destination_port: int = 0, seed: int = 0
 ) -> str:
     """Community ID v1 of a flow; for ICMP pass the type and code as the ports."""
-    saddr = ipaddress.ip_address(source_ip).packed
-    daddr = ipaddress.ip_address(destination_ip).packed
+    saddr, daddr = _packed(source_ip), _packed(destination_ip)
     sport, dport, one_way = source_port, destination_port, False
     if proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
         sport, dport, one_way = icmp_port_equivalents(proto, source_port, destination_port)

@@ -1,4 +1,4 @@
-"""DNS over UDP/53: pair each query with its response into one transaction record.
+"""DNS (UDP and TCP, Zeek's DNS ports): pair each query with its response into one transaction record.
 
 A query and a response belong together when they share the transaction id and the
 (client, server) address and port pair, like Zeek's dns.log.
@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import struct
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-
-import dpkt
 
 from sensors.community_id import IPPROTO_TCP, IPPROTO_UDP
 from sensors.packets import Packet, PacketDecodeError
@@ -49,63 +48,44 @@ def _escape_label(label: bytes) -> str:
         return "".join(chr(b) if 0x20 < b < 0x7F else f"\\x{b:02x}" for b in label)
 
 
-def _unpack_name(buf: bytes, off: int) -> tuple[str, int]:
-    """dpkt.dns.unpack_name, but labels that are not UTF-8 are escaped instead of raising."""
+_MAX_POINTER_HOPS = 64
+
+
+def _read_name(buf: bytes, off: int) -> tuple[str, int]:
+    """A (possibly compressed) domain name at ``off``: (name with labels that are not UTF-8 escaped,
+    offset after it). Raises PacketDecodeError on names running off the end, looping or too long."""
     labels: list[str] = []
-    saved_off = 0
-    start_off = off
-    length = 0
+    after = 0  # where the name ends in the message, once a pointer was followed
+    hops = length = 0
+    size = len(buf)
     while True:
-        if off >= len(buf):
-            raise dpkt.NeedData()
+        if off >= size:
+            raise PacketDecodeError("malformed DNS message: name runs off the end")
         n = buf[off]
         if n == 0:
             off += 1
             break
-        if n & 0xC0 == 0xC0:
-            if off + 2 > len(buf):
-                raise dpkt.NeedData()
-            ptr = ((n & 0x3F) << 8) | buf[off + 1]
-            if ptr >= start_off:
-                raise dpkt.UnpackError("invalid label compression pointer")
-            off += 2
-            if not saved_off:
-                saved_off = off
-            start_off = off = ptr
-        elif n & 0xC0 == 0:
-            off += 1
-            labels.append(_escape_label(buf[off:off + n]))
-            length += n + 1
-            if length > 255:
-                raise dpkt.UnpackError("name longer than 255 bytes")
-            off += n
-        else:
-            raise dpkt.UnpackError(f"invalid label length {n:02x}")
-    return ".".join(labels), saved_off or off
-
-
-# dpkt decodes names as strict UTF-8 and so drops exactly the DNS tunnel traffic we most
-# want to see; its DNS classes look the function up at call time, so this replaces it.
-dpkt.dns.unpack_name = _unpack_name
-
-_DPKT_RDATA_TYPES = frozenset({1, 2, 5, 6, 10, 12, 15, 28, 33, 41})  # the types dpkt's RR decodes itself
-_dpkt_unpack_rdata = dpkt.dns.DNS.RR.unpack_rdata
-
-
-def _unpack_rdata(rr: dpkt.dns.DNS.RR, buf: bytes, off: int) -> None:
-    """dpkt's rdata decoding, except that TXT keeps non-UTF-8 strings (escaped) and other types
-    (NSEC, RRSIG, HTTPS...) keep their raw rdata instead of failing the whole message."""
-    if rr.type in (dpkt.dns.DNS_TXT, dpkt.dns.DNS_HINFO):
-        rr.text, rest = [], rr.rdata
-        while rest:
-            size = rest[0]
-            rr.text.append(_escape_label(rest[1:1 + size]))
-            rest = rest[1 + size:]
-    elif rr.type in _DPKT_RDATA_TYPES:
-        _dpkt_unpack_rdata(rr, buf, off)
-
-
-dpkt.dns.DNS.RR.unpack_rdata = _unpack_rdata
+        if n >= 0xC0:
+            if off + 2 > size:
+                raise PacketDecodeError("malformed DNS message: name runs off the end")
+            hops += 1
+            if hops > _MAX_POINTER_HOPS:
+                raise PacketDecodeError("malformed DNS message: compression pointer loop")
+            if not after:
+                after = off + 2
+            off = ((n & 0x3F) << 8) | buf[off + 1]
+            continue
+        if n > 63:
+            raise PacketDecodeError(f"malformed DNS message: invalid label length {n:02x}")
+        label = buf[off + 1:off + 1 + n]
+        if len(label) < n:
+            raise PacketDecodeError("malformed DNS message: label runs off the end")
+        labels.append(_escape_label(label))
+        length += n + 1
+        if length > 255:
+            raise PacketDecodeError("malformed DNS message: name longer than 255 bytes")
+        off += 1 + n
+    return ".".join(labels), after or off
 
 
 def qtype_name(code: int) -> str:
@@ -161,33 +141,77 @@ class DnsTransaction:
     transport: int = IPPROTO_UDP  # IANA protocol: UDP, or TCP for length-framed DNS
 
 
-def _answer_data(rr: dpkt.dns.DNS.RR) -> str:
-    if rr.type == dpkt.dns.DNS_A and len(rr.rdata) == 4:
-        return socket.inet_ntop(socket.AF_INET, rr.rdata)
-    if rr.type == dpkt.dns.DNS_AAAA and len(rr.rdata) == 16:
-        return socket.inet_ntop(socket.AF_INET6, rr.rdata)
-    for attribute in ("cname", "nsname", "ptrname", "mxname", "srvname", "mname"):
-        value = getattr(rr, attribute, None)
-        if isinstance(value, str):
-            return normalise_name(value)
-    text = getattr(rr, "text", None)
-    if isinstance(text, list):
-        return " ".join(t if isinstance(t, str) else t.decode("utf-8", "replace") for t in text)
-    return rr.rdata.hex()
+_NAME_TYPES = {2: 0, 5: 0, 12: 0, 39: 0, 15: 2, 33: 6, 6: 0}  # rdata is a name at this offset: NS, CNAME, PTR,
+# DNAME, MX (after preference), SRV (after priority, weight, port), SOA (its MNAME)
+_HEADER = struct.Struct("!HHHHHH")
+_RR = struct.Struct("!HHIH")
 
 
-def parse_dns(payload: bytes) -> dpkt.dns.DNS:
-    """Parse one DNS message; raises PacketDecodeError on anything malformed."""
-    try:
-        message = dpkt.dns.DNS(payload)
-        # Touch every answer so rdata decoding errors surface here, not later.
-        for rr in message.an:
-            _answer_data(rr)
-        for q in message.qd:
-            normalise_name(q.name)
-        return message
-    except Exception as exc:  # dpkt raises assorted types (UnpackError, UnicodeDecodeError, IndexError...)
-        raise PacketDecodeError(f"malformed DNS message: {type(exc).__name__}: {exc}") from None
+def _answer_data(buf: bytes, off: int, rtype: int, size: int) -> str:
+    rdata = buf[off:off + size]
+    if rtype == 1 and size == 4:
+        return socket.inet_ntoa(rdata)
+    if rtype == 28 and size == 16:
+        return socket.inet_ntop(socket.AF_INET6, rdata)
+    skip = _NAME_TYPES.get(rtype)
+    if skip is not None and size > skip:
+        return normalise_name(_read_name(buf, off + skip)[0])
+    if rtype in (16, 13):  # TXT, HINFO: character-strings
+        texts, rest = [], rdata
+        while rest:
+            texts.append(_escape_label(rest[1:1 + rest[0]]))
+            rest = rest[1 + rest[0]:]
+        return " ".join(texts)
+    return rdata.hex()
+
+
+@dataclass(slots=True)
+class DnsMessage:
+    """The parts of one DNS message the tracker uses; names as on the wire (not yet normalised)."""
+
+    id: int
+    qr: int
+    opcode: int
+    rcode: int
+    questions: list[tuple[str, int]]
+    answers: list[DnsAnswer]
+    authority_names: list[str]
+
+
+def parse_dns(payload: bytes) -> DnsMessage:
+    """Parse one DNS message (header, questions, answers; authority names for UPDATE).
+
+    Raises PacketDecodeError on anything malformed. Hand-written: dpkt's DNS objects cost several
+    times more per message, and DNS is a large share of a campus's packets.
+    """
+    if len(payload) < 12:
+        raise PacketDecodeError("malformed DNS message: header cut off")
+    ident, flags, qdcount, ancount, nscount, _arcount = _HEADER.unpack_from(payload)
+    opcode = (flags >> 11) & 0xF
+    off, size = 12, len(payload)
+    questions: list[tuple[str, int]] = []
+    for _ in range(qdcount):
+        name, off = _read_name(payload, off)
+        if off + 4 > size:
+            raise PacketDecodeError("malformed DNS message: question cut off")
+        questions.append((name, (payload[off] << 8) | payload[off + 1]))
+        off += 4
+    answers: list[DnsAnswer] = []
+    authority: list[str] = []
+    for index in range(ancount + (nscount if opcode == _OPCODE_UPDATE else 0)):
+        name, off = _read_name(payload, off)
+        if off + 10 > size:
+            raise PacketDecodeError("malformed DNS message: resource record cut off")
+        rtype, _rclass, ttl, rdlength = _RR.unpack_from(payload, off)
+        off += 10
+        if off + rdlength > size:
+            raise PacketDecodeError("malformed DNS message: rdata runs off the end")
+        if index < ancount:
+            answers.append(DnsAnswer(normalise_name(name), qtype_name(rtype), _answer_data(payload, off, rtype, rdlength), ttl))
+        else:
+            authority.append(name)
+        off += rdlength
+    return DnsMessage(ident, flags >> 15, opcode, flags & 0xF, questions, answers, authority)
 
 
 DnsKey = tuple[str, int, str, int, int]
@@ -230,14 +254,16 @@ class DnsTracker:
         """Account one UDP/53 packet; yield transactions completed or given up on. Raises PacketDecodeError."""
         message = parse_dns(packet.payload)
         yield from self._expire(packet.ts)
-        question = message.qd[0] if message.qd else None
+        question = message.questions[0] if message.questions else None
         netbios = NETBIOS_PORT in (packet.sport, packet.dport)
-        name = _question_name(question.name, netbios) if question is not None else None
+        name = _question_name(question[0], netbios) if question is not None else None
+        qtype = qtype_name(question[1]) if question is not None else None
         if message.opcode == _OPCODE_UPDATE:
             # The "question" of an UPDATE is the zone; like Zeek, name it by the first record it changes.
-            changed = message.an or message.ns
-            name, question = (normalise_name(changed[0].name), None) if changed else (name, question)
-        if message.qr == dpkt.dns.DNS_Q:
+            changed = [a.name for a in message.answers] + [normalise_name(n) for n in message.authority_names]
+            if changed:
+                name, qtype, question = changed[0], None, None
+        if message.qr == 0:
             key = (packet.src, packet.sport, packet.dst, packet.dport, message.id)
             waiting = self._pending.get(key)
             if waiting is None:
@@ -250,7 +276,7 @@ class DnsTracker:
             waiting.append(DnsTransaction(
                 packet.src, packet.sport, packet.dst, packet.dport, message.id, packet.ts,
                 question_name=name,
-                question_type=qtype_name(question.type) if question is not None else None,
+                question_type=qtype,
                 transport=packet.proto,
             ))
             return
@@ -268,17 +294,14 @@ class DnsTracker:
                 transaction = DnsTransaction(packet.src, packet.sport, packet.dst, packet.dport, message.id,
                                              packet.ts, transport=packet.proto)
         if question is not None and transaction.question_name is None:
-            transaction.question_name = name
-            transaction.question_type = qtype_name(question.type)
-        elif transaction.question_name is None and message.an:
+            transaction.question_name, transaction.question_type = name, qtype
+        elif transaction.question_name is None and message.answers:
             # mDNS announcements carry answers without a question; Zeek names them by the first answer.
-            transaction.question_name = normalise_name(message.an[0].name)
+            transaction.question_name = message.answers[0].name
         self.transactions += 1
         transaction.responded = True
         transaction.response_code = RCODE_NAMES.get(message.rcode, str(message.rcode))
-        transaction.answers = [
-            DnsAnswer(normalise_name(rr.name), qtype_name(rr.type), _answer_data(rr), rr.ttl) for rr in message.an
-        ]
+        transaction.answers = message.answers
         yield transaction
 
     def flush(self) -> Iterator[DnsTransaction]:

@@ -67,6 +67,8 @@ class Flow:
     resp_syn_ack: bool = False  # the responder ever sent a SYN/ACK
     protocol: str | None = None
     session: Any = None  # the TCP session (sensors.sessions) once payload was seen; False: none wanted
+    orig_isn: int = -1  # sequence number of each side's SYN, kept for reassembly (-1: not seen)
+    resp_isn: int = -1
 
     @property
     def community_id(self) -> str:
@@ -130,6 +132,8 @@ class Flow:
     def _update_tcp(self, flags: int, size: int, from_orig: bool) -> None:
         me = self.orig_state if from_orig else self.resp_state
         peer = self.resp_state if from_orig else self.orig_state
+        if not flags & 0x07 and me is Endpoint.ESTABLISHED and peer is Endpoint.ESTABLISHED:
+            return  # data or ACK inside an established connection: the common case changes nothing
         syn, ack, fin, rst = flags & TCP_SYN, flags & TCP_ACK, flags & TCP_FIN, flags & TCP_RST
         if rst:
             me = Endpoint.RESET
@@ -218,33 +222,39 @@ class FlowTable:
     def __len__(self) -> int:
         return len(self._flows)
 
-    def add(self, packet: Packet) -> Iterator[Flow]:
-        """Account one packet; yield the flows this packet caused to finish (expired, evicted, reused)."""
+    def add(self, packet: Packet) -> list[Flow]:
+        """Account one packet; return the flows this packet caused to finish (expired, evicted, reused).
+
+        A list rather than a generator: this runs once per packet and is usually empty.
+        """
+        finished: list[Flow] = []
         if packet.ts > self._now:
             self._now = packet.ts
         if self._now >= self._next_sweep:
-            yield from self._expire()
+            finished.extend(self._expire())
             self._next_sweep = self._now + 1.0
         key, forward = _flow_key(packet)
-        flow = self._flows.get(key)
-        is_bare_syn = packet.proto == IPPROTO_TCP and packet.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN
-        if flow is not None and is_bare_syn and flow.finished:
-            del self._flows[key]
+        flows = self._flows
+        flow = flows.get(key)
+        proto = packet.proto
+        if flow is not None and proto == IPPROTO_TCP and packet.tcp_flags & 0x12 == TCP_SYN and flow.finished:
+            del flows[key]  # a new SYN on a finished 5-tuple starts a new connection
             self.counters.reused += 1
-            yield self._emit(flow)
+            finished.append(self._emit(flow))
             flow = None
         if flow is None:
-            if len(self._flows) >= self.max_flows:
-                _, oldest = self._flows.popitem(last=False)
+            if len(flows) >= self.max_flows:
+                _, oldest = flows.popitem(last=False)
                 self.counters.evicted += 1
-                yield self._emit(oldest)
+                finished.append(self._emit(oldest))
             flow = self._new_flow(packet)
-            self._flows[key] = flow
+            flows[key] = flow
         else:
-            self._flows.move_to_end(key)
-        from_orig = packet.src == flow.orig_ip and (packet.sport == flow.orig_port or not _has_ports(packet.proto))
+            flows.move_to_end(key)
+        from_orig = packet.src == flow.orig_ip and (packet.sport == flow.orig_port or not _has_ports(proto))
         flow.add(packet, from_orig)
         self.current, self.current_from_orig = flow, from_orig
+        return finished
 
     def flush(self) -> Iterator[Flow]:
         """Emit every flow still open (end of capture)."""

@@ -30,6 +30,7 @@ _RAW_ALIASES = (12, 14, LINKTYPE_RAW, 228, 229)  # DLT_RAW differs between BSDs;
 
 # A record claiming more than this is corrupt framing, not a jumbo frame.
 MAX_RECORD_BYTES = 256 * 1024
+_READ_BLOCK = 4 * 1024 * 1024
 
 _PCAP_MAGIC = {
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
@@ -50,7 +51,9 @@ class PacketDecodeError(ValueError):
     """One frame could not be decoded; the reason says at which layer."""
 
 
-@dataclass(frozen=True, slots=True)
+# Frame and Packet are not frozen: a frozen dataclass sets each field through object.__setattr__,
+# which doubles the cost of creating one, and one of each is created per packet.
+@dataclass(slots=True)
 class Frame:
     """One captured record: time, link type, captured bytes, and whether the capture cut it short."""
 
@@ -68,7 +71,7 @@ class CaptureEnd:
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Packet:
     """The parts of one IP packet the flow table and the protocol analyzers need."""
 
@@ -102,23 +105,27 @@ def read_frames(stream: BinaryIO, end: CaptureEnd) -> Iterator[Frame]:
         raise CaptureFormatError(f"not a pcap or pcapng file (magic {head[:4].hex() or 'empty'})")
     order, unit = _PCAP_MAGIC[head[:4]]
     linktype = struct.unpack(order + "I", head[20:24])[0] & 0xFFFF  # upper bits carry FCS flags
-    record = struct.Struct(order + "IIII")
+    record = struct.Struct(order + "IIII").unpack_from
+    # Read in large blocks and cut records out of them: two small reads per record cost more.
+    buffer, at = b"", 0
     while True:
-        header = stream.read(16)
-        if not header:
+        if len(buffer) - at < 16 + MAX_RECORD_BYTES:
+            more = stream.read(_READ_BLOCK)
+            buffer, at = buffer[at:] + more, 0
+        if len(buffer) - at < 16:
+            if len(buffer) > at:
+                end.truncated, end.reason = True, "record header cut off"
             return
-        if len(header) < 16:
-            end.truncated, end.reason = True, "record header cut off"
-            return
-        sec, frac, caplen, wirelen = record.unpack(header)
+        sec, frac, caplen, wirelen = record(buffer, at)
         if caplen > MAX_RECORD_BYTES:
             end.truncated, end.reason = True, f"corrupt record length {caplen}"
             return
-        data = stream.read(caplen)
-        if len(data) < caplen:
-            end.truncated, end.reason = True, f"record cut off ({len(data)} of {caplen} bytes)"
+        stop = at + 16 + caplen
+        if stop > len(buffer):
+            end.truncated, end.reason = True, f"record cut off ({len(buffer) - at - 16} of {caplen} bytes)"
             return
-        yield Frame(sec + frac * unit, linktype, data, snapped=caplen < wirelen)
+        yield Frame(sec + frac * unit, linktype, buffer[at + 16:stop], caplen < wirelen)
+        at = stop
 
 
 def _read_pcapng(stream: BinaryIO, end: CaptureEnd) -> Iterator[Frame]:
@@ -146,7 +153,9 @@ _AF_INET6_VALUES = (10, 24, 28, 30)  # AF_INET6 on Linux, BSDs, macOS (DLT_NULL/
 _IPV6_EXTENSIONS = (0, 43, 60)  # hop-by-hop, routing, destination options: (len+1)*8 bytes
 _IPV6_FRAGMENT, _IPV6_AH = 44, 51
 _u16 = struct.Struct("!H").unpack_from
-_u32x2 = struct.Struct("!II").unpack_from
+_IPV4 = struct.Struct("!BxHHHxBxx4s4s").unpack_from  # version/IHL, length, id, fragment, protocol, addresses
+_TCP = struct.Struct("!HHIIBB").unpack_from  # ports, seq, ack, data offset, flags
+_UDP = struct.Struct("!HHH").unpack_from
 _ntoa = socket.inet_ntoa
 
 
@@ -201,85 +210,86 @@ def decode_frame(frame: Frame, fragments: Reassembly | None = None) -> Packet | 
     """
     data = frame.data
     try:
-        off, version = _ip_start(data, frame.linktype)
+        linktype = frame.linktype
+        if linktype == LINKTYPE_ETHERNET and len(data) >= 34 and data[12] == 8 and data[13] == 0:
+            off, version = 14, 4  # the common case, Ethernet + IPv4, without a function call
+        else:
+            off, version = _ip_start(data, linktype)
         if version == 4:
-            if len(data) < off + 20 or data[off] >> 4 != 4:
+            if len(data) < off + 20:
                 raise PacketDecodeError("IP header cut off or malformed")
-            ihl = (data[off] & 0x0F) * 4
-            total = _u16(data, off + 2)[0]
-            if ihl < 20 or len(data) < off + ihl:
+            vihl, total, ident, frag, proto, src_raw, dst_raw = _IPV4(data, off)
+            ihl = (vihl & 0x0F) * 4
+            if vihl >> 4 != 4 or ihl < 20 or len(data) < off + ihl:
                 raise PacketDecodeError("IP header cut off or malformed")
             if total == 0:  # TCP segmentation offload: the NIC fills the length in later
                 total = len(data) - off
             elif total < ihl:
                 raise PacketDecodeError("IP header cut off or malformed")
-            proto = data[off + 9]
-            src, dst = _ntoa(data[off + 12:off + 16]), _ntoa(data[off + 16:off + 20])
-            l4 = data[off + ihl:off + total]
-            ip_bytes = total
-            frag = _u16(data, off + 6)[0]
+            src, dst = _ntoa(src_raw), _ntoa(dst_raw)
+            start, end, ip_bytes = off + ihl, off + total, total
             if frag & 0x3FFF:  # more-fragments flag or a fragment offset
                 offset, more = (frag & 0x1FFF) * 8, bool(frag & 0x2000)
                 if fragments is None:
                     if offset:
                         raise PacketDecodeError("non-first IP fragment")
                 else:
-                    key = (4, src, dst, _u16(data, off + 4)[0], proto)
-                    whole = fragments.add(frame.ts, key, offset, more, l4)
+                    whole = fragments.add(frame.ts, (4, src, dst, ident, proto), offset, more, data[start:end])
                     if whole is None:
                         return None
-                    l4, ip_bytes = whole, ihl + len(whole)
+                    data, start, end, ip_bytes = whole, 0, len(whole), ihl + len(whole)
+            end = min(end, len(data))
         elif version == 6:
             if len(data) < off + 40:
                 raise PacketDecodeError("IPv6 header cut off")
             plen = _u16(data, off + 4)[0]
             proto = data[off + 6]
             src, dst = _ntop6(data[off + 8:off + 24]), _ntop6(data[off + 24:off + 40])
-            l4 = data[off + 40:off + 40 + plen] if plen else data[off + 40:]
-            ip_bytes = 40 + (plen or len(l4))
+            l6 = data[off + 40:off + 40 + plen] if plen else data[off + 40:]
+            ip_bytes = 40 + (plen or len(l6))
             while proto in _IPV6_EXTENSIONS or proto in (_IPV6_FRAGMENT, _IPV6_AH):
-                if len(l4) < 8:
+                if len(l6) < 8:
                     raise PacketDecodeError("IPv6 extension header cut off")
-                nxt = l4[0]
+                nxt = l6[0]
                 if proto == _IPV6_FRAGMENT:
-                    frag = _u16(l4, 2)[0]
+                    frag = _u16(l6, 2)[0]
                     offset, more = frag & 0xFFF8, bool(frag & 1)
-                    ident = struct.unpack_from("!I", l4, 4)[0]
-                    l4 = l4[8:]
+                    ident = struct.unpack_from("!I", l6, 4)[0]
+                    l6 = l6[8:]
                     if offset or more:
                         if fragments is None:
                             if offset:
                                 raise PacketDecodeError("non-first IP fragment")
                         else:
-                            whole = fragments.add(frame.ts, (6, src, dst, ident, nxt), offset, more, l4)
+                            whole = fragments.add(frame.ts, (6, src, dst, ident, nxt), offset, more, l6)
                             if whole is None:
                                 return None
-                            l4, ip_bytes = whole, 40 + len(whole)
+                            l6, ip_bytes = whole, 40 + len(whole)
                 else:
-                    size = (l4[1] + 2) * 4 if proto == _IPV6_AH else (l4[1] + 1) * 8
-                    l4 = l4[size:]
+                    size = (l6[1] + 2) * 4 if proto == _IPV6_AH else (l6[1] + 1) * 8
+                    l6 = l6[size:]
                 proto = nxt
+            data, start, end = l6, 0, len(l6)
         else:
             return None
         if proto == IPPROTO_TCP:
-            if len(l4) < 20:
+            if end - start < 20:
                 raise PacketDecodeError("TCP header cut off or malformed")
-            doff = (l4[12] >> 4) * 4
-            if doff < 20 or doff > len(l4):
+            sport, dport, seq, ack, doff, flags = _TCP(data, start)
+            doff = (doff >> 4) * 4
+            if doff < 20 or start + doff > end:
                 raise PacketDecodeError("TCP header cut off or malformed")
-            seq, ack = _u32x2(l4, 4)
-            return Packet(frame.ts, src, dst, proto, (l4[0] << 8) | l4[1], (l4[2] << 8) | l4[3], ip_bytes,
-                          l4[13], l4[doff:], seq, ack)
+            return Packet(frame.ts, src, dst, proto, sport, dport, ip_bytes, flags, data[start + doff:end], seq, ack)
         if proto == IPPROTO_UDP:
-            if len(l4) < 8:
+            if end - start < 8:
                 raise PacketDecodeError("UDP header cut off or malformed")
-            ulen = (l4[4] << 8) | l4[5]
-            payload = l4[8:ulen] if ulen >= 8 else l4[8:]
-            return Packet(frame.ts, src, dst, proto, (l4[0] << 8) | l4[1], (l4[2] << 8) | l4[3], ip_bytes, 0, payload)
+            sport, dport, ulen = _UDP(data, start)
+            stop = min(end, start + ulen) if ulen >= 8 else end
+            return Packet(frame.ts, src, dst, proto, sport, dport, ip_bytes, 0, data[start + 8:stop])
         if proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
-            if len(l4) < 2:
+            if end - start < 2:
                 raise PacketDecodeError("ICMP header cut off")
-            return Packet(frame.ts, src, dst, proto, l4[0], l4[1], ip_bytes, 0, b"")
+            return Packet(frame.ts, src, dst, proto, data[start], data[start + 1], ip_bytes, 0, b"")
         return Packet(frame.ts, src, dst, proto, 0, 0, ip_bytes, 0, b"")
     except PacketDecodeError:
         raise

@@ -183,23 +183,36 @@ class SessionTable:
         if session is False:
             return
         flags, payload = packet.tcp_flags, packet.payload
-        if session is None:
-            if not payload and not flags & TCP_SYN:
-                return
-            session = flow.session = TcpSession(flow, self._choose)
-            self.counters.sessions += 1
-        assert isinstance(session, TcpSession)
-        stream = session.orig if from_orig else session.resp
         seq = packet.seq
         if flags & TCP_SYN:
-            stream.syn(seq)
+            # Kept on the flow, not in a session: scans and unanswered SYNs never cost a session.
+            if from_orig:
+                flow.orig_isn = seq if flow.orig_isn < 0 else flow.orig_isn
+            else:
+                flow.resp_isn = seq if flow.resp_isn < 0 else flow.resp_isn
             seq = (seq + 1) & 0xFFFFFFFF
-        if not payload or not session.active:
+        if not payload:
             return
+        if session is None:
+            session = flow.session = TcpSession(flow, self._choose)
+            self.counters.sessions += 1
+            if flow.orig_isn >= 0:
+                session.orig.syn(flow.orig_isn)
+            if flow.resp_isn >= 0:
+                session.resp.syn(flow.resp_isn)
+        assert isinstance(session, TcpSession)
+        if not session.active:
+            return
+        stream = session.orig if from_orig else session.resp
         session.ts = packet.ts
         stream.segment(seq, payload)
-        if session.decided and session.analyzer is None:
+        analyzer = session.analyzer
+        if session.decided and (analyzer is None or analyzer.done):
+            # Nothing more to learn from this connection (TLS after the hellos, SSH after the
+            # banners): stop reassembling it.
             self._retire(flow, session)
+            if analyzer is not None:
+                analyzer.finish()
 
     def finish(self, flow: Flow) -> None:
         """The flow ended: flush reassembly and let the analyzer report what is left."""

@@ -39,6 +39,8 @@ FIELDS: dict[str, FieldSpec] = {
     "event.end": FieldSpec("date", "Last packet of a flow; ISO 8601 UTC."),
     "event.duration": FieldSpec("long", "event.end - event.start in nanoseconds (ECS unit)."),
     "event.outcome": FieldSpec("keyword", "success / failure / unknown."),
+    "event.action": FieldSpec("keyword", "What happened, in the source's words: ssh_login, sudo, deny, allow, alert, dns..."),
+    "event.reason": FieldSpec("keyword", "Why it happened, when the source says (e.g. 'invalid user')."),
     "event.original": FieldSpec("text", "The raw log line, as received (decoded to text)."),
     "event.ingested": FieldSpec("date", "When the collector accepted the event; set by the collector."),
     # -- where it was seen
@@ -102,6 +104,18 @@ FIELDS: dict[str, FieldSpec] = {
     "ssh.client": FieldSpec("keyword", "Client identification banner, e.g. SSH-2.0-OpenSSH_9.6."),
     "ssh.server": FieldSpec("keyword", "Server identification banner."),
     "ssh.version": FieldSpec("long", "SSH major protocol version: 2 (also for SSH-1.99) or 1."),
+    # -- logs (syslog receiver, tailed files)
+    "log.syslog.priority": FieldSpec("long", "Syslog PRI (facility * 8 + severity)."),
+    "log.syslog.facility.name": FieldSpec("keyword", "Syslog facility: kern, auth, authpriv, local0, ..."),
+    "log.syslog.severity.name": FieldSpec("keyword", "Syslog severity: emergency .. debug."),
+    "log.source.address": FieldSpec("keyword", "Address the syslog message came from (the sending device)."),
+    "log.file.path": FieldSpec("keyword", "File the line was read from."),
+    "host.hostname": FieldSpec("keyword", "Host name in the log header (or the sender's address)."),
+    "process.name": FieldSpec("keyword", "Program that logged (syslog APP-NAME / tag), e.g. sshd."),
+    "process.pid": FieldSpec("long", "Process id from the syslog header."),
+    "observer.ingress.interface.name": FieldSpec("keyword", "Firewall interface the packet came in on (iptables IN=)."),
+    "observer.egress.interface.name": FieldSpec("keyword", "Firewall interface the packet went out on (iptables OUT=)."),
+    "rule.category": FieldSpec("keyword", "Category of the rule (Suricata alert category)."),
     # -- detection (set on alerts)
     "rule.id": FieldSpec("keyword", "Id of the rule that raised the alert."),
     "rule.name": FieldSpec("keyword", "Title of the rule."),
