@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Optional
@@ -14,7 +16,7 @@ from sensors.conformance import run_conformance
 from sensors.logfiles import LOG_FORMATS, LogFileReader
 from soc_core.clock import SystemClock
 from sensors.pcap import PcapReader
-from sensors.traffic import relax_gc
+from sensors.traffic import TrafficOptions, relax_gc
 from sensors.shipper import ShipError, Shipper
 from sensors.weblog import WeblogReader
 
@@ -141,6 +143,74 @@ def logs_command(
                 _err.print(f"  skipped {count}: {reason}")
 
     _emit(events(), stdout, collector, token, batch_size, max_attempts)
+
+
+@app.command("live")
+def live_command(
+    iface: str = typer.Option(..., "--iface", help="Interface to capture on (root or CAP_NET_RAW)."),
+    bpf: str = typer.Option("", "--bpf", help="BPF filter, e.g. 'not port 22'."),
+    stdout: bool = _STDOUT,
+    collector: Optional[str] = _COLLECTOR,
+    token: Optional[str] = _TOKEN,
+    batch_size: int = _BATCH,
+    max_attempts: int = _ATTEMPTS,
+    max_flows: int = typer.Option(100_000, "--max-flows", min=1),
+    idle_timeout: float = typer.Option(300.0, "--idle-timeout", min=0.0),
+    carve_kb: int = typer.Option(64, "--carve-kb", min=0),
+    seconds: float = typer.Option(0.0, "--seconds", min=0.0, help="Stop after this long (0: until Ctrl-C)."),
+) -> None:
+    """Capture live traffic into the same events as `sensor pcap` (for a long-running sensor use `sensor run`)."""
+    from sensors.live import CaptureError, LiveCapture
+
+    _check_output(stdout, collector, token)
+    relax_gc()
+    capture = LiveCapture(iface, bpf, TrafficOptions(max_flows=max_flows, idle_timeout=idle_timeout,
+                                                     carve_bytes=carve_kb * 1024))
+    try:
+        capture.open()
+    except CaptureError as exc:
+        _err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    stop = threading.Event()
+    if seconds:
+        threading.Timer(seconds, stop.set).start()
+
+    def events() -> Iterator[dict[str, Any]]:
+        try:
+            yield from capture.events(stop)
+        except KeyboardInterrupt:
+            stop.set()
+        stats = capture.stats
+        _err.print(f"{iface}: {stats.packets} packets, {capture.drops()} dropped by the kernel, "
+                   f"{sum(stats.events.values())} events, {stats.decode_errors} undecodable")
+
+    _emit(events(), stdout, collector, token, batch_size, max_attempts)
+
+
+@app.command("run")
+def run_command(
+    config: Path = typer.Option(..., "--config", exists=True, dir_okay=False, readable=True, help="Sensor YAML file."),
+) -> None:
+    """Run the sensor: configured capture files, interfaces, log files and syslog, shipped with spool and heartbeat."""
+    from sensors.config import SensorConfigError, load_sensor_config
+    from sensors.runner import SensorRunner, stats_lines
+
+    try:
+        settings = load_sensor_config(config)
+    except SensorConfigError as exc:
+        _err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    relax_gc()
+    runner = SensorRunner(settings, SystemClock())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    _err.print(f"sensor {settings.sensor.name}: shipping to {settings.collector.url}, spool {settings.spool.dir}")
+    try:
+        runner.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    for line in stats_lines(runner):
+        _err.print(line)
 
 
 @app.command("conformance")
