@@ -188,27 +188,27 @@ def main() -> None:
             out.write(record.pack(sec, int((ts - sec) * 1e6), len(data), len(data)))
             out.write(data)
 
-        for number, start in enumerate(starts):
-            while heap and heap[0][0] <= start:
+        def emit_until(limit: float) -> int:
+            """Write every queued packet up to ``limit``, in time order across conversations."""
+            count = 0
+            while heap and heap[0][0] <= limit:
                 ts, key, data, rest = heapq.heappop(heap)
                 emit(ts, data)
-                written += 1
+                count += 1
                 nxt = next(rest, None)  # type: ignore[call-overload]
                 if nxt is not None:
                     heapq.heappush(heap, (nxt[0], key, nxt[1], rest))
+            return count
+
+        for number, start in enumerate(starts):
+            written += emit_until(start)
             _, shape = rng.choices(mix, weights)[0]
             host = 0x0A140000 | rng.randrange(1, 0xFFFF)  # 10.20.0.0/16
             server = struct.pack("!I", rng.choice([0xCB007100, 0xC6336400, 0x7B7D0000]) | rng.randrange(1, 255))
             packets = instance(shape, struct.pack("!I", host), rng.randrange(32768, 61000), server, t0 + start)
             first = next(packets)
             heapq.heappush(heap, (first[0], number, first[1], packets))
-        while heap:
-            ts, key, data, rest = heapq.heappop(heap)
-            emit(ts, data)
-            written += 1
-            nxt = next(rest, None)  # type: ignore[call-overload]
-            if nxt is not None:
-                heapq.heappush(heap, (nxt[0], key, nxt[1], rest))
+        written += emit_until(float("inf"))
     print(f"{args.out}: {written} packets, {conversations} conversations over {duration:.0f} s", file=sys.stderr)
 
 

@@ -34,11 +34,14 @@ class PcapReader:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         traffic = TrafficAnalyzer(self.options, self.stats)
+        feed = traffic.feed
         end = CaptureEnd()
         with self.path.open("rb") as stream:
             try:
                 for frame in read_frames(stream, end):
-                    yield from traffic.feed(frame)
+                    events = feed(frame)
+                    if events:  # most packets complete nothing: skip building an iterator
+                        yield from events
             except CaptureFormatError as exc:
                 self.stats.not_a_capture = str(exc)
         self.stats.truncated, self.stats.truncation_reason = end.truncated, end.reason

@@ -1,6 +1,7 @@
 """Crafting helpers for the sensor tests: TCP conversations and TLS hellos as real packets (scapy)."""
 from __future__ import annotations
 
+import json
 import struct
 from pathlib import Path
 
@@ -111,3 +112,13 @@ def server_hello(cipher, version=0x0303, supported_version=None) -> bytes:
     body = struct.pack("!H", version) + b"\x33" * 32 + _vec(b"", 1) + struct.pack("!H", cipher) + b"\x00" + _vec(ext, 2)
     handshake = b"\x02" + len(body).to_bytes(3, "big") + body
     return b"\x16\x03\x03" + _vec(handshake, 2)
+
+
+def answer_json(handler, status: int, payload: dict) -> None:
+    """Answer a request of a test HTTP server (http.server handler) with JSON."""
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)

@@ -21,6 +21,7 @@ from sensors.runner import SensorRunner
 from sensors.samples import SAMPLE_PCAP
 from soc_core.clock import ManualClock
 from soc_core.events import validate_event
+from tests.sensor_traffic import answer_json
 
 TOKEN = "sensor-token-1"
 AUTH_LINES = [f"Nov 23 12:59:{i:02d} gw sshd[8{i:02d}]: Failed password for root from 203.0.113.9 port {4000 + i} ssh2"
@@ -60,12 +61,7 @@ class Collector:
                 self._answer(200, {"accepted": new, "duplicates": len(lines) - new, "rejected": []})
 
             def _answer(self, status, payload):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                answer_json(self, status, payload)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]

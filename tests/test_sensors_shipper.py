@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from sensors.cli import app
 from sensors.samples import SAMPLE_ACCESS_LOG
 from sensors.shipper import ShipError, Shipper, ship_events
+from tests.sensor_traffic import answer_json
 
 
 class Collector:
@@ -45,12 +46,7 @@ def collector() -> Iterator[tuple[Collector, str]]:
                 self._answer(200, {"accepted": len(lines) - len(rejected), "duplicates": 0, "rejected": rejected})
 
         def _answer(self, status: int, payload: dict) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            answer_json(self, status, payload)
 
         def log_message(self, *args: object) -> None:
             pass
