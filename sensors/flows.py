@@ -114,7 +114,8 @@ class Flow:
         return "OTH"
 
     def add(self, packet: Packet, from_orig: bool) -> None:
-        self.last = max(self.last, packet.ts)
+        if packet.ts > self.last:
+            self.last = packet.ts
         size = len(packet.payload)
         if from_orig:
             self.orig_packets += 1
@@ -183,14 +184,14 @@ def _has_ports(proto: int) -> bool:
 
 def _flow_key(packet: Packet) -> tuple[FlowKey, bool]:
     """Direction-free key and whether the packet goes low → high endpoint."""
-    sport, dport = packet.sport, packet.dport
-    if packet.proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
+    sport, dport, proto = packet.sport, packet.dport, packet.proto
+    if proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
         # Pair ICMP messages like Community ID does: echo request and reply share a flow.
-        sport, dport, _ = icmp_port_equivalents(packet.proto, sport, dport)
-    a, b = (packet.src, sport), (packet.dst, dport)
-    if a <= b:
-        return (packet.proto, a[0], a[1], b[0], b[1]), True
-    return (packet.proto, b[0], b[1], a[0], a[1]), False
+        sport, dport, _ = icmp_port_equivalents(proto, sport, dport)
+    src, dst = packet.src, packet.dst
+    if src < dst or (src == dst and sport <= dport):  # (src, sport) <= (dst, dport) without building tuples
+        return (proto, src, sport, dst, dport), True
+    return (proto, dst, dport, src, sport), False
 
 
 @dataclass(slots=True)
