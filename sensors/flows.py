@@ -70,9 +70,14 @@ class Flow:
     orig_isn: int = -1  # sequence number of each side's SYN, kept for reassembly (-1: not seen)
     resp_isn: int = -1
 
+    community_id_cache: str | None = None
+
     @property
     def community_id(self) -> str:
-        return community_id_v1(self.orig_ip, self.resp_ip, self.proto, self.orig_port, self.resp_port)
+        if self.community_id_cache is None:  # the flow event and its protocol records all need it
+            self.community_id_cache = community_id_v1(self.orig_ip, self.resp_ip, self.proto, self.orig_port,
+                                                      self.resp_port)
+        return self.community_id_cache
 
     @property
     def finished(self) -> bool:

@@ -7,9 +7,11 @@ edusoc.tls (ssl.log), edusoc.ssh (ssh.log).
 from __future__ import annotations
 
 import base64
+import math
+import time
 from typing import Any
 
-from soc_core.events import stable_event_id, timestamp_from_epoch
+from soc_core.events import stable_event_id
 from sensors.community_id import IPPROTO_ICMP, IPPROTO_ICMPV6, community_id_v1
 from sensors.dns import DnsTransaction
 from sensors.flows import TRANSPORT_NAMES, Flow
@@ -27,6 +29,24 @@ MODULE = "pcap"
 # ECS tls.version / tls.version_protocol from the wire version.
 _ECS_TLS_VERSIONS = {0x0002: ("ssl", "2.0"), 0x0300: ("ssl", "3.0"), 0x0301: ("tls", "1.0"), 0x0302: ("tls", "1.1"),
                      0x0303: ("tls", "1.2"), 0x0304: ("tls", "1.3")}
+
+
+_SECONDS: dict[int, str] = {}  # "YYYY-MM-DDTHH:MM:SS" of recent whole seconds
+
+
+def timestamp_from_epoch(seconds: float) -> str:
+    """The same string as soc_core.events.timestamp_from_epoch (ISO 8601 UTC, microseconds, Z),
+    about five times faster: packets of one second share their date-time prefix."""
+    whole = math.floor(seconds)
+    micro = round((seconds - whole) * 1e6)  # half-even, like datetime.fromtimestamp
+    if micro >= 1_000_000:
+        whole, micro = whole + 1, micro - 1_000_000
+    prefix = _SECONDS.get(whole)
+    if prefix is None:
+        if len(_SECONDS) > 4096:
+            _SECONDS.clear()
+        prefix = _SECONDS[whole] = "%04d-%02d-%02dT%02d:%02d:%02d" % time.gmtime(whole)[:6]
+    return f"{prefix}.{micro:06d}Z"
 
 
 def _duration_ns(start: float, end: float) -> int:

@@ -69,3 +69,12 @@ def test_fast_decoder_with_fragments_fails_only_with_decode_errors(data, linktyp
             decode_frame(Frame(0.0, linktype, frame_bytes), defrag)
         except PacketDecodeError:
             pass
+
+
+@settings(max_examples=500, deadline=None)
+@given(seconds=st.floats(min_value=0, max_value=4_102_444_800, allow_nan=False))
+def test_fast_event_timestamps_equal_the_schema_formatter(seconds):
+    from sensors.netevents import timestamp_from_epoch as fast
+    from soc_core.events import timestamp_from_epoch as reference
+
+    assert fast(seconds) == reference(seconds)
