@@ -41,9 +41,13 @@ def test_live_capture_on_loopback_decodes_http_through_the_fast_path():
     try:
         response = httpx.get(f"http://127.0.0.1:{port}/hello?from=edusoc", headers={"User-Agent": "edusoc-live-test"})
         assert response.status_code == 200
-        deadline = time.monotonic() + 10
-        while capture.stats.packets < 8 and time.monotonic() < deadline:
-            time.sleep(0.05)  # waiting for the kernel to hand over packets, not for the clock
+        deadline = time.monotonic() + 15
+        seen = -1
+        # Wait until the kernel has handed over the whole exchange (teardown included): the count
+        # stops growing. This waits for another party's I/O, not for the clock.
+        while time.monotonic() < deadline and (capture.stats.packets < 8 or capture.stats.packets != seen):
+            seen = capture.stats.packets
+            time.sleep(0.5)
     finally:
         stop.set()
         reader.join(10)
