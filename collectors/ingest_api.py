@@ -1,9 +1,12 @@
-"""HTTP face of the collector: POST /api/v1/ingest/events, authenticated by sensor token."""
+"""HTTP face of the collector, authenticated by sensor token: POST /api/v1/ingest/events (batches)
+and POST /api/v1/ingest/heartbeat (the sensor's version and counters, its sign of life)."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime, timezone
 
 from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, Field, ValidationError
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -11,6 +14,16 @@ from collectors.ingest import BatchError, BatchResult, EventOrigin, IngestServic
 from soc_core.clock import to_db
 from soc_core.models import Sensor
 from soc_core.repositories import sensor_for_token
+from soc_core.sensor_registry import record_heartbeat
+
+
+class Heartbeat(BaseModel):
+    """What a sensor reports about itself every minute or so."""
+
+    sensor_time: datetime = Field(description="the sensor's clock, ISO 8601")
+    version: str = Field(max_length=64)
+    # packets, drops, events, spool_bytes, spool_batches, errors, ...: non-negative integers
+    counters: dict[str, int] = Field(default_factory=dict, max_length=64)
 
 
 def build_ingest_router(service: IngestService, sessions: sessionmaker[Session]) -> APIRouter:
@@ -18,7 +31,7 @@ def build_ingest_router(service: IngestService, sessions: sessionmaker[Session])
 
     @router.post("/events", summary="Accept a gzip NDJSON batch of events from a sensor")
     async def ingest_events(request: Request) -> dict[str, object]:
-        token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        token = _bearer(request)
         origin = await run_in_threadpool(_origin_for, sessions, token)
         if origin is None:
             raise HTTPException(401, "unknown or revoked sensor token", headers={"WWW-Authenticate": "Bearer"})
@@ -36,7 +49,37 @@ def build_ingest_router(service: IngestService, sessions: sessionmaker[Session])
             "rejected": [asdict(r) for r in result.rejected],
         }
 
+    @router.post("/heartbeat", summary="A sensor's heartbeat: its clock, version and counters",
+                 responses={401: {"description": "unknown or revoked sensor token"}, 422: {"description": "bad body"}})
+    async def heartbeat(request: Request) -> dict[str, bool]:
+        # The token is checked before the body is read: a stranger learns nothing about the format.
+        raw = await _read_bounded(request, 64 * 1024)
+        await run_in_threadpool(_record_heartbeat, sessions, service, _bearer(request), raw)
+        return {"ok": True}
+
     return router
+
+
+def _bearer(request: Request) -> str:
+    return request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+
+
+def _record_heartbeat(sessions: sessionmaker[Session], service: IngestService, token: str, raw: bytes) -> None:
+    with sessions() as session:
+        sensor = sensor_for_token(session, token) if token else None
+        if sensor is None:
+            raise HTTPException(401, "unknown or revoked sensor token", headers={"WWW-Authenticate": "Bearer"})
+        try:
+            body = Heartbeat.model_validate_json(raw)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:5])
+            raise HTTPException(422, f"heartbeat not understood: {problems}") from None
+        bad = [name for name, value in body.counters.items() if value < 0 or len(name) > 64]
+        if bad:
+            raise HTTPException(422, f"counters must be non-negative integers with short names: {', '.join(bad[:5])}")
+        sensor_time = body.sensor_time if body.sensor_time.tzinfo else body.sensor_time.replace(tzinfo=timezone.utc)
+        record_heartbeat(session, service.clock, sensor, sensor_time, body.version, body.counters)
+        session.commit()
 
 
 async def _read_bounded(request: Request, limit: int) -> bytes:

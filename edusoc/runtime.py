@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from collectors.ingest import IngestService
 from collectors.ingest_api import build_ingest_router
+from collectors.retention import enforce_retention
 from collectors.sqlite_store import SqliteEventStore
 from detection_rules import Alert, DetectionEngine, IndicatorSet, RuleSet, RuleSwitches, YaraScanner, load_ruleset
 from playbooks import fold_alerts
@@ -75,26 +76,42 @@ class Runtime:
 
     def start_compliance_schedule(self, stop: threading.Event) -> threading.Thread | None:
         """Run the checks now and every ``compliance.check_interval_minutes`` until ``stop`` is set."""
-        interval = self.settings.compliance.check_interval_minutes * 60
-        if interval <= 0:
-            return None
+        return _every("compliance-checks", self.settings.compliance.check_interval_minutes * 60,
+                      self.run_compliance_checks, stop)
 
-        def loop() -> None:
-            while not stop.is_set():
-                try:
-                    log.info("compliance checks: %s", self.run_compliance_checks())
-                except Exception:  # a failed pass is logged and retried next interval, never fatal
-                    log.exception("compliance checks failed")
-                stop.wait(interval)
+    def enforce_retention(self) -> str:
+        """Delete whole days of events older than ``event_store.retention_days``."""
+        dropped = enforce_retention(self.event_store, self.clock, self.settings.event_store.retention_days, self.sessions)
+        return f"{len(dropped)} day(s) deleted" + (f": {dropped[0]} .. {dropped[-1]}" if dropped else "")
 
-        thread = threading.Thread(target=loop, name="compliance-checks", daemon=True)
-        thread.start()
-        return thread
+    def start_retention_schedule(self, stop: threading.Event) -> threading.Thread | None:
+        """Enforce event retention now and every ``event_store.retention_check_hours`` until ``stop`` is set."""
+        return _every("event-retention", self.settings.event_store.retention_check_hours * 3600,
+                      self.enforce_retention, stop)
 
     def close(self) -> None:
         self.scheduler.shutdown()
         self.event_store.close()
         self.engine.dispose()
+
+
+def _every(name: str, interval: float, job: Callable[[], str], stop: threading.Event) -> threading.Thread | None:
+    """Run ``job`` now and every ``interval`` seconds in a daemon thread until ``stop`` is set; 0 = never."""
+    if interval <= 0:
+        return None
+
+    def loop() -> None:
+        while True:  # the first pass runs even if ``stop`` is already set
+            try:
+                log.info("%s: %s", name, job())
+            except Exception:  # a failed pass is logged and retried next interval, never fatal
+                log.exception("%s failed", name)
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=loop, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def open_event_store(settings: Settings) -> EventStore:

@@ -25,6 +25,7 @@ def serve(settings: Settings, demo: bool = False) -> None:
         threading.Thread(target=_replay_when_up, args=(runtime, server, base_url, sensors), name="demo-replay", daemon=True).start()
     stop_checks = threading.Event()
     runtime.start_compliance_schedule(stop_checks)
+    runtime.start_retention_schedule(stop_checks)
     try:
         server.run()
     finally:

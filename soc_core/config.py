@@ -39,6 +39,8 @@ class EventStoreSettings(_Section):
     # amendment; DOMAIN.md §2.1 [S]). Six calendar months are 181-184 days, so 184 by default
     # (DOMAIN.md §2.1 [I]). Whole UTC days are deleted, the oldest first.
     retention_days: int = Field(default=184, ge=1)
+    # `edusoc run` enforces retention at start and then this often; 0 = never (use `edusoc events retention`).
+    retention_check_hours: float = 6.0
 
 
 class IngestSettings(_Section):
