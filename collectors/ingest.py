@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detection_rules import Alert, DetectionEngine
+from soc_core.address_book import AddressBook
 from soc_core.clock import Clock
 from soc_core.config import IngestSettings
 from soc_core.event_store import EventStore
@@ -31,6 +32,8 @@ class EventOrigin:
     sensor_name: str
     unit_id: str
     unit_name: str
+    # The unit's path in the org tree: enrichment may attribute an event to a unit below it, never elsewhere.
+    unit_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,8 @@ class IngestService:
         self.limits = limits
         self.clock = clock
         self.counters = IngestCounters()
+        # Replaced whole when the inventory changes (see edusoc.runtime); None = no enrichment.
+        self.address_book: AddressBook | None = None
         # Correlation state in the engine is order-dependent: one batch at a time.
         self._lock = threading.Lock()
 
@@ -115,6 +120,7 @@ class IngestService:
         ingested = format_timestamp(self.clock.now())
         events: list[dict[str, Any]] = []
         seen: set[str] = set()
+        book = self.address_book
         for number, line in enumerate(lines, start=1):
             try:
                 event = _parse_line(line, self.limits.max_event_bytes)
@@ -131,6 +137,8 @@ class IngestService:
             event["observer.id"] = origin.sensor_id
             event["observer.name"] = origin.sensor_name
             event["event.ingested"] = ingested
+            if book is not None:
+                _enrich(event, origin, book)
             events.append(event)
         return events
 
@@ -165,6 +173,32 @@ def _parse_line(line: bytes, max_bytes: int) -> dict[str, Any]:
     if isinstance(raw, dict) and raw.get("event.kind") == "alert":
         raise EventError("event.kind: sensors may not send alerts")
     return validate_event(raw)
+
+
+_ENRICHED = tuple(f"{side}.{name}" for side in ("source", "destination") for name in ("unit.id", "unit.name", "asset.name"))
+
+
+def _enrich(event: dict[str, Any], origin: EventOrigin, book: AddressBook) -> None:
+    """Owning unit and asset of each address from the inventory. The event moves to the unit that
+    owns its destination (else its source) when that unit lies below the sensor's own unit: a
+    county's sensor attributes a school's traffic to the school."""
+    for name in _ENRICHED:  # the collector's to set, whatever the sensor claims
+        event.pop(name, None)
+    owner = None
+    for side in ("destination", "source"):
+        ip = event.get(f"{side}.ip")
+        ref = book.lookup(ip) if ip else None
+        if ref is None:
+            continue
+        event[f"{side}.unit.id"] = str(ref.unit_id)
+        event[f"{side}.unit.name"] = ref.unit_name
+        if ref.asset:
+            event[f"{side}.asset.name"] = ref.asset
+        if owner is None and origin.unit_path and ref.unit_path.startswith(origin.unit_path):
+            owner = ref
+    if owner is not None:
+        event["organization.id"] = str(owner.unit_id)
+        event["organization.name"] = owner.unit_name
 
 
 def _alert_event(alert: Alert, origin: EventOrigin) -> dict[str, Any]:

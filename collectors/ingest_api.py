@@ -100,7 +100,7 @@ def _origin_for(sessions: sessionmaker[Session], token: str) -> EventOrigin | No
         sensor = sensor_for_token(session, token)
         if sensor is None:
             return None
-        return EventOrigin(str(sensor.id), sensor.name, str(sensor.unit_id), sensor.unit.name)
+        return EventOrigin(str(sensor.id), sensor.name, str(sensor.unit_id), sensor.unit.name, sensor.unit.path)
 
 
 def _record_counts(sessions: sessionmaker[Session], service: IngestService, sensor_id: int, result: BatchResult) -> None:

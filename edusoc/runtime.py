@@ -29,6 +29,7 @@ from playbooks.playbook import BUNDLED, load_playbooks
 from playbooks.scheduler import Scheduler
 from soc_api import ApiContext, create_app
 from soc_api.context import DetectionContext
+from soc_core.address_book import address_book_from_inventory
 from soc_core.clock import Clock, SystemClock
 from soc_core.config import Settings
 from soc_core.db import make_engine, migrate, session_factory
@@ -83,6 +84,17 @@ class Runtime:
         """Delete whole days of events older than ``event_store.retention_days``."""
         dropped = enforce_retention(self.event_store, self.clock, self.settings.event_store.retention_days, self.sessions)
         return f"{len(dropped)} day(s) deleted" + (f": {dropped[0]} .. {dropped[-1]}" if dropped else "")
+
+    def refresh_address_book(self) -> str:
+        """Re-read the inventory's IP ranges and hosts into the collector's enrichment index."""
+        with self.sessions() as session:
+            book = address_book_from_inventory(session)
+        self.ingest.address_book = book
+        return f"{book.size} networks and hosts indexed"
+
+    def start_address_book_refresh(self, stop: threading.Event) -> threading.Thread | None:
+        return _every("address-book", self.settings.ingest.address_book_refresh_minutes * 60,
+                      self.refresh_address_book, stop)
 
     def start_retention_schedule(self, stop: threading.Event) -> threading.Thread | None:
         """Enforce event retention now and every ``event_store.retention_check_hours`` until ``stop`` is set."""
@@ -185,5 +197,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         detection=DetectionContext(ruleset, switches, scanner, indicators if len(indicators) else None),
     )
     app = create_app(context, [build_ingest_router(ingest, sessions)])
-    return Runtime(settings, clock, engine, sessions, event_store, ruleset, ingest, app, scheduler, deadlines, actions, notices,
+    runtime = Runtime(settings, clock, engine, sessions, event_store, ruleset, ingest, app, scheduler, deadlines, actions, notices,
                    zero_reports, reports)
+    runtime.refresh_address_book()
+    return runtime

@@ -26,6 +26,7 @@ def serve(settings: Settings, demo: bool = False) -> None:
     stop_checks = threading.Event()
     runtime.start_compliance_schedule(stop_checks)
     runtime.start_retention_schedule(stop_checks)
+    runtime.start_address_book_refresh(stop_checks)
     try:
         server.run()
     finally:

@@ -48,6 +48,8 @@ class IngestSettings(_Section):
     max_decompressed_bytes: int = 64 * 1024 * 1024  # guards against gzip bombs
     max_batch_events: int = 10_000
     max_event_bytes: int = 256 * 1024
+    # How often the collector re-reads the asset inventory's IP ranges and hosts for enrichment; 0 = only at start.
+    address_book_refresh_minutes: float = 5.0
 
 
 class DetectionSettings(_Section):

@@ -48,6 +48,13 @@ FIELDS: dict[str, FieldSpec] = {
     "observer.name": FieldSpec("keyword", "Sensor name."),
     "organization.id": FieldSpec("keyword", "Owning unit (school or bureau) id; set by the collector from the sensor's unit."),
     "organization.name": FieldSpec("keyword", "Owning unit name."),
+    # -- enrichment from the asset inventory (edusoc extension; set by the collector, never by sensors)
+    "source.unit.id": FieldSpec("keyword", "Unit whose inventoried IP range holds source.ip."),
+    "source.unit.name": FieldSpec("keyword", "Name of that unit."),
+    "source.asset.name": FieldSpec("keyword", "Inventoried host at source.ip (its host name)."),
+    "destination.unit.id": FieldSpec("keyword", "Unit whose inventoried IP range holds destination.ip."),
+    "destination.unit.name": FieldSpec("keyword", "Name of that unit."),
+    "destination.asset.name": FieldSpec("keyword", "Inventoried host at destination.ip (its host name)."),
     # -- endpoints
     "source.ip": FieldSpec("ip", "Originator address (who sent the first packet / the HTTP client)."),
     "source.port": FieldSpec("port", "Originator port."),
