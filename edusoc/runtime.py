@@ -131,7 +131,7 @@ def open_event_store(settings: Settings) -> EventStore:
         from collectors.elasticsearch_store import ElasticsearchEventStore
 
         return ElasticsearchEventStore(settings.event_store.elasticsearch_url, settings.event_store.elasticsearch_index_prefix)
-    return SqliteEventStore(settings.sqlite_events_path)
+    return SqliteEventStore(settings.sqlite_events_path, settings.event_store.sqlite_full_text)
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:

@@ -7,6 +7,7 @@ IPv4, 129 for IPv6, in practice a handful), so it does not grow with the number 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -57,10 +58,10 @@ class RangeAddressBook:
 
     def lookup(self, ip: str) -> AssetRef | None:
         try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
+            packed = socket.inet_pton(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip)
+        except (OSError, ValueError):
             return None
-        version, value = address.version, int(address)
+        version, value = (4 if len(packed) == 4 else 6), int.from_bytes(packed, "big")
         bits = 32 if version == 4 else 128
         for prefix in self._order[version]:
             ref = self._tables[(version, prefix)].get(value >> (bits - prefix) << (bits - prefix))

@@ -45,10 +45,10 @@ def _make_es_store(**kwargs: Any) -> ElasticsearchEventStore:
     return ElasticsearchEventStore(_es_url(), index_prefix=f"edusoc-test-{uuid.uuid4().hex[:12]}", **kwargs)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)])
+@pytest.fixture(params=["sqlite", "sqlite-no-full-text", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
-    if request.param == "sqlite":
-        sqlite = SqliteEventStore(tmp_path / "events.db")
+    if request.param.startswith("sqlite"):
+        sqlite = SqliteEventStore(tmp_path / "events.db", full_text=request.param == "sqlite")
         yield sqlite
         sqlite.close()
         return

@@ -1,0 +1,19 @@
+# edusoc: one image for the API, the collectors and the scheduler (see docker-compose.yml).
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY soc_core soc_core
+COPY sensors sensors
+COPY collectors collectors
+COPY detection_rules detection_rules
+COPY playbooks playbooks
+COPY soc_api soc_api
+COPY edusoc edusoc
+COPY config config
+RUN pip install --no-cache-dir . "psycopg[binary]>=3.1"
+RUN useradd --system --home /var/lib/edusoc edusoc && mkdir -p /var/lib/edusoc && chown edusoc /var/lib/edusoc
+USER edusoc
+ENV EDUSOC_DATA_DIR=/var/lib/edusoc
+EXPOSE 8000
+ENTRYPOINT ["edusoc"]
+CMD ["run", "--host", "0.0.0.0", "--port", "8000"]
