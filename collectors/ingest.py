@@ -8,20 +8,23 @@ sensor resend the batch, which reproduces the same ids.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from collectors.disk_queue import DiskQueue
 from detection_rules import Alert, DetectionEngine
 from soc_core.address_book import AddressBook
 from soc_core.clock import Clock
 from soc_core.config import IngestSettings
-from soc_core.event_store import EventStore
+from soc_core.event_store import EventStore, EventStoreError, WriteResult
 from soc_core.events import EventError, format_timestamp, validate_event
 
 AlertSink = Callable[[Sequence[Alert]], None]
+log = logging.getLogger("edusoc.collector")
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,17 @@ class BatchResult:
     accepted: int = 0
     duplicates: int = 0
     alerts: int = 0
+    queued: int = 0  # of the accepted, how many wait in the disk queue for the store
     rejected: list[Rejection] = field(default_factory=list)
+
+
+class StoreUnavailable(RuntimeError):
+    """The store is down and nothing can hold the batch: the sensor must keep it and retry later."""
+
+    def __init__(self, reason: str, retry_after: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
 
 
 class BatchError(ValueError):
@@ -66,6 +79,8 @@ class IngestCounters:
     events_accepted: int = 0
     events_duplicate: int = 0
     events_rejected: int = 0
+    events_queued: int = 0
+    batches_refused_queue_full: int = 0
     alerts: int = 0
 
 
@@ -81,6 +96,9 @@ class IngestService:
         self.counters = IngestCounters()
         # Replaced whole when the inventory changes (see edusoc.runtime); None = no enrichment.
         self.address_book: AddressBook | None = None
+        # Where batches wait while the store is down; None = answer 503 at once instead.
+        self.queue: DiskQueue | None = None
+        self._queue_full = False  # the last batch offered to the queue did not fit
         # Correlation state in the engine is order-dependent: one batch at a time.
         self._lock = threading.Lock()
 
@@ -97,14 +115,67 @@ class IngestService:
             alerts = self.engine.process_many(events)
             if alerts:
                 self.alert_sink(alerts)
-                self.store.write([_alert_event(alert, origin) for alert in alerts])
+                self._durable([_alert_event(alert, origin) for alert in alerts])
             if events:
-                written = self.store.write(events)
-                result.accepted = written.written
+                written, queued = self._durable(events)
+                result.accepted = written.written + queued
                 result.duplicates += written.duplicates
+                result.queued = queued
         result.alerts = len(alerts)
         self._count(result)
         return result
+
+    def _durable(self, events: list[dict[str, Any]]) -> tuple[WriteResult, int]:
+        """Write to the store, or — when it is down and a queue is configured — to the disk queue.
+        Returns what the store wrote and how many events were queued instead."""
+        queue = self.queue
+        # While the queue holds batches the store is known to be down: don't wait on it per batch.
+        if queue is None or not queue.state().batches:
+            try:
+                return self.store.write(events), 0
+            except EventStoreError as exc:
+                if queue is None:
+                    raise StoreUnavailable(str(exc), self.limits.queue_retry_after_seconds) from exc
+                log.warning("event store refused a batch, queueing it on disk: %s", exc)
+        if not queue.put(events):
+            self.counters.batches_refused_queue_full += 1
+            self._queue_full = True
+            log.error("ALARM: collector disk queue full (%d bytes): batches are refused with 503", queue.max_bytes)
+            raise StoreUnavailable(f"the event store is down and the disk queue is full ({queue.max_bytes} bytes)",
+                                   self.limits.queue_retry_after_seconds)
+        self.counters.events_queued += len(events)
+        self._queue_full = False
+        self._alarm_if_filling()
+        return WriteResult(0, 0), len(events)
+
+    def drain(self) -> str:
+        """Move queued batches to the store, oldest first, until the queue is empty or the store fails."""
+        queue = self.queue
+        moved = 0
+        while queue is not None and (batch := queue.oldest()) is not None:
+            path, events = batch
+            try:
+                self.store.write(events)
+            except EventStoreError as exc:
+                return f"{moved} batch(es) moved to the store; store still refuses: {exc}" if moved else ""
+            queue.remove(path)
+            self._queue_full = False
+            moved += 1
+        return f"{moved} queued batch(es) moved to the store" if moved else ""
+
+    def queue_metrics(self) -> dict[str, object]:
+        if self.queue is None:
+            return {"configured": False}
+        state = self.queue.state()
+        return {"configured": True, "batches": state.batches, "bytes": state.bytes, "max_bytes": state.max_bytes,
+                "fill": round(state.fill, 4), "full": self._queue_full,
+                "alarm": self._queue_full or state.fill >= self.limits.queue_alarm_fill}
+
+    def _alarm_if_filling(self) -> None:
+        state = self.queue.state() if self.queue else None
+        if state is not None and state.fill >= self.limits.queue_alarm_fill:
+            log.error("ALARM: collector disk queue %.0f%% full (%d batches, %d of %d bytes): the event store is down",
+                      100 * state.fill, state.batches, state.bytes, state.max_bytes)
 
     def _lines(self, body: bytes, gzipped: bool) -> list[bytes]:
         if len(body) > self.limits.max_batch_bytes:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, ValidationError
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
-from collectors.ingest import BatchError, BatchResult, EventOrigin, IngestService
+from collectors.ingest import BatchError, BatchResult, EventOrigin, IngestService, StoreUnavailable
 from soc_core.clock import to_db
 from soc_core.models import Sensor
 from soc_core.repositories import sensor_for_token
@@ -41,11 +41,15 @@ def build_ingest_router(service: IngestService, sessions: sessionmaker[Session])
             result = await run_in_threadpool(service.ingest, origin, body, gzipped)
         except BatchError as exc:
             raise HTTPException(exc.status_code, exc.reason) from exc
+        except StoreUnavailable as exc:
+            # Not acknowledged: the sensor keeps the batch in its spool and resends it.
+            raise HTTPException(503, exc.reason, headers={"Retry-After": str(exc.retry_after)}) from exc
         await run_in_threadpool(_record_counts, sessions, service, int(origin.sensor_id), result)
         return {
             "accepted": result.accepted,
             "duplicates": result.duplicates,
             "alerts": result.alerts,
+            "queued": result.queued,
             "rejected": [asdict(r) for r in result.rejected],
         }
 

@@ -140,8 +140,7 @@ class SqliteEventStore:
                         " destination_port, community_id, rule_id, body) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows).rowcount
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
+                _rollback(self._db)
                 raise EventStoreError(f"event store {self.path}: write failed: {exc}") from exc
         return WriteResult(written=written, duplicates=len(events) - written)
 
@@ -268,8 +267,7 @@ class SqliteEventStore:
                 if doomed:
                     self._db.execute("PRAGMA incremental_vacuum")
             except sqlite3.Error as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
+                _rollback(self._db)
                 raise EventStoreError(f"event store {self.path}: dropping day partitions failed: {exc}") from exc
         return [_as_date(d) for d in doomed]
 
@@ -287,6 +285,14 @@ class SqliteEventStore:
         last = _day_key(query.end - timedelta(microseconds=1)) if query.end is not None else None
         days = [d for d in sorted(self._days) if (first is None or d >= first) and (last is None or d <= last)]
         return days[::-1] if newest_first else days
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    try:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass  # a closed or broken connection has nothing left to roll back
 
 
 def _day_key(instant: datetime) -> str:

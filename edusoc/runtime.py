@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from collectors.disk_queue import DiskQueue
 from collectors.ingest import IngestService
 from collectors.ingest_api import build_ingest_router
 from collectors.retention import enforce_retention
@@ -96,6 +97,12 @@ class Runtime:
         return _every("address-book", self.settings.ingest.address_book_refresh_minutes * 60,
                       self.refresh_address_book, stop)
 
+    def start_queue_drainer(self, stop: threading.Event) -> threading.Thread | None:
+        """Move batches queued while the event store was down into it, every ``ingest.queue_drain_seconds``."""
+        if self.ingest.queue is None:
+            return None
+        return _every("ingest-queue", self.settings.ingest.queue_drain_seconds, self.ingest.drain, stop)
+
     def start_retention_schedule(self, stop: threading.Event) -> threading.Thread | None:
         """Enforce event retention now and every ``event_store.retention_check_hours`` until ``stop`` is set."""
         return _every("event-retention", self.settings.event_store.retention_check_hours * 3600,
@@ -115,7 +122,8 @@ def _every(name: str, interval: float, job: Callable[[], str], stop: threading.E
     def loop() -> None:
         while True:  # the first pass runs even if ``stop`` is already set
             try:
-                log.info("%s: %s", name, job())
+                if outcome := job():  # a pass with nothing to say stays quiet
+                    log.info("%s: %s", name, outcome)
             except Exception:  # a failed pass is logged and retried next interval, never fatal
                 log.exception("%s failed", name)
             if stop.wait(interval):
@@ -186,11 +194,14 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             session.commit()
 
     ingest = IngestService(event_store, DetectionEngine(ruleset, yara=scanner, indicators=indicators if len(indicators) else None, switches=switches), fold_into_incidents, settings.ingest, clock)
+    if settings.ingest.queue_max_bytes > 0:
+        ingest.queue = DiskQueue(settings.data_path / "ingest-queue", settings.ingest.queue_max_bytes)
     context = ApiContext(
         settings=settings, sessions=sessions, clock=clock, event_store=event_store, on_incident_open=plan_incident,
         notice_service=notices, zero_report_service=zero_reports, report_service=reports,
         health_probes={
             "ingest": lambda: asdict(ingest.counters),
+            "ingest_queue": ingest.queue_metrics,
             "rules": lambda: {"loaded": len(ruleset.rules), "rejected": len(ruleset.errors)},
             "yara": lambda: {"rules": scanner.rule_count, "left_out": len(scanner.errors), **asdict(scanner.stats)},
         },

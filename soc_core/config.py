@@ -53,6 +53,13 @@ class IngestSettings(_Section):
     max_event_bytes: int = 256 * 1024
     # How often the collector re-reads the asset inventory's IP ranges and hosts for enrichment; 0 = only at start.
     address_book_refresh_minutes: float = 5.0
+    # While the event store is down, accepted batches wait on disk (<data_dir>/ingest-queue) up to
+    # this size; beyond it the collector answers 503 + Retry-After and the sensors keep their spools.
+    # 0 = no queue (503 as soon as the store fails).
+    queue_max_bytes: int = 1024 * 1024 * 1024
+    queue_alarm_fill: float = Field(default=0.8, gt=0, le=1)  # log an alarm and flag health from this fill
+    queue_retry_after_seconds: int = 30
+    queue_drain_seconds: float = 2.0  # how often the drainer retries the store
 
 
 class DetectionSettings(_Section):
