@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -183,9 +183,8 @@ def main() -> None:
             try:
                 elapsed, accepted, alerts = run_pipeline(store, bodies, args.events)
             finally:
-                es = store._es
-                es.indices.delete(index=f"{store.index_prefix}-*")
-                es.indices.delete_index_template(name=store.index_prefix)
+                store.drop_days_before(date.max)
+                store._es.indices.delete_index_template(name=store.index_prefix)
                 store.close()
             bare = bare_elasticsearch(events, args.es_url)
             reference_name = "elasticsearch helpers.bulk"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -227,6 +228,22 @@ def _check_value(name: str, spec: FieldSpec, value: Any) -> Any:
     raise AssertionError(f"unhandled field type {kind}")
 
 
+_KINDS = {name: spec.type for name, spec in FIELDS.items()}
+_STRING_KINDS = frozenset({"keyword", "text"})
+_CANONICAL = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+
+
+def _canonical_timestamp(value: str) -> bool:
+    """Already in the form format_timestamp writes (UTC, microseconds, Z) and a real instant."""
+    if not _CANONICAL.fullmatch(value):
+        return False
+    try:
+        datetime.fromisoformat(value[:-1])
+    except ValueError:
+        return False
+    return True
+
+
 def validate_event(raw: object) -> dict[str, Any]:
     """Return a normalised copy of ``raw`` or raise EventError with the first problem found."""
     if not isinstance(raw, dict):
@@ -236,12 +253,22 @@ def validate_event(raw: object) -> dict[str, Any]:
             raise EventError(f"{name}: required field is missing", name)
     event: dict[str, Any] = {}
     for name, value in raw.items():
-        spec = FIELDS.get(name)
-        if spec is None:
+        kind = _KINDS.get(name)
+        if kind is None:
             raise EventError(f"{name}: not a field of the edusoc event schema", name)
         if value is None:
             continue
-        event[name] = _check_value(name, spec, value)
+        # Fast paths for what sensors send nearly always (the hot loop of ingest); the rest,
+        # and every error, go through _check_value.
+        value_type = type(value)
+        if value_type is str and kind in _STRING_KINDS:
+            event[name] = value
+        elif value_type is int and kind == "long" and value >= 0:
+            event[name] = value
+        elif value_type is str and kind == "date" and _canonical_timestamp(value):
+            event[name] = value
+        else:
+            event[name] = _check_value(name, FIELDS[name], value)
     if event["event.kind"] not in EVENT_KINDS:
         raise EventError(f"event.kind: must be one of {', '.join(EVENT_KINDS)}, got {event['event.kind']!r}", "event.kind")
     if len(event["event.id"]) > 128:
