@@ -13,6 +13,10 @@ subtree, so a region's figure is exactly the sum of its units' counts (drill-dow
   school's user filing / declared apps (§3).
 - ``incident_deadline_1h`` — incidents with a ≤ 1 h handling deadline (重大 and above) handled by it / those
   handled or past it; ``incident_deadline_60h`` the same for notified incidents (安全通报, source 'notice').
+- ``zero_report_on_time`` — daily reports submitted by the deadline / report days already due, over every
+  key period (重要时段) a unit must report in (DOMAIN.md §5); a day counts once its deadline has passed.
+- ``notices_open`` — notices (通报) to the unit not yet closed / notices issued to it;
+  ``notices_overdue`` — open notices past their due date / notices issued to it (DOMAIN.md §7).
 - ``findings_resolved`` is not a ratio of compliance; open findings are counted by priority under ``findings``.
 """
 from __future__ import annotations
@@ -27,11 +31,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from playbooks.check_runner import load_inventories, load_registry
+from playbooks.zero_reports import deadline_of
 from playbooks.filing_checks import AppRegistry, UnitInventory, app_compliant, assessment_due, is_monitored, needs_assessment
 from soc_core.clock import Clock, as_utc, to_db, to_shanghai
 from soc_core.config import Settings
 from soc_core.models import Incident, Unit
 from soc_core.models_assets import ComplianceSnapshot, Finding
+from soc_core.models_duty import KeyPeriod, KeyPeriodUnit, Notice, ZeroReport
 from soc_core.org import UnitKind
 
 FIGURES: dict[str, str] = {
@@ -43,6 +49,9 @@ FIGURES: dict[str, str] = {
     "app_filing": "教育APP备案合规率",
     "incident_deadline_1h": "重大事件1小时处置按期率",
     "incident_deadline_60h": "通报事件60小时处置按期率",
+    "zero_report_on_time": "零报告按时报送率",
+    "notices_open": "通报未办结占比",
+    "notices_overdue": "通报逾期未办结占比",
 }
 # Incident statuses that mean handled; the time it was handled is read from the first of these
 # attributes the Incident model has (the incident lifecycle adds them), else from the audit trail.
@@ -124,6 +133,48 @@ def incident_counts(incidents: Iterable[Incident], now: datetime, settings: Sett
     return per_unit
 
 
+def zero_report_counts(
+    obligations: Iterable[tuple[KeyPeriod, int]], reports: Iterable[ZeroReport], now: datetime,
+) -> dict[int, Counts]:
+    """Per unit: days reported by the deadline / days whose deadline has passed, for each (period, unit) owed."""
+    on_time = {(r.period_id, r.unit_id, r.report_date) for r in reports if not r.late}
+    today = to_shanghai(now).date()
+    per_unit: dict[int, Counts] = defaultdict(_empty)
+    for period, unit_id in obligations:
+        day = period.starts_on
+        while day <= min(period.ends_on, today):
+            if now >= deadline_of(period, day):
+                _add(per_unit[unit_id], "zero_report_on_time", (period.id, unit_id, day) in on_time)
+            day += timedelta(days=1)
+    return per_unit
+
+
+def notice_counts(notices: Iterable[Notice], now: datetime) -> dict[int, Counts]:
+    """Per target unit: notices still open, and open past their due date, each over notices issued to it."""
+    per_unit: dict[int, Counts] = defaultdict(_empty)
+    for notice in notices:
+        still_open = notice.status != "closed"
+        _add(per_unit[notice.target_unit_id], "notices_open", still_open)
+        _add(per_unit[notice.target_unit_id], "notices_overdue", still_open and now > as_utc(notice.due_at))
+    return per_unit
+
+
+def _duty_counts(session: Session, unit_ids: list[int], now: datetime) -> dict[int, Counts]:
+    obligations = session.execute(
+        select(KeyPeriod, KeyPeriodUnit.unit_id).join(KeyPeriodUnit, KeyPeriodUnit.period_id == KeyPeriod.id)
+        .where(KeyPeriodUnit.unit_id.in_(unit_ids))
+    ).tuples()
+    reports = session.scalars(select(ZeroReport).where(ZeroReport.unit_id.in_(unit_ids)))
+    notices = session.scalars(select(Notice).where(Notice.target_unit_id.in_(unit_ids)))
+    merged: dict[int, Counts] = defaultdict(_empty)
+    for per_unit, names in ((zero_report_counts(obligations, reports, now), ("zero_report_on_time",)),
+                            (notice_counts(notices, now), ("notices_open", "notices_overdue"))):
+        for uid, counts in per_unit.items():
+            for name in names:
+                merged[uid][name] = counts[name]
+    return merged
+
+
 @dataclass
 class ComplianceReport:
     unit: Unit
@@ -164,6 +215,9 @@ def compliance_report(session: Session, clock: Clock, settings: Settings, root: 
     incidents = session.scalars(select(Incident).where(Incident.unit_id.in_([u.id for u in units])))
     for uid, counts in incident_counts(incidents, now, settings).items():
         for name in ("incident_deadline_1h", "incident_deadline_60h"):
+            own[uid][name] = counts[name]
+    for uid, counts in _duty_counts(session, [u.id for u in units], now).items():
+        for name in ("zero_report_on_time", "notices_open", "notices_overdue"):
             own[uid][name] = counts[name]
     open_findings: dict[int, Counter[str]] = defaultdict(Counter)
     for finding in session.scalars(select(Finding).where(Finding.resolved_at.is_(None),

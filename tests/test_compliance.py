@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from openpyxl import load_workbook
 
 from playbooks import Grade, Source, open_incident
-from playbooks.compliance import incident_counts
+from playbooks.compliance import incident_counts, notice_counts, zero_report_counts
 from soc_core.clock import to_db
 from soc_core.config import Settings
 from soc_core.models import Incident, Sensor
+from soc_core.models_duty import KeyPeriod, Notice, ZeroReport
 from tests.api_helpers import DemoProcess, start_demo_process
 
 
@@ -52,6 +53,9 @@ REGION = {
     "app_filing": (2, 4),             # 快乐口算 revoked, 题库宝 not on the list
     "incident_deadline_1h": (0, 1),   # the 3 h old 重大 incident is past its hour; the 30 min one is not due yet
     "incident_deadline_60h": (0, 1),  # the notice of 70 h ago is past 60 h
+    "zero_report_on_time": (0, 0),    # no key period declared
+    "notices_open": (0, 0),           # no notice issued
+    "notices_overdue": (0, 0),
 }
 
 
@@ -147,3 +151,34 @@ def test_incident_deadline_figures_count_handled_on_time_and_missed(clock):
     ]
     counts = incident_counts(rows, now, Settings())[1]
     assert counts["incident_deadline_1h"] == [1, 2] and counts["incident_deadline_60h"] == [1, 1]
+
+
+def test_zero_report_figure_counts_days_due_and_reports_on_time():
+    """Pure. A key period 1–3 Nov with a 16:00 Beijing deadline, judged at 2 Nov 17:00 Beijing: two days are due.
+    School 1 reported both on time; school 2 reported 1 Nov late and 2 Nov not at all; school 3 owes nothing."""
+    now = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)  # 17:00 Beijing
+    period = KeyPeriod(id=7, starts_on=date(2026, 11, 1), ends_on=date(2026, 11, 3), deadline_hour=16)
+    reports = [
+        ZeroReport(period_id=7, unit_id=1, report_date=date(2026, 11, 1), late=False),
+        ZeroReport(period_id=7, unit_id=1, report_date=date(2026, 11, 2), late=False),
+        ZeroReport(period_id=7, unit_id=2, report_date=date(2026, 11, 1), late=True),
+    ]
+    counts = zero_report_counts([(period, 1), (period, 2)], reports, now)
+    assert counts[1]["zero_report_on_time"] == [2, 2]
+    assert counts[2]["zero_report_on_time"] == [0, 2]
+    assert 3 not in counts
+    # an hour earlier (before today's deadline) only 1 Nov is due
+    earlier = zero_report_counts([(period, 1)], reports, now - timedelta(hours=2))
+    assert earlier[1]["zero_report_on_time"] == [1, 1]
+
+
+def test_notice_figures_count_open_and_overdue_over_issued():
+    now = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)
+
+    def notice(unit_id: int, status: str, due_in_hours: float) -> Notice:
+        return Notice(target_unit_id=unit_id, status=status, due_at=to_db(now + timedelta(hours=due_in_hours)))
+
+    counts = notice_counts([notice(1, "closed", -5), notice(1, "submitted", -1), notice(1, "issued", 10),
+                            notice(2, "returned", -3)], now)
+    assert counts[1]["notices_open"] == [2, 3] and counts[1]["notices_overdue"] == [1, 3]
+    assert counts[2]["notices_open"] == [1, 1] and counts[2]["notices_overdue"] == [1, 1]
