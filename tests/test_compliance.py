@@ -182,3 +182,25 @@ def test_notice_figures_count_open_and_overdue_over_issued():
                             notice(2, "returned", -3)], now)
     assert counts[1]["notices_open"] == [2, 3] and counts[1]["notices_overdue"] == [1, 3]
     assert counts[2]["notices_open"] == [1, 1] and counts[2]["notices_overdue"] == [1, 1]
+
+
+def test_a_finding_becomes_a_notice_to_its_school_once(demo):
+    duty = demo.login("duty")
+    assert demo.client.post("/api/v1/compliance/run-checks", headers=duty).status_code == 200
+    found = demo.client.get("/api/v1/findings", params={"check_id": "mlps.unfiled"}, headers=duty).json()
+    [finding] = found
+    regulator = demo.login("regulator")
+    assert demo.client.post(f"/api/v1/findings/{finding['id']}/notice", json={}, headers=regulator).status_code == 403
+    school2 = demo.login("school2")  # a school cannot notify itself
+    assert demo.client.post(f"/api/v1/findings/{finding['id']}/notice", json={}, headers=school2).status_code == 422
+    response = demo.client.post(f"/api/v1/findings/{finding['id']}/notice",
+                                json={"required_actions": "30日内完成公安机关备案"}, headers=duty)
+    assert response.status_code == 201, response.text
+    notice_id = response.json()["notice_id"]
+    notice = demo.client.get(f"/api/v1/notices/{notice_id}", headers=school2).json()
+    assert notice["target_unit_id"] == demo.unit("DEMO-SCHOOL-2").id and "门户网站" in notice["assets"]
+    again = demo.client.post(f"/api/v1/findings/{finding['id']}/notice", json={}, headers=duty)
+    assert again.status_code == 409
+    figures_now = demo.client.get("/api/v1/compliance", params={"unit_id": demo.unit("DEMO-CITY").id},
+                                  headers=regulator).json()["figures"]
+    assert (figures_now["notices_open"]["numerator"], figures_now["notices_open"]["denominator"]) == (1, 1)

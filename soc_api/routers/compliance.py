@@ -6,17 +6,20 @@ it, with the same figures per direct child for drill-down.
 from __future__ import annotations
 
 import io
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile
 from fastapi.responses import Response
 from openpyxl import Workbook
 from openpyxl.styles import Font
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from playbooks.app_registry import import_registry_csv
 from playbooks.asset_import import ImportFileError
 from playbooks.check_runner import run_checks
+from playbooks import IncidentError
 from playbooks.compliance import FIGURES, ComplianceReport, compliance_report, take_snapshots, trend
 from soc_api.auth import Context, CurrentPrincipal, DbSession, WritingPrincipal
 from soc_api.routers.asset_files import XLSX, attachment
@@ -133,3 +136,33 @@ async def import_registry(principal: WritingPrincipal, context: Context, session
     session.commit()
     return {"created": report.created, "updated": report.updated,
             "rejected": [{"row": line, "reason": reason} for line, reason in report.rejected]}
+
+
+class FindingNotice(BaseModel):
+    due_at: datetime | None = Field(default=None, description="rectification due date; default: the notice service's")
+    required_actions: str = Field(default="", max_length=5000)
+
+
+@router.post("/api/v1/findings/{finding_id}/notice", status_code=201,
+             summary="Turn an open finding into a notice (隐患通报) to its unit, once")
+def notice_from_finding(finding_id: int, body: FindingNotice, principal: WritingPrincipal, context: Context,
+                        session: DbSession) -> dict[str, Any]:
+    finding = session.get(Finding, finding_id)
+    unit = session.get(Unit, finding.unit_id) if finding is not None else None
+    if finding is None or unit is None or not principal.can_see(unit):
+        raise HTTPException(404, f"finding {finding_id} not found")
+    if finding.resolved_at is not None:
+        raise HTTPException(409, "the finding is resolved; nothing to rectify")
+    if "notice_id" in finding.detail:
+        raise HTTPException(409, f"finding {finding_id} became notice {finding.detail['notice_id']} already")
+    try:
+        notice = context.notice_service.issue(
+            session, principal.user.username, principal.user.unit, unit, "hazard", finding.message[:300],
+            description=f"检查项 {finding.check_id}：{finding.subject}", assets=finding.subject,
+            required_actions=body.required_actions, due_at=body.due_at,
+        )
+    except IncidentError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    finding.detail = {**finding.detail, "notice_id": notice.id}
+    session.commit()
+    return {"notice_id": notice.id, "no": notice.no, "target_unit_id": unit.id, "due_at": as_utc(notice.due_at).isoformat()}
