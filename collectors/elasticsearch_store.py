@@ -303,7 +303,9 @@ class ElasticsearchEventStore:
         doomed = {d: name for d, name in self._indices_by_day().items() if d < day}
         if doomed:
             # Named one by one: wildcard deletes may be refused (action.destructive_requires_name).
-            self._call("delete day indices", self._es.indices.delete, index=",".join(doomed[d] for d in sorted(doomed)))
+            # Several collectors may enforce retention at once: a day another one deleted first is gone, as asked.
+            self._call("delete day indices", self._es.indices.delete, index=",".join(doomed[d] for d in sorted(doomed)),
+                       ignore_unavailable=True)
         return sorted(doomed)
 
     def _indices_by_day(self) -> dict[date, str]:

@@ -163,7 +163,7 @@ def _duty_counts(session: Session, unit_ids: list[int], now: datetime) -> dict[i
     obligations = session.execute(
         select(KeyPeriod, KeyPeriodUnit.unit_id).join(KeyPeriodUnit, KeyPeriodUnit.period_id == KeyPeriod.id)
         .where(KeyPeriodUnit.unit_id.in_(unit_ids))
-    ).tuples()
+    ).all()
     reports = session.scalars(select(ZeroReport).where(ZeroReport.unit_id.in_(unit_ids)))
     notices = session.scalars(select(Notice).where(Notice.target_unit_id.in_(unit_ids)))
     merged: dict[int, Counts] = defaultdict(_empty)

@@ -513,3 +513,17 @@ def test_enforce_retention_keeps_184_days_by_default_and_audits(tmp_path: Path, 
     with sessions() as session:
         assert session.query(AuditEntry).filter_by(action="events.retention").count() == 2
     store.close()
+
+
+@pytest.mark.elasticsearch
+def test_retention_tolerates_a_day_another_collector_dropped_first(es_store: ElasticsearchEventStore):
+    """Stateless collectors enforce retention side by side: one may list a day the other has just deleted."""
+    es_store.write([flow(T0 - timedelta(days=200)), flow(T0)])
+    listed_before = es_store._indices_by_day()
+    other_collector = ElasticsearchEventStore(es_store.url, index_prefix=es_store.index_prefix)
+    assert other_collector.drop_days_before(date(2026, 11, 1)) == [date(2026, 4, 16)]
+    other_collector.close()
+    es_store._indices_by_day = lambda: listed_before  # this collector's listing predates the other's delete
+    assert es_store.drop_days_before(date(2026, 11, 1)) == [date(2026, 4, 16)]
+    del es_store._indices_by_day
+    assert es_store.days() == [date(2026, 11, 2)]
