@@ -150,21 +150,28 @@ def dns_event(transaction: DnsTransaction) -> dict[str, Any]:
     return event
 
 
-def http_event(flow: Flow, transaction: HttpTransaction) -> dict[str, Any]:
-    """The edusoc.http event of one request and its response."""
-    ts = timestamp_from_epoch(transaction.ts)
+def _protocol_event(flow: Flow, dataset: str, protocol: str, seconds: float, categories: list[str],
+                    *id_parts: object) -> dict[str, Any]:
+    """The fields every application-protocol record of a connection shares, with its stable id."""
+    ts = timestamp_from_epoch(seconds)
     event: dict[str, Any] = {
         "@timestamp": ts,
         "event.kind": "event",
-        "event.category": ["network", "web"],
+        "event.category": categories,
         "event.type": ["protocol"],
-        "event.dataset": HTTP_DATASET,
+        "event.dataset": dataset,
         "event.module": MODULE,
-        **_connection_fields(flow, "http"),
-        "http.request.body.bytes": transaction.request_body_len,
-        "http.response.body.bytes": transaction.response_body_len,
+        **_connection_fields(flow, protocol),
     }
-    event["event.id"] = stable_event_id(HTTP_DATASET, event["network.community_id"], ts, transaction.depth)
+    event["event.id"] = stable_event_id(dataset, event["network.community_id"], ts, *id_parts)
+    return event
+
+
+def http_event(flow: Flow, transaction: HttpTransaction) -> dict[str, Any]:
+    """The edusoc.http event of one request and its response."""
+    event = _protocol_event(flow, HTTP_DATASET, "http", transaction.ts, ["network", "web"], transaction.depth)
+    event["http.request.body.bytes"] = transaction.request_body_len
+    event["http.response.body.bytes"] = transaction.response_body_len
     optional = {
         "http.request.method": transaction.method,
         "url.original": transaction.uri,
@@ -193,18 +200,8 @@ def http_event(flow: Flow, transaction: HttpTransaction) -> dict[str, Any]:
 
 def tls_event(flow: Flow, handshake: TlsHandshake) -> dict[str, Any]:
     """The edusoc.tls event of one connection's handshake."""
-    ts = timestamp_from_epoch(handshake.ts)
-    event: dict[str, Any] = {
-        "@timestamp": ts,
-        "event.kind": "event",
-        "event.category": ["network"],
-        "event.type": ["protocol"],
-        "event.dataset": TLS_DATASET,
-        "event.module": MODULE,
-        **_connection_fields(flow, "tls"),
-        "tls.established": handshake.established,
-    }
-    event["event.id"] = stable_event_id(TLS_DATASET, event["network.community_id"], ts)
+    event = _protocol_event(flow, TLS_DATASET, "tls", handshake.ts, ["network"])
+    event["tls.established"] = handshake.established
     client, server = handshake.client, handshake.server
     if client is not None:
         if client.server_name:
@@ -223,17 +220,7 @@ def tls_event(flow: Flow, handshake: TlsHandshake) -> dict[str, Any]:
 
 def ssh_event(flow: Flow, banners: SshBanners) -> dict[str, Any]:
     """The edusoc.ssh event of one connection's identification banners."""
-    ts = timestamp_from_epoch(banners.ts)
-    event: dict[str, Any] = {
-        "@timestamp": ts,
-        "event.kind": "event",
-        "event.category": ["network"],
-        "event.type": ["protocol"],
-        "event.dataset": SSH_DATASET,
-        "event.module": MODULE,
-        **_connection_fields(flow, "ssh"),
-    }
-    event["event.id"] = stable_event_id(SSH_DATASET, event["network.community_id"], ts)
+    event = _protocol_event(flow, SSH_DATASET, "ssh", banners.ts, ["network"])
     if banners.client is not None:
         event["ssh.client"] = banners.client
     if banners.server is not None:
