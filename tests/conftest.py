@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from soc_core.clock import ManualClock
+from tests.browser_session import CHROMIUM, CHROMIUM_FLAGS
 from soc_core.db import make_engine, migrate, session_factory
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,3 +42,16 @@ def corpus(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"external corpus not found at {path} (../shared/corpora is absent)")
     return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's), one per test module."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is not installed: run `make test`, which installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()

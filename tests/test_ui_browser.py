@@ -1,8 +1,6 @@
 """The web UI in a real headless Chromium: log in, see the scoped incident queue with countdowns."""
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
@@ -10,28 +8,10 @@ import pytest
 
 from playbooks import Grade, Source, open_incident
 from soc_core.clock import ManualClock
+from tests.browser_session import log_in
 from tests.api_helpers import DemoProcess, LiveServer, start_demo_process, start_live_server
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Chromium is not installed: run `make test`, which installs it (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
-
 
 @pytest.fixture
 def site(tmp_path) -> Iterator[tuple[DemoProcess, LiveServer]]:
@@ -48,21 +28,9 @@ def site(tmp_path) -> Iterator[tuple[DemoProcess, LiveServer]]:
     demo.runtime.close()
 
 
-def _log_in(browser, base_url: str, username: str):  # type: ignore[no-untyped-def]
-    page = browser.new_context(locale="zh-CN").new_page()
-    page.clock.install()  # the page's timers run only when the test moves this clock
-    page.goto(f"{base_url}/")
-    assert page.url.endswith("/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "edusoc-demo")
-    page.click("button[type=submit]")
-    page.wait_for_selector("table.incidents")
-    return page
-
-
 def test_duty_officer_sees_the_city_queue_with_grades_and_countdowns(browser, site):
     demo, live = site
-    page = _log_in(browser, live.base_url, "duty")
+    page = log_in(browser, live.base_url, "duty")
     rows = page.locator("table.incidents tbody tr")
     assert rows.count() == 2
     first = rows.nth(0)  # soonest deadline first: the 重大 incident, due in 1 h
@@ -81,7 +49,7 @@ def test_duty_officer_sees_the_city_queue_with_grades_and_countdowns(browser, si
 
 def test_school_admin_sees_only_their_school_and_cannot_open_others(browser, site):
     demo, live = site
-    page = _log_in(browser, live.base_url, "school1")
+    page = log_in(browser, live.base_url, "school1")
     rows = page.locator("table.incidents tbody tr")
     assert rows.count() == 1
     assert "示范区第一中学" in rows.nth(0).inner_text()

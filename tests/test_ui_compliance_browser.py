@@ -11,20 +11,10 @@ from soc_core.clock import ManualClock, to_db
 from soc_core.models import Sensor
 from tests.api_helpers import DemoProcess, LiveServer, start_demo_process, start_live_server
 from tests.test_asset_import import messy_workbook
-from tests.test_ui_browser import browser  # noqa: F401  (the module-scoped Chromium fixture)
+from tests.browser_session import log_in
 
 pytestmark = pytest.mark.browser
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _log_in(browser, base_url: str, username: str):  # type: ignore[no-untyped-def]  # noqa: F811
-    page = browser.new_context(locale="zh-CN").new_page()
-    page.goto(f"{base_url}/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "edusoc-demo")
-    page.click("button[type=submit]")
-    page.wait_for_selector("header nav")
-    return page
 
 
 @pytest.fixture
@@ -43,7 +33,7 @@ def site(tmp_path) -> Iterator[tuple[DemoProcess, LiveServer]]:
 
 def test_school_admin_files_a_host_and_imports_a_workbook(browser, site):  # noqa: F811
     demo, live = site
-    page = _log_in(browser, live.base_url, "school1")
+    page = log_in(browser, live.base_url, "school1", ready="header nav", install_clock=False)
     page.click("text=资产与备案")
     assert "学籍管理系统" in page.locator("#information_system table").inner_text()
     host_form = page.locator("#host form.add")
@@ -67,7 +57,7 @@ def test_school_admin_files_a_host_and_imports_a_workbook(browser, site):  # noq
 
 def test_regulator_drills_down_from_city_to_school_read_only(browser, site):  # noqa: F811
     demo, live = site
-    page = _log_in(browser, live.base_url, "regulator")
+    page = log_in(browser, live.base_url, "regulator", ready="header nav", install_clock=False)
     page.click("text=合规情况")
     coverage = page.locator("tr[data-figure=monitoring_coverage]")
     assert "1/3" in coverage.inner_text() and "33.3%" in coverage.inner_text()

@@ -9,19 +9,9 @@ import pytest
 from playbooks import Grade, Source, open_incident
 from soc_core.clock import ManualClock
 from tests.api_helpers import DemoProcess, LiveServer, start_demo_process, start_live_server
-from tests.test_ui_browser import browser  # noqa: F401 - the module-scoped Chromium fixture
+from tests.browser_session import log_in
 
 pytestmark = pytest.mark.browser
-
-
-def _log_in(browser, base_url: str, username: str):  # type: ignore[no-untyped-def]  # noqa: F811
-    page = browser.new_context(locale="zh-CN", accept_downloads=True).new_page()
-    page.goto(f"{base_url}/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "edusoc-demo")
-    page.click("button[type=submit]")
-    page.wait_for_selector("#who")
-    return page
 
 
 @pytest.fixture
@@ -36,7 +26,7 @@ def site(tmp_path) -> Iterator[tuple[DemoProcess, LiveServer, ManualClock]]:
 
 def test_duty_page_rosters_a_shift_and_takes_a_handover(browser, site):  # noqa: F811
     demo, live, clock = site
-    page = _log_in(browser, live.base_url, "duty")
+    page = log_in(browser, live.base_url, "duty", ready="#who", install_clock=False, accept_downloads=True)
     page.click("nav a[href='/duty']")
     page.wait_for_selector("table.on-duty")
     assert "当前无人值班" in page.locator("table.on-duty").inner_text()
@@ -53,7 +43,7 @@ def test_duty_page_rosters_a_shift_and_takes_a_handover(browser, site):  # noqa:
 
 def test_notice_is_issued_rectified_by_the_school_and_closed(browser, site, tmp_path):  # noqa: F811
     demo, live, clock = site
-    duty = _log_in(browser, live.base_url, "duty")
+    duty = log_in(browser, live.base_url, "duty", ready="#who", install_clock=False, accept_downloads=True)
     duty.goto(f"{live.base_url}/notices")
     duty.select_option("#notice-form select[name=target_unit_id]", label="示范区实验小学")
     duty.fill("#notice-form input[name=title]", "门户网站存在SQL注入漏洞")
@@ -62,7 +52,7 @@ def test_notice_is_issued_rectified_by_the_school_and_closed(browser, site, tmp_
     assert duty.locator("#notice-status").inner_text() == "已下发"
     notice_url = duty.url
 
-    school = _log_in(browser, live.base_url, "school2")
+    school = log_in(browser, live.base_url, "school2", ready="#who", install_clock=False, accept_downloads=True)
     school.goto(notice_url)
     school.click("#acknowledge-form button")
     school.wait_for_selector("#rectify-form")
@@ -84,7 +74,7 @@ def test_notice_is_issued_rectified_by_the_school_and_closed(browser, site, tmp_
 
 def test_zero_report_dashboard_shows_who_has_not_reported(browser, site):  # noqa: F811
     demo, live, clock = site
-    regulator = _log_in(browser, live.base_url, "regulator")
+    regulator = log_in(browser, live.base_url, "regulator", ready="#who", install_clock=False, accept_downloads=True)
     regulator.goto(f"{live.base_url}/zero-reports")
     regulator.fill("#declare-form input[name=name]", "国庆假期")
     regulator.fill("#declare-form input[name=starts_on]", "2026-11-02")
@@ -93,7 +83,7 @@ def test_zero_report_dashboard_shows_who_has_not_reported(browser, site):  # noq
     regulator.wait_for_selector("table.zero-reports")
     assert regulator.locator("#not-reported-count b").inner_text() == "3"
 
-    school = _log_in(browser, live.base_url, "school1")
+    school = log_in(browser, live.base_url, "school1", ready="#who", install_clock=False, accept_downloads=True)
     school.goto(f"{live.base_url}/zero-reports")
     school.fill("#report-form input[name=on_duty]", "张老师 13800000000")
     school.click("#report-form button")
@@ -114,7 +104,7 @@ def test_incident_page_generates_a_first_report_for_download(browser, site):  # 
         incident = open_incident(session, clock, demo.runtime.settings.incidents, "duty", "网站被植入webshell", demo.unit("DEMO-SCHOOL-2"),
                                  Grade.II, Source.DETECTED, on_open=demo.runtime.app.state.context.on_incident_open)
         session.commit()
-    page = _log_in(browser, live.base_url, "duty")
+    page = log_in(browser, live.base_url, "duty", ready="#who", install_clock=False, accept_downloads=True)
     page.goto(f"{live.base_url}/incidents/{incident.id}")
     assert page.locator("table.tasks tbody tr").count() == 4  # the 重大 playbook's tasks
     page.fill("#report-fields-form input[name=impact]", "首页被篡改")

@@ -8,7 +8,7 @@ import pytest
 from soc_core.models import Incident
 from tests.api_helpers import DemoProcess, LiveServer, start_demo_process, start_live_server
 from tests.test_events_api import SQLI, _flow, _ship, _web
-from tests.test_ui_browser import _log_in, browser  # noqa: F401 - the shared Chromium fixture
+from tests.browser_session import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -28,7 +28,7 @@ def site(tmp_path, clock) -> Iterator[tuple[DemoProcess, LiveServer, int]]:
 
 def test_duty_officer_pivots_from_an_incident_to_the_event_behind_it(browser, site):  # noqa: F811
     _, live, incident_id = site
-    page = _log_in(browser, live.base_url, "duty")
+    page = log_in(browser, live.base_url, "duty")
     page.goto(f"{live.base_url}/incidents/{incident_id}")
     page.click("#pivot-alert-events")
     page.wait_for_selector("table.events")
@@ -47,7 +47,7 @@ def test_duty_officer_pivots_from_an_incident_to_the_event_behind_it(browser, si
 
 def test_search_form_facets_and_scope(browser, site):  # noqa: F811
     _, live, _ = site
-    page = _log_in(browser, live.base_url, "duty")
+    page = log_in(browser, live.base_url, "duty")
     page.click("nav >> text=事件检索")
     page.wait_for_selector("form.search")
     page.select_option("select[name='event.dataset']", "edusoc.flow")

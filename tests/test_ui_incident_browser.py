@@ -9,7 +9,7 @@ import pytest
 from playbooks import Grade, Source, open_incident
 from soc_core.clock import ManualClock
 from tests.api_helpers import DemoProcess, LiveServer, start_demo_process, start_live_server
-from tests.test_ui_browser import _log_in, browser  # noqa: F401 - the module-scoped Chromium fixture
+from tests.browser_session import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -30,7 +30,7 @@ def site(tmp_path) -> Iterator[tuple[DemoProcess, LiveServer, int]]:
 
 def test_duty_officer_works_an_incident_from_its_page(browser, site, tmp_path):  # noqa: F811
     demo, live, incident_id = site
-    page = _log_in(browser, live.base_url, "duty")
+    page = log_in(browser, live.base_url, "duty")
     page.click(f"tr[data-incident-id='{incident_id}'] a")
     page.wait_for_selector("#status-form")
     page.select_option("#status-form select[name=status]", "acknowledged")
@@ -58,7 +58,7 @@ def test_duty_officer_works_an_incident_from_its_page(browser, site, tmp_path): 
 
 def test_regulator_sees_the_page_without_forms(browser, site):  # noqa: F811
     demo, live, incident_id = site
-    page = _log_in(browser, live.base_url, "regulator")
+    page = log_in(browser, live.base_url, "regulator")
     page.goto(f"{live.base_url}/incidents/{incident_id}")
     page.wait_for_selector("ol.timeline")
     assert page.locator("#status-form").count() == 0
