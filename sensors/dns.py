@@ -293,11 +293,15 @@ class DnsTracker:
             else:  # e.g. an mDNS announcement, 5353 -> 5353: the sender originates, as in Zeek
                 transaction = DnsTransaction(packet.src, packet.sport, packet.dst, packet.dport, message.id,
                                              packet.ts, transport=packet.proto)
-        if question is not None and transaction.question_name is None:
+            # Zeek names a response it saw no query for by its first answer, never by the response's
+            # question section, and leaves the type unset: a lone DNSSEC denial or referral (no
+            # answers) is logged without a query, an mDNS announcement by the name it announces.
+            if message.answers:
+                transaction.question_name = message.answers[0].name
+            elif message.opcode == _OPCODE_UPDATE:
+                transaction.question_name = name
+        elif question is not None and transaction.question_name is None:
             transaction.question_name, transaction.question_type = name, qtype
-        elif transaction.question_name is None and message.answers:
-            # mDNS announcements carry answers without a question; Zeek names them by the first answer.
-            transaction.question_name = message.answers[0].name
         self.transactions += 1
         transaction.responded = True
         transaction.response_code = RCODE_NAMES.get(message.rcode, str(message.rcode))

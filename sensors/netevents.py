@@ -137,6 +137,7 @@ def dns_event(transaction: DnsTransaction) -> dict[str, Any]:
     }
     if transaction.question_name is not None:
         event["dns.question.name"] = transaction.question_name
+    if transaction.question_type is not None:
         event["dns.question.type"] = transaction.question_type
     if transaction.responded:
         event["dns.response_code"] = transaction.response_code

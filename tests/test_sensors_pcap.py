@@ -175,6 +175,40 @@ def test_dns_response_with_other_transaction_id_does_not_pair(tmp_path):
     assert stats.dns_unanswered == 1 and stats.dns_orphan_responses == 1
 
 
+def test_lone_response_is_named_by_its_first_answer_like_zeek(tmp_path):
+    # Zeek's dns.log takes a lone response's query from the first answer record, never from the
+    # response's question section, and leaves the type unset.
+    answered = DNS(id=21, qr=1, qd=DNSQR(qname="a.example", qtype="A"),
+                   an=DNSRR(rrname="cdn.a.example", rdata="192.0.2.7"))
+    denial = DNS(id=22, qr=1, aa=1, qd=DNSQR(qname="aei.example", qtype="DS"),
+                 ns=DNSRR(rrname="example", type="SOA", ttl=60, rdata=b"\x00" * 22))
+    events, stats = read_pcap(write(tmp_path, [
+        frame(0, "10.20.0.53", CLIENT, UDP(sport=53, dport=5000) / answered),
+        frame(0.1, "10.20.0.53", CLIENT, UDP(sport=53, dport=5001) / denial),
+    ]))
+    by_id = {e["dns.id"]: e for e in dns_events(events)}
+    assert by_id[21]["dns.question.name"] == "cdn.a.example" and "dns.question.type" not in by_id[21]
+    assert by_id[21]["source.ip"] == CLIENT and by_id[21]["dns.resolved_ip"] == ["192.0.2.7"]
+    assert "dns.question.name" not in by_id[22] and by_id[22]["dns.response_code"] == "NOERROR"
+    assert by_id[22]["dns.type"] == "answer" and by_id[22]["dns.answers"] == []
+    assert stats.dns_orphan_responses == 2
+    for event in by_id.values():
+        validate_event(event)
+
+
+def test_messages_without_questions_are_records_too(tmp_path):
+    events, stats = read_pcap(write(tmp_path, [
+        frame(0, CLIENT, "10.20.0.53", UDP(sport=5002, dport=53) / DNS(id=31, qd=[])),
+        frame(0.01, "10.20.0.53", CLIENT, UDP(sport=53, dport=5002) / DNS(id=31, qr=1, rcode=1, qd=[])),
+        frame(0.02, CLIENT, "10.20.0.53", UDP(sport=5003, dport=53) / DNS(id=32, qd=[])),
+    ]))
+    by_id = {e["dns.id"]: e for e in dns_events(events)}
+    assert by_id[31]["dns.type"] == "answer" and by_id[31]["dns.response_code"] == "FORMERR"
+    assert by_id[32]["dns.type"] == "query"
+    assert all("dns.question.name" not in e for e in by_id.values())
+    assert stats.decode_errors == 0
+
+
 def test_community_id_matches_the_spec_test_vectors():
     assert community_id_v1("128.232.110.120", "66.35.250.204", 6, 34855, 80) == "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
     assert community_id_v1("66.35.250.204", "128.232.110.120", 6, 80, 34855) == "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
