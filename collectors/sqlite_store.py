@@ -5,8 +5,12 @@ Layout (per day ``D`` = YYYYMMDD of ``@timestamp`` in UTC)
     fields duty staff filter on most (time, unit, dataset, addresses, destination port, Community
     ID, rule id); any other schema field is read from the JSON body;
   * ``text_D``: an FTS5 index (trigram tokenizer, contentless, no positions) over ``message`` and
-    ``url.original``, filled by a trigger on insert. A free-text query of three or more characters
-    narrows rows through it, then the exact case-insensitive substring test runs on those rows only.
+    ``url.original``, filled in the same transaction as the rows: one ``INSERT … SELECT`` over the rows
+    a batch added (``seq`` above the day's maximum before it). That costs ~5 µs per event where a
+    per-row ``AFTER INSERT`` trigger (the first layout; dropped when such a file is opened) cost
+    ~60 µs: FTS5 is fast fed in bulk, slow fed row by row between B-tree inserts. A free-text
+    query of three or more characters narrows rows through it, then the exact case-insensitive
+    substring test runs on those rows only.
 
 Retention drops both tables of a day and returns the pages to the file (``auto_vacuum=INCREMENTAL``),
 so deleting six months' worth of one day costs one DROP, not a scan.
@@ -16,7 +20,6 @@ power cut); reads use a second connection, so searches never wait behind an inge
 """
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 import threading
@@ -24,6 +27,8 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from soc_core.event_store import (
     EventPage, EventQuery, EventStoreError, TermCount, TimeBucket, WriteResult, check_count_field,
@@ -68,12 +73,14 @@ CREATE INDEX IF NOT EXISTS {t}_rule_id ON {t} (rule_id) WHERE rule_id IS NOT NUL
 """
     text = f"""
 CREATE VIRTUAL TABLE IF NOT EXISTS {x} USING fts5(message, url, tokenize='trigram', content='', detail=none);
-CREATE TRIGGER IF NOT EXISTS {t}_text AFTER INSERT ON {t} BEGIN
-    INSERT INTO {x}(rowid, message, url)
-    VALUES (new.seq, json_extract(new.body, '$.message'), json_extract(new.body, '$."url.original"'));
-END;
 """
     return tables + text if full_text else tables
+
+
+def _index_text_sql(day: str) -> str:
+    """Index the text of the rows of ``events_D`` above a ``seq`` (those one write just added)."""
+    return (f"INSERT INTO text_{day}(rowid, message, url) SELECT seq, json_extract(body, '$.message'),"
+            f" json_extract(body, '$.\"url.original\"') FROM events_{day} WHERE seq > ?")
 
 
 def _day_of(timestamp: object) -> str:
@@ -107,6 +114,10 @@ class SqliteEventStore:
             tables = {name for (name,) in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             self._days = {m.group(1) for name in tables if (m := _TABLE.match(name))}
             self._text_days = {d for d in self._days if f"text_{d}" in tables}
+            # The first layout filled text_D by a per-row trigger; write() now indexes each batch itself.
+            for (trigger,) in self._db.execute("SELECT name FROM sqlite_master WHERE type='trigger'").fetchall():
+                if _TABLE.match(trigger.removesuffix("_text")):
+                    self._db.execute(f"DROP TRIGGER {trigger}")
             self._adopt_single_table()
             self._reader = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
             self._reader.execute("PRAGMA query_only=ON")
@@ -117,9 +128,9 @@ class SqliteEventStore:
 
     def write(self, events: Sequence[dict[str, Any]]) -> WriteResult:
         by_day: dict[str, list[tuple[Any, ...]]] = {}
-        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
         for e in events:
-            row = (*[e.get(name) for name in _INSERT_FIELDS], dumps(e))
+            # The body is TEXT (json_extract reads it): orjson's UTF-8 bytes decoded, not a BLOB.
+            row = (*[e.get(name) for name in _INSERT_FIELDS], orjson.dumps(e).decode())
             by_day.setdefault(_day_of(row[0]), []).append(row)
         if not by_day:
             return WriteResult(0, 0)
@@ -133,11 +144,14 @@ class SqliteEventStore:
                 written = 0
                 self._db.execute("BEGIN IMMEDIATE")
                 for day, rows in by_day.items():
-                    # rowcount sums the rows this statement inserted (an ignored duplicate is 0,
-                    # the trigger's FTS rows are not counted).
-                    written += self._db.executemany(
+                    last = self._db.execute(f"SELECT coalesce(max(seq), 0) FROM events_{day}").fetchone()[0]
+                    # rowcount: the rows this statement inserted (an ignored duplicate is 0).
+                    added = self._db.executemany(
                         f"INSERT OR IGNORE INTO events_{day} (ts, id, unit_id, dataset, kind, source_ip, destination_ip,"
                         " destination_port, community_id, rule_id, body) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows).rowcount
+                    if added and day in self._text_days:
+                        self._db.execute(_index_text_sql(day), (last,))
+                    written += added
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 _rollback(self._db)
@@ -150,7 +164,7 @@ class SqliteEventStore:
             return
         cursor = self._db.execute("SELECT body FROM events")
         while rows := cursor.fetchmany(5000):
-            self.write([json.loads(body) for (body,) in rows])
+            self.write([orjson.loads(body) for (body,) in rows])
         self._db.execute("DROP TABLE events")
         self._db.execute("VACUUM")  # also switches the file to incremental auto-vacuum
 
@@ -161,7 +175,7 @@ class SqliteEventStore:
             for day in sorted(self._days, reverse=True):
                 row = self._reader.execute(f"SELECT body FROM events_{day} WHERE id = ?", (event_id,)).fetchone()
                 if row:
-                    return json.loads(row[0])
+                    return orjson.loads(row[0])
         return None
 
     def search(self, query: EventQuery) -> EventPage:
@@ -177,7 +191,7 @@ class SqliteEventStore:
                 bodies = self._page_by_time(days, wheres, counts, order, query.offset, query.limit)
             else:
                 bodies = self._page_by_field(days, wheres, query, sort_type, order)
-        return EventPage(total=total, events=[json.loads(b) for b in bodies])
+        return EventPage(total=total, events=[orjson.loads(b) for b in bodies])
 
     def _page_by_time(self, days: list[str], wheres: list[tuple[str, list[Any]]], counts: list[int],
                       order: str, offset: int, limit: int) -> list[str]:

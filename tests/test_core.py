@@ -1,6 +1,7 @@
 """soc_core: settings, event validation, org tree, users and tokens."""
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 
 import pytest
@@ -58,12 +59,27 @@ def test_valid_event_is_normalised():
         ({"event.id": ""}, "event.id"),
         ({"@timestamp": "yesterday"}, "@timestamp"),
         ({"event.kind": "gossip"}, "event.kind"),
+        ({"source.ip": "010.0.0.1"}, "source.ip"),  # leading zeros: octal to some parsers
+        ({"source.ip": "10.1"}, "source.ip"),  # inet_aton's short forms are not addresses here
+        ({"source.bytes": 1 << 63}, "source.bytes"),  # beyond a signed 64-bit long
+        ({"event.duration": -(1 << 63) - 1}, "event.duration"),
     ],
 )
 def test_invalid_event_names_the_field(fields, field):
     with pytest.raises(EventError) as excinfo:
         validate_event(_event(**fields))
     assert excinfo.value.field == field
+
+
+@pytest.mark.parametrize("raw, canonical", [
+    ("10.0.0.1", "10.0.0.1"),
+    ("255.255.255.255", "255.255.255.255"),
+    ("2001:DB8:0:0::1", "2001:db8::1"),
+    ("::ffff:10.0.0.1", str(ipaddress.ip_address("::ffff:10.0.0.1"))),
+])
+def test_addresses_are_stored_in_canonical_form(raw, canonical):
+    assert validate_event(_event(**{"source.ip": raw}))["source.ip"] == canonical
+    assert validate_event(_event(**{"source.bytes": (1 << 63) - 1}))["source.bytes"] == (1 << 63) - 1
 
 
 def test_stable_id_is_deterministic():

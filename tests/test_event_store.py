@@ -18,7 +18,7 @@ import pytest
 
 from collectors.elasticsearch_store import ElasticsearchEventStore
 from collectors.sqlite_store import SqliteEventStore
-from soc_core.event_store import EventQuery, EventStore, EventStoreError, TermCount, TimeBucket
+from soc_core.event_store import EventQuery, EventStore, EventStoreError, TermCount, TimeBucket, WriteResult
 from soc_core.events import format_timestamp, stable_event_id, validate_event
 
 ES_URL_VAR = "EDUSOC_TEST_ES_URL"
@@ -494,6 +494,33 @@ def test_sqlite_adopts_the_single_table_layout_into_day_partitions(tmp_path: Pat
     assert [store.get(e["event.id"]) for e in events] == events
     assert ids(store.search(EventQuery(text="c2-example")).events) == ids(events[1:])
     store.close()
+
+
+def test_sqlite_text_index_holds_each_stored_row_once(tmp_path: Path):
+    """The text index is fed per batch: new rows only (not a retried batch's duplicates), and a file
+    of the first layout, whose trigger fed it per row, loses the trigger instead of indexing twice."""
+    import sqlite3
+
+    store = SqliteEventStore(tmp_path / "events.db")
+    first = [web(T0), dns(T0 + timedelta(seconds=1))]
+    store.write(first)
+    store.close()
+    legacy = sqlite3.connect(tmp_path / "events.db")
+    legacy.executescript("""CREATE TRIGGER events_20261102_text AFTER INSERT ON events_20261102 BEGIN
+        INSERT INTO text_20261102(rowid, message, url) VALUES (new.seq, json_extract(new.body, '$.message'),
+        json_extract(new.body, '$."url.original"')); END;""")
+    legacy.close()
+    store = SqliteEventStore(tmp_path / "events.db")
+    later = web(T0 + timedelta(seconds=2), url="/jwxt/login.php?id=2")
+    assert store.write([*first, later]) == WriteResult(written=1, duplicates=2)
+    assert sorted(ids(store.search(EventQuery(text="login.php")).events)) == sorted(ids([first[0], later]))
+    assert ids(store.search(EventQuery(text="c2-example")).events) == ids(first[1:])
+    store.close()
+    check = sqlite3.connect(tmp_path / "events.db")
+    assert check.execute("SELECT count(*) FROM sqlite_master WHERE type='trigger'").fetchone() == (0,)
+    # contentless FTS5: one docsize row per indexed document
+    assert check.execute("SELECT count(*) FROM text_20261102_docsize").fetchone() == (3,)
+    check.close()
 
 
 def test_enforce_retention_keeps_184_days_by_default_and_audits(tmp_path: Path, sessions, clock):
