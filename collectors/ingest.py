@@ -100,15 +100,18 @@ class IngestService:
         # Where batches wait while the store is down; None = answer 503 at once instead.
         self.queue: DiskQueue | None = None
         self._queue_full = False  # the last batch offered to the queue did not fit
-        # Correlation state in the engine is order-dependent: one batch at a time.
+        # Correlation state in the engine is order-dependent: one batch at a time through detection
+        # (and the alert sink); store writes run outside it, concurrently with the next batch.
         self._lock = threading.Lock()
+        self._counter_lock = threading.Lock()  # batches finish concurrently
 
     def ingest(self, origin: EventOrigin, body: bytes, gzipped: bool) -> BatchResult:
         """Process one batch; raises BatchError when the body itself is unusable."""
         try:
             lines = self._lines(body, gzipped)
         except BatchError:
-            self.counters.batches_refused += 1
+            with self._counter_lock:
+                self.counters.batches_refused += 1
             raise
         result = BatchResult()
         events = self._validated(origin, lines, result)
@@ -116,12 +119,15 @@ class IngestService:
             alerts = self.engine.process_many(events)
             if alerts:
                 self.alert_sink(alerts)
-                self._durable([_alert_event(alert, origin) for alert in alerts])
-            if events:
-                written, queued = self._durable(events)
-                result.accepted = written.written + queued
-                result.duplicates += written.duplicates
-                result.queued = queued
+        # Outside the lock: one batch is written (SQLite and the Elasticsearch client release the
+        # GIL while they work) while the next one is parsed, validated and run through detection.
+        if alerts:
+            self._durable([_alert_event(alert, origin) for alert in alerts])
+        if events:
+            written, queued = self._durable(events)
+            result.accepted = written.written + queued
+            result.duplicates += written.duplicates
+            result.queued = queued
         result.alerts = len(alerts)
         self._count(result)
         return result
@@ -139,12 +145,14 @@ class IngestService:
                     raise StoreUnavailable(str(exc), self.limits.queue_retry_after_seconds) from exc
                 log.warning("event store refused a batch, queueing it on disk: %s", exc)
         if not queue.put(events):
-            self.counters.batches_refused_queue_full += 1
+            with self._counter_lock:
+                self.counters.batches_refused_queue_full += 1
             self._queue_full = True
             log.error("ALARM: collector disk queue full (%d bytes): batches are refused with 503", queue.max_bytes)
             raise StoreUnavailable(f"the event store is down and the disk queue is full ({queue.max_bytes} bytes)",
                                    self.limits.queue_retry_after_seconds)
-        self.counters.events_queued += len(events)
+        with self._counter_lock:
+            self.counters.events_queued += len(events)
         self._queue_full = False
         self._alarm_if_filling()
         return WriteResult(0, 0), len(events)
@@ -215,11 +223,12 @@ class IngestService:
         return events
 
     def _count(self, result: BatchResult) -> None:
-        self.counters.batches += 1
-        self.counters.events_accepted += result.accepted
-        self.counters.events_duplicate += result.duplicates
-        self.counters.events_rejected += len(result.rejected)
-        self.counters.alerts += result.alerts
+        with self._counter_lock:
+            self.counters.batches += 1
+            self.counters.events_accepted += result.accepted
+            self.counters.events_duplicate += result.duplicates
+            self.counters.events_rejected += len(result.rejected)
+            self.counters.alerts += result.alerts
 
 
 def _gunzip(body: bytes, limit: int) -> bytes:

@@ -138,7 +138,9 @@ def open_event_store(settings: Settings) -> EventStore:
     if settings.event_store.backend == "elasticsearch":
         from collectors.elasticsearch_store import ElasticsearchEventStore
 
-        return ElasticsearchEventStore(settings.event_store.elasticsearch_url, settings.event_store.elasticsearch_index_prefix)
+        section = settings.event_store
+        return ElasticsearchEventStore(section.elasticsearch_url, section.elasticsearch_index_prefix,
+                                       refresh_interval=section.elasticsearch_refresh_interval)
     return SqliteEventStore(settings.sqlite_events_path, settings.event_store.sqlite_full_text)
 
 

@@ -38,6 +38,8 @@ class EventStoreSettings(_Section):
     sqlite_full_text: bool = True
     elasticsearch_url: str = "http://127.0.0.1:9200"
     elasticsearch_index_prefix: str = "edusoc-events"
+    # An acknowledged event is durable at once (translog fsync) and searchable after the next refresh.
+    elasticsearch_refresh_interval: str = "5s"
     # Network logs are kept "不少于六个月" (Cybersecurity Law art. 21, art. 23 after the 2025
     # amendment; DOMAIN.md §2.1 [S]). Six calendar months are 181-184 days, so 184 by default
     # (DOMAIN.md §2.1 [I]). Whole UTC days are deleted, the oldest first.

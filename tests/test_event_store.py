@@ -6,6 +6,7 @@ they skip. Each case gets its own index prefix, deleted at teardown.
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -42,6 +43,8 @@ def _drop(store: ElasticsearchEventStore) -> None:
 
 
 def _make_es_store(**kwargs: Any) -> ElasticsearchEventStore:
+    # The shared suite reads right after each write: visible at the ack (the default is the next refresh).
+    kwargs.setdefault("refresh", "wait_for")
     return ElasticsearchEventStore(_es_url(), index_prefix=f"edusoc-test-{uuid.uuid4().hex[:12]}", **kwargs)
 
 
@@ -420,6 +423,24 @@ def test_es_forced_refresh_is_visible_at_once():
 
 
 @pytest.mark.elasticsearch
+def test_es_default_write_is_durable_at_the_ack_and_searchable_after_a_refresh():
+    es = _make_es_store(refresh=False)
+    try:
+        events = [dns(T0), web(T0 + timedelta(seconds=1)), flow(T0 + timedelta(seconds=2))]
+        assert es.write(events).written == 3
+        settings = es._es.indices.get_settings(index=es.index_for(events[0]["@timestamp"]))
+        index = next(iter(settings.values()))["settings"]["index"]
+        assert (index["translog"]["durability"], index["refresh_interval"]) == ("request", "5s")
+        es._es.indices.refresh(index=f"{es.index_prefix}-*")
+        assert es.count() == 3 and es.write(events).duplicates == 3
+        assert es.index_for("2026-11-02T23:59:59.999999Z") == f"{es.index_prefix}-2026.11.02"
+        assert es.index_for("2026-11-03T07:59:59+08:00") == f"{es.index_prefix}-2026.11.02"
+    finally:
+        _drop(es)
+        es.close()
+
+
+@pytest.mark.elasticsearch
 def test_es_deep_page_past_the_result_window(es_store: ElasticsearchEventStore):
     events = [flow(T0 + timedelta(milliseconds=i), sport=i % 60000, event_id=f"deep-{i:05d}") for i in range(10_050)]
     assert es_store.write(events).written == 10_050
@@ -452,8 +473,8 @@ def test_es_retries_refused_items_with_backoff_then_succeeds():
     events = [flow(T0), dns(T0), web(T0)]
     calls: list[list[str]] = []
 
-    def fake_bulk(*, operations: list[dict[str, Any]], refresh: Any) -> dict[str, Any]:
-        sent = [op["create"]["_id"] for op in operations[::2]]
+    def fake_bulk(*, operations: list[bytes], refresh: Any, filter_path: str) -> dict[str, Any]:
+        sent = [json.loads(op)["create"]["_id"] for op in operations[::2]]
         calls.append(sent)
         statuses = {1: [201, 429, 409], 2: [503], 3: [201]}[len(calls)]
         return {"errors": True, "items": [
@@ -477,7 +498,6 @@ def test_es_retries_refused_items_with_backoff_then_succeeds():
 
 
 def test_sqlite_adopts_the_single_table_layout_into_day_partitions(tmp_path: Path):
-    import json
     import sqlite3
 
     events = [flow(T0), dns(T0 - timedelta(days=1))]
