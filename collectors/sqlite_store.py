@@ -98,8 +98,9 @@ class SqliteEventStore:
     """EventStore on one SQLite file. Safe to share across threads."""
 
     def __init__(self, path: Path, full_text: bool = True) -> None:
-        """``full_text=False`` skips the trigram index for new days (ingest is ~3x faster; free-text
-        search over those days then scans every row of the time range)."""
+        """``full_text=False`` skips the trigram index for new days (it is ~1/3 of SQLite's write CPU,
+        ~1/8 of the whole collector path's; free-text search over those days then scans every row
+        of the time range)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.full_text = full_text

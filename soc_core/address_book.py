@@ -41,6 +41,9 @@ class AddressBook(Protocol):
     def lookup(self, ip: str) -> AssetRef | None: ...
 
 
+_ANSWERS_SIZE = 1 << 16
+
+
 class RangeAddressBook:
     """An AddressBook over (CIDR, unit, asset) entries; the most specific entry wins."""
 
@@ -55,8 +58,21 @@ class RangeAddressBook:
             table.setdefault(int(network.network_address), ref)
         self._order = {v: sorted((p for (ver, p) in self._tables if ver == v), reverse=True) for v in (4, 6)}
         self.size = sum(len(t) for t in self._tables.values())
+        # Addresses repeat across events: answers by address string, bounded (the book itself never
+        # changes; a new inventory is a new book).
+        self._answers: dict[str, AssetRef | None] = {}
 
     def lookup(self, ip: str) -> AssetRef | None:
+        try:
+            return self._answers[ip]
+        except KeyError:
+            pass
+        if len(self._answers) >= _ANSWERS_SIZE:
+            self._answers.clear()
+        answer = self._answers[ip] = self._lookup(ip)
+        return answer
+
+    def _lookup(self, ip: str) -> AssetRef | None:
         try:
             packed = socket.inet_pton(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip)
         except (OSError, ValueError):

@@ -279,14 +279,23 @@ def validate_event(raw: object) -> dict[str, Any]:
         # Fast paths for what sensors send nearly always (the hot loop of ingest); the rest,
         # and every error, go through _check_value.
         value_type = type(value)
-        if value_type is str and kind in _STRING_KINDS:
-            event[name] = value
-        elif value_type is int and kind == "long" and 0 <= value <= _LONG_MAX:
-            event[name] = value
-        elif value_type is str and kind == "date" and _canonical_timestamp(value):
-            event[name] = value
-        else:
-            event[name] = _check_value(name, FIELDS[name], value)
+        if value_type is str:
+            if kind in _STRING_KINDS or (kind == "ip" and _IP_CACHE.get(value) == value) \
+                    or (kind == "date" and _canonical_timestamp(value)):
+                event[name] = value
+                continue
+        elif value_type is int:
+            if (kind == "long" and 0 <= value <= _LONG_MAX) or (kind == "port" and 0 <= value <= 65535):
+                event[name] = value
+                continue
+        elif value_type is list and kind == "keywords":
+            for item in value:
+                if type(item) is not str:
+                    break
+            else:
+                event[name] = value
+                continue
+        event[name] = _check_value(name, FIELDS[name], value)
     if event["event.kind"] not in EVENT_KINDS:
         raise EventError(f"event.kind: must be one of {', '.join(EVENT_KINDS)}, got {event['event.kind']!r}", "event.kind")
     if len(event["event.id"]) > 128:

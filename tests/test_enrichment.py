@@ -29,6 +29,15 @@ def test_the_most_specific_entry_wins_for_v4_and_v6():
     assert RangeAddressBook([]).lookup("10.0.0.1") is None
 
 
+def test_remembered_answers_stay_right_past_the_bound():
+    book = RangeAddressBook([AddressEntry("10.20.0.0/16", 3, "一中", "/1/2/3/"),
+                             AddressEntry("10.20.1.80/32", 3, "一中", "/1/2/3/", "web01")])
+    for _ in range(2):  # 70 000 distinct addresses: more than the book remembers, so it forgets and re-asks
+        answers = [book.lookup(f"10.{20 + i % 2}.{i // 256 % 256}.{i % 256}") for i in range(70_000)]
+        assert sum(a is not None for a in answers) == 35_000
+        assert book.lookup("10.20.1.80").asset == "web01" and book.lookup("10.21.1.80") is None
+
+
 @pytest.fixture
 def demo(tmp_path, clock) -> Iterator[DemoProcess]:
     process = start_demo_process(tmp_path, clock)  # the demo schools' inventory: 10.20/16 一中, 10.30/16 实验小学
