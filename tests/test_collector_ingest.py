@@ -100,3 +100,34 @@ def test_sql_injection_becomes_an_incident_with_its_alert_stored(demo):
     with demo.runtime.sessions() as session:
         incident = session.query(Incident).one()
         assert incident.unit.code == "DEMO-SCHOOL-2" and incident.source == "detected"
+
+
+def test_concurrent_batches_store_each_event_once(demo):
+    """Batches are written outside the detection lock: overlapping batches from several threads
+    still store every event exactly once, and the counters add up."""
+    import threading
+
+    from collectors.ingest import EventOrigin
+
+    service = demo.runtime.ingest
+    school = demo.unit("DEMO-SCHOOL-2")
+    origin = EventOrigin("1", "concurrent", str(school.id), school.name, school.path)
+    # 4 threads x 5 batches of 100; thread t's events are t*250 .. t*250+499: half shared with the next thread
+    batches = [[gzip.compress(b"\n".join(encode(*(web_event(t * 250 + b * 100 + i) for i in range(100)))))
+                for b in range(5)] for t in range(4)]
+    results: list[tuple[int, int]] = []
+
+    def send(own: list[bytes]) -> None:
+        for body in own:
+            result = service.ingest(origin, body, gzipped=True)
+            results.append((result.accepted, result.duplicates))
+
+    threads = [threading.Thread(target=send, args=(own,)) for own in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    distinct = 3 * 250 + 500
+    assert demo.runtime.event_store.count() == distinct
+    assert sum(a for a, _ in results) == distinct and sum(d for _, d in results) == 2000 - distinct
+    assert (service.counters.events_accepted, service.counters.events_duplicate) == (distinct, 2000 - distinct)
