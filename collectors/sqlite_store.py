@@ -50,6 +50,8 @@ _COLUMNS = {
     "rule.id": "rule_id",
 }
 _INSERT_FIELDS = tuple(_COLUMNS)
+_CACHE_KIB = -64 * 1024  # negative: KiB, per connection
+_MMAP_BYTES = 256 * 1024 * 1024
 _TABLE = re.compile(r"^events_(\d{8})$")
 
 
@@ -112,6 +114,10 @@ class SqliteEventStore:
             self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
+            # A day's indexes outgrow SQLite's default 2 MB page cache within ~50k events: a 64 MiB
+            # cache and reads through mmap cut the writer's CPU by ~10-15 % (bench/ingest.py).
+            self._db.execute(f"PRAGMA cache_size={_CACHE_KIB}")
+            self._db.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
             tables = {name for (name,) in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             self._days = {m.group(1) for name in tables if (m := _TABLE.match(name))}
             self._text_days = {d for d in self._days if f"text_{d}" in tables}
@@ -122,6 +128,8 @@ class SqliteEventStore:
             self._adopt_single_table()
             self._reader = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
             self._reader.execute("PRAGMA query_only=ON")
+            self._reader.execute(f"PRAGMA cache_size={_CACHE_KIB}")
+            self._reader.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
         except sqlite3.Error as exc:
             raise EventStoreError(f"cannot open event store {path}: {exc}") from exc
 
