@@ -6,7 +6,7 @@ Layout (per day ``D`` = YYYYMMDD of ``@timestamp`` in UTC)
     ID, rule id); any other schema field is read from the JSON body;
   * ``text_D``: an FTS5 index (trigram tokenizer, contentless, no positions) over ``message`` and
     ``url.original``, filled in the same transaction as the rows: one ``INSERT … SELECT`` over the rows
-    a batch added (``seq`` above the day's maximum before it). That costs ~5 µs per event where a
+    a batch added (``seq`` above the day's maximum before it). That costs ~5-10 µs per event where a
     per-row ``AFTER INSERT`` trigger (the first layout; dropped when such a file is opened) cost
     ~60 µs: FTS5 is fast fed in bulk, slow fed row by row between B-tree inserts. A free-text
     query of three or more characters narrows rows through it, then the exact case-insensitive
