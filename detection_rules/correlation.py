@@ -103,7 +103,7 @@ class Crossing:
 
 @dataclass
 class _Group:
-    group: dict[str, object]
+    group: tuple[object, ...]  # the group-by values, in the order of the rule's group-by
     started: float = 0.0  # at-close windows: when the current window opened
     last_seen: float = 0.0
     quiet_until: float = float("-inf")
@@ -112,6 +112,12 @@ class _Group:
     numbers: deque[tuple[float, float]] = dc_field(default_factory=deque)  # (time, number)
     seen: dict[int, float] = dc_field(default_factory=dict)  # temporal: rule index → last seen / chain start
     last_event: dict[str, Any] = dc_field(default_factory=dict)
+
+
+# shared empty state for the kinds that never keep it (never mutated: their code paths skip it)
+_UNUSED_VALUES: OrderedDict[object, float] = OrderedDict()
+_UNUSED_NUMBERS: deque[tuple[float, float]] = deque()
+_UNUSED_SEEN: dict[int, float] = {}
 
 
 def _hashable(value: object) -> object:
@@ -144,6 +150,7 @@ class CorrelationWindow:
                 f"threshold {spec.threshold:g} needs more than max_values={max_values} remembered entries per group"
             )
         self.spec = spec
+        self._group_fields = tuple(tuple(spec.group_fields(index)) for index in range(max(1, spec.rule_count)))
         self.max_groups = max_groups
         self.max_values = max_values
         self.groups: OrderedDict[tuple[object, ...], _Group] = OrderedDict()
@@ -160,8 +167,8 @@ class CorrelationWindow:
         ``advance``.
         """
         spec = self.spec
-        key_values = [event.get(name) for name in spec.group_fields(rule_indexes[0])]
-        if any(value is None for value in key_values):
+        key_values = tuple(map(event.get, self._group_fields[rule_indexes[0]]))
+        if None in key_values:
             return None  # an event without the group-by fields cannot be grouped
         measured: object = None
         if spec.kind == "value_count" or spec.kind in NUMERIC_KINDS:
@@ -169,12 +176,20 @@ class CorrelationWindow:
             measured = _number(raw) if spec.kind in NUMERIC_KINDS else (None if raw is None else _hashable(raw))
             if measured is None:
                 return None
-        key = tuple(_hashable(value) for value in key_values)
+        key = tuple(map(_hashable, key_values))
 
         self.now = max(self.now, when)
         group = self.groups.get(key)
         if group is None:
-            group = _Group(dict(zip(spec.group_by, key_values)), started=when, last_seen=when)
+            # only the state this kind of correlation keeps: most groups see one event, and every
+            # container allocated is one more object for the garbage collector to walk
+            kind = spec.kind
+            group = _Group(
+                key_values, started=when, last_seen=when,
+                values=OrderedDict() if kind == "value_count" else _UNUSED_VALUES,
+                numbers=deque() if kind in NUMERIC_KINDS else _UNUSED_NUMBERS,
+                seen={} if kind in ("temporal", "temporal_ordered") else _UNUSED_SEEN,
+            )
             self.groups[key] = group
             if not spec.eager:
                 heapq.heappush(self._closing, (when + spec.timespan_seconds, key, when))
@@ -247,7 +262,7 @@ class CorrelationWindow:
 
     def _crossing(self, group: _Group, value: float) -> Crossing:
         ids = tuple(event_id for _, event_id in list(group.events)[-MAX_ALERT_EVENT_IDS:])
-        return Crossing(dict(group.group), value, ids, group.last_event)
+        return Crossing(dict(zip(self.spec.group_by, group.group)), value, ids, group.last_event)
 
     def _expire(self, group: _Group, horizon: float) -> None:
         events = group.events
@@ -259,8 +274,7 @@ class CorrelationWindow:
         if self.spec.kind == "value_count":
             values = group.values
             while values:
-                _, seen = next(iter(values.items()))
-                if seen >= horizon and len(values) <= self.max_values:
+                if values[next(iter(values))] >= horizon and len(values) <= self.max_values:
                     break
                 values.popitem(last=False)
         self._trim(group)

@@ -22,7 +22,9 @@ from sigma.rule import SigmaDetection, SigmaRule, SigmaRuleBase
 
 from detection_rules.alerts import LEVELS, Alert, alert_id, summarize
 from detection_rules.correlation import KINDS, CorrelationSpec, CorrelationWindow, Crossing
-from detection_rules.field_mapping import PIPELINE_NAMES, dataset_for, mapped_logsources, processing_pipeline
+from detection_rules.field_mapping import (
+    MAPPED_DATASETS, PIPELINE_NAMES, dataset_for, mapped_logsources, processing_pipeline,
+)
 from detection_rules.indicators import IndicatorSet
 from detection_rules.yara_scan import YaraScanner
 from detection_rules.prefilter import PrefilterIndex, Requirement, requirement
@@ -76,16 +78,40 @@ class CompiledRule:
 
     meta: RuleMeta
     detection: CompiledDetection
-    datasets: tuple[str, ...] | None  # only events of these event.dataset values are looked at; None: every event
+    datasets: tuple[str, ...] | None  # only events of these event.dataset values are looked at; None: see below
     emits_alerts: bool  # False for a rule that only feeds correlations (Sigma ``generate: false``)
     requirement: Requirement | None = None  # a necessary condition, for the engine's prefilter
+    # Which events a rule in Sigma's own field names (pipeline none) looks at, so that a Linux or
+    # Zeek rule's negations and keywords never fire on a flow: an edusoc dataset the ecs mapping
+    # knows (edusoc.web is webserver/proxy/zeek http, ...) only for rules of those log sources;
+    # another dataset written "<product>.<category or service>" (linux.process_creation) only for
+    # rules whose product and category or service it names; an event saying neither, every rule.
+    sigma_named: bool = False
+    mapped_datasets: tuple[str, ...] = ()  # the edusoc datasets of this rule's log source
+    logsource: tuple[str | None, str | None, str | None] = (None, None, None)  # category, product, service
 
     @property
     def rule_id(self) -> str:
         return self.meta.rule_id
 
+    def applies_to(self, dataset: object) -> bool:
+        """Whether events of this ``event.dataset`` value are in this rule's log source."""
+        if self.datasets is not None:
+            return dataset in self.datasets
+        if not self.sigma_named or not isinstance(dataset, str):
+            return True
+        if dataset in MAPPED_DATASETS:
+            return dataset in self.mapped_datasets
+        event_product, dot, kind = dataset.partition(".")
+        if not dot:
+            return True
+        category, product, service = self.logsource
+        return (product is None or product == event_product) and (
+            (category is None and service is None) or kind == category or kind == service
+        )
+
     def matches(self, event: dict[str, Any]) -> bool:
-        return (self.datasets is None or event.get("event.dataset") in self.datasets) and self.detection.matches(event)
+        return self.applies_to(event.get("event.dataset")) and self.detection.matches(event)
 
 
 @dataclass(frozen=True)
@@ -341,7 +367,9 @@ def _compile_rule(item: _Parsed, mapping: Any, pipeline: str) -> CompiledRule:
     mapping.apply(rule)
     detection = compile_detection(rule, ECS_FIELDS if pipeline == "ecs" else None)
     conditions = [condition.parsed for condition in rule.detection.parsed_condition]
-    return CompiledRule(_meta(item), detection, datasets, rule._output, requirement(conditions))
+    return CompiledRule(_meta(item), detection, datasets, rule._output, requirement(conditions),
+                        sigma_named=pipeline == "none", mapped_datasets=dataset_for("ecs", rule.logsource) or (),
+                        logsource=(rule.logsource.category, rule.logsource.product, rule.logsource.service))
 
 
 def _logsource_text(rule: SigmaRule) -> str:
@@ -446,7 +474,10 @@ class DetectionEngine:
         raw_time = event.get("@timestamp")
         if not isinstance(raw_time, str) or not raw_time:
             raise EventError("@timestamp: required field is missing", "@timestamp")
-        hits = [rule for rule in self._candidates(event) if rule.detection.matches(event)]
+        if self.prefilter:
+            hits = [rule for rule in self._candidates(event) if rule.detection.matches(event)]
+        else:  # the reference: every compiled rule's whole predicate (log source and detection) on every event
+            hits = [rule for rule in self._single if rule.matches(event)]
         if hits and self.switches is not None and len(self.switches):
             unit = _unit(event)
             hits = [rule for rule in hits if self.switches.enabled(rule.rule_id, unit)]
@@ -457,7 +488,7 @@ class DetectionEngine:
                 content_alerts += self.indicators.alerts_for(indicator_hits, event, _event_time(event), _event_id(event))
         if not hits and not self._clocked:
             return content_alerts  # correlation state only grows below, so sweeping can wait
-        timestamp = _event_time(event)  # parsed only when needed: most events raise nothing
+        timestamp, seconds = _event_instant(event)  # parsed only when needed: most events raise nothing
         event_id = _event_id(event)
         alerts: list[Alert] = content_alerts
         matched: set[str] = set()
@@ -467,7 +498,6 @@ class DetectionEngine:
             if rule.rule_id in self._feeding:
                 matched.add(rule.rule_id)
         if self._clocked or matched:
-            seconds = parse_timestamp(timestamp).timestamp()
             for correlation, window in self._clocked:
                 for crossing in window.advance(seconds):
                     alerts.append(_correlation_alert(correlation, crossing, None, timestamp))
@@ -486,8 +516,6 @@ class DetectionEngine:
         return alerts
 
     def _candidates(self, event: dict[str, Any]) -> Iterable[CompiledRule]:
-        if not self.prefilter:
-            return [rule for rule in self._single if rule.datasets is None or event.get("event.dataset") in rule.datasets]
         dataset = event.get("event.dataset")
         plan = self._plans.get(dataset) if isinstance(dataset, (str, type(None))) else None
         if plan is None:
@@ -497,7 +525,7 @@ class DetectionEngine:
         return [rules[position] for position in sorted(positions)] if len(positions) > 1 else [rules[p] for p in positions]
 
     def _plan(self, dataset: object) -> tuple[list[CompiledRule], PrefilterIndex]:
-        rules = [rule for rule in self._single if rule.datasets is None or dataset in rule.datasets]
+        rules = [rule for rule in self._single if rule.applies_to(dataset)]
         plan = (rules, PrefilterIndex([rule.requirement for rule in rules]))
         if isinstance(dataset, (str, type(None))) and len(self._plans) < 1024:
             self._plans[dataset] = plan
@@ -512,13 +540,21 @@ class DetectionEngine:
 
 
 def _event_time(event: dict[str, Any]) -> str:
+    return _event_instant(event)[0]
+
+
+def _event_instant(event: dict[str, Any]) -> tuple[str, float]:
+    """The event's time in the form every event carries, and as epoch seconds (parsed once)."""
     raw = event.get("@timestamp")
     if not isinstance(raw, str) or not raw:
         raise EventError("@timestamp: required field is missing", "@timestamp")
     try:
-        return format_timestamp(parse_timestamp(raw))
+        instant = parse_timestamp(raw)
     except ValueError:
         raise EventError(f"@timestamp: {raw!r} is not an ISO 8601 timestamp", "@timestamp") from None
+    # sensors already write the canonical form (YYYY-MM-DDTHH:MM:SS.ffffffZ): formatting it again would change nothing
+    canonical = len(raw) == 27 and raw[10] == "T" and raw[19] == "." and raw[26] == "Z"
+    return (raw if canonical else format_timestamp(instant)), instant.timestamp()
 
 
 def _event_id(event: dict[str, Any]) -> str:

@@ -150,6 +150,9 @@ LOGSOURCES: tuple[LogsourceMapping, ...] = (
 )
 
 
+MAPPED_DATASETS = frozenset(dataset for mapping in LOGSOURCES for dataset in mapping.datasets)
+
+
 def processing_pipeline(name: str, placeholders: Mapping[str, Sequence[str]] | None = None) -> ProcessingPipeline:
     """A fresh pySigma pipeline for ``name`` (pipelines carry per-rule state, so never share one).
 

@@ -48,8 +48,9 @@ from sigma.types import (
 from detection_rules.matching import URL_FIELDS, url_variants
 
 MIN_LITERAL = 3  # shorter literals select too little to be worth indexing
-SEPARATOR = "\x1f"
+SCAN_CACHE_SIZE = 1 << 15  # string values remembered per automaton, with the clauses they hit
 EXACT_WEIGHT = 8  # an exact value selects about as well as a substring of this length
+NUMBER_STARTS = frozenset("0123456789+-. \t\n\r\f\v")  # first characters of a string float() reads as finite
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ class PrefilterIndex:
         exact: dict[str, dict[str, list[int]]] = {}
         literals: dict[str | None, dict[str, list[int]]] = {}
         self._clause_rule: list[int] = []  # clause id → rule position
-        self._rule_clauses: dict[int, tuple[int, ...]] = {}  # rules with more than one clause
+        self._rule_clauses: dict[int, frozenset[int]] = {}  # rules with more than one clause
         for position, required in enumerate(requirements):
             if not required:
                 self.always.append(position)
@@ -201,7 +202,7 @@ class PrefilterIndex:
                     else:
                         literals.setdefault(alternative.field, {}).setdefault(alternative.literal, []).append(clause_id)
             if len(ids) > 1:
-                self._rule_clauses[position] = tuple(ids)
+                self._rule_clauses[position] = frozenset(ids)
         self.automata: dict[str | None, ahocorasick.Automaton] = {}
         for field, by_literal in literals.items():
             automaton = ahocorasick.Automaton()
@@ -210,47 +211,65 @@ class PrefilterIndex:
             automaton.make_automaton()
             self.automata[field] = automaton
         self._keywords = self.automata.pop(None, None)
-        self._fields = tuple(self.automata.items())
+        self._keyword_cache: dict[str, tuple[int, ...]] = {}
+        self._keyword_url_cache: dict[str, tuple[int, ...]] = {}
+        self._fields = tuple((field, automaton, {}) for field, automaton in self.automata.items())
         self._presence = tuple(presence.items())
         self._exact = tuple(exact.items())
+        # per exact field: whether it has numeric keys ("#22") and keys of another form, so the
+        # common values (a str, an int) are keyed without working out forms nobody looks up
+        self._exact_fast = tuple(
+            (field, by_value, field in URL_FIELDS, any(key.startswith("#") for key in by_value),
+             any(not key.startswith("#") for key in by_value))
+            for field, by_value in self._exact
+        )
 
     def candidates(self, event: dict[str, object]) -> set[int]:
         """Positions of the rules that may match ``event`` (every rule that does is among them)."""
         hits: set[int] = set()
-        texts: dict[str, tuple[str, ...]] = {}  # lower-cased forms of each value looked at, per field
         for field, clause_ids in self._presence:
             if field in event:  # `exists: true` holds for a present null too
                 hits.update(clause_ids)
-        for field, by_value in self._exact:
+        for field, by_value, is_url, numeric, textual in self._exact_fast:
             value = event.get(field)
             if value is None:
                 continue
-            forms = texts[field] = _lowered(field, value)
-            for text in forms + _numeric_forms(value):
-                clause_ids = by_value.get(text)
+            kind = type(value)
+            if kind is str and not is_url:
+                keys: tuple[str, ...] = (value.lower(),) if textual else ()
+                if numeric and (value[:1] in NUMBER_STARTS or not value[:1].isascii()):
+                    keys += _numeric_forms(value)
+            elif kind is int:  # never a bool: type() is exact
+                keys = ((f"#{value}",) if numeric else ()) + ((str(value),) if textual else ())
+            else:
+                keys = _lowered(field, value) + _numeric_forms(value)
+            for key in keys:
+                clause_ids = by_value.get(key)
                 if clause_ids:
                     hits.update(clause_ids)
-        for field, automaton in self._fields:
-            forms = texts.get(field)
-            if forms is None:
-                value = event.get(field)
-                if value is None:
-                    continue
-                forms = texts[field] = _lowered(field, value)
-            for text in forms:
-                for _, clause_ids in automaton.iter(text):
-                    hits.update(clause_ids)
+        for field, automaton, cache in self._fields:
+            value = event.get(field)
+            if value is None:
+                continue
+            if type(value) is str:
+                found = cache.get(value)
+                if found is None:
+                    found = _scan(automaton, _lowered(field, value), cache, value)
+                hits.update(found)
+            else:
+                hits.update(_scan(automaton, _lowered(field, value)))
         if self._keywords is not None:
-            # one pass over every string value, joined (a join can only add candidates, never lose one)
-            parts = []
+            # every string value (values repeat: each one's hits are remembered, a bounded cache)
+            automaton, plain_cache, url_cache = self._keywords, self._keyword_cache, self._keyword_url_cache
             for field, value in event.items():
-                if isinstance(value, str):
-                    forms = texts.get(field) or _lowered(field, value)
-                    parts.extend(forms)
+                if type(value) is str:
+                    cache = url_cache if field in URL_FIELDS else plain_cache
+                    found = cache.get(value)
+                    if found is None:
+                        found = _scan(automaton, _lowered(field, value), cache, value)
+                    hits.update(found)
                 elif isinstance(value, list):
-                    parts.extend(_lowered(field, [item for item in value if isinstance(item, str)]))
-            for _, clause_ids in self._keywords.iter(SEPARATOR.join(parts)):
-                hits.update(clause_ids)
+                    hits.update(_scan(automaton, _lowered(field, [item for item in value if isinstance(item, str)])))
         found = set(self.always)
         if not hits:
             return found
@@ -258,9 +277,25 @@ class PrefilterIndex:
         for clause_id in hits:
             position = clause_rule[clause_id]
             needed = rule_clauses.get(position)
-            if needed is None or all(other in hits for other in needed):
+            if needed is None or needed <= hits:
                 found.add(position)
         return found
+
+
+def _scan(
+    automaton: ahocorasick.Automaton, texts: Iterable[str], cache: dict[str, tuple[int, ...]] | None = None, value: str = ""
+) -> tuple[int, ...]:
+    """Clause ids whose literal occurs in one of ``texts``; remembered for ``value`` in ``cache``."""
+    found: set[int] = set()
+    for text in texts:
+        for _, clause_ids in automaton.iter(text):
+            found.update(clause_ids)
+    result = tuple(found)
+    if cache is not None:
+        if len(cache) >= SCAN_CACHE_SIZE:
+            cache.clear()  # unique values (ids, times) churn it; the repeating ones come back at once
+        cache[value] = result
+    return result
 
 
 def _numeric_form(number: float) -> str:

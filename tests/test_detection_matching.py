@@ -328,8 +328,20 @@ def test_ecs_pipeline_maps_webserver_fields_and_dataset(tmp_path: Path) -> None:
 def test_none_pipeline_leaves_field_names(tmp_path: Path) -> None:
     path = make_rule(tmp_path, "selection:\n    cs-uri-query|contains: cmd=\ncondition: selection", logsource="category: webserver")
     engine = DetectionEngine(load_ruleset([path], pipeline="none"))
-    assert engine.process(event(**{"cs-uri-query": "cmd=id"}))
-    assert not engine.process(event(url__query="cmd=id"))
+    assert engine.process(event(**{"cs-uri-query": "cmd=id", "event.dataset": "edusoc.web"}))
+    assert not engine.process(event(url__query="cmd=id", event__dataset="edusoc.web"))
+
+
+@pytest.mark.parametrize("prefilter", [True, False])
+def test_none_pipeline_rule_looks_only_at_events_of_its_log_source(tmp_path: Path, prefilter: bool) -> None:
+    path = make_rule(tmp_path, "selection:\n    Image|endswith: /bash\ncondition: not selection",
+                     logsource="product: linux\n    category: process_creation")
+    engine = DetectionEngine(load_ruleset([path], pipeline="none"), prefilter=prefilter)
+    assert engine.process(event(Image="/usr/bin/id", event__dataset="linux.process_creation"))
+    assert engine.process(event(Image="/usr/bin/id", event__dataset="hostlog"))  # says no log source
+    assert not engine.process(event(Image="/usr/bin/id", event__dataset="linux.auditd"))
+    assert not engine.process(event(Image="/usr/bin/id", event__dataset="zeek.rdp"))
+    assert not engine.process(event(destination__port=22, event__dataset="edusoc.flow"))  # a flow is never a Linux process
 
 
 def test_ecs_pipeline_rejects_a_logsource_edusoc_does_not_produce(tmp_path: Path) -> None:
