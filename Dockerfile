@@ -11,6 +11,8 @@ COPY soc_api soc_api
 COPY edusoc edusoc
 COPY config config
 RUN pip install --no-cache-dir . "psycopg[binary]>=3.1"
+# pySigma's Elasticsearch backend declares pysigma<2 but works with pySigma 2 (tests/test_detection_scheduled.py)
+RUN pip install --no-cache-dir --no-deps "pysigma-backend-elasticsearch==2.1.1"
 RUN useradd --system --home /var/lib/edusoc edusoc && mkdir -p /var/lib/edusoc && chown edusoc /var/lib/edusoc
 USER edusoc
 ENV EDUSOC_DATA_DIR=/var/lib/edusoc

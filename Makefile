@@ -9,6 +9,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[test]'
+	# pySigma's Elasticsearch backend declares pysigma<2 but works with pySigma 2 (tests/test_detection_scheduled.py)
+	$(VENV)/bin/pip install --quiet --no-deps 'pysigma-backend-elasticsearch==2.1.1'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -108,6 +108,35 @@ class Runtime:
         return _every("event-retention", self.settings.event_store.retention_check_hours * 3600,
                       self.enforce_retention, stop)
 
+    def run_scheduled_sigma_queries(self) -> str:
+        """One pass of the Sigma rules as Elasticsearch queries; alerts go where inline alerts go."""
+        from datetime import timedelta
+
+        from elasticsearch import Elasticsearch
+
+        from detection_rules.scheduled_queries import ScheduledSigmaQueries, build_queries
+
+        section, detection = self.settings.event_store, self.settings.detection
+        queries, _ = build_queries(self.ruleset)
+        client = Elasticsearch(section.elasticsearch_url)
+        try:
+            job = ScheduledSigmaQueries(
+                client, section.elasticsearch_index_prefix, queries, Path(self.settings.data_dir) / "sigma-queries.json",
+                self.clock, overlap=timedelta(minutes=detection.scheduled_query_overlap_minutes),
+                switches=self.ingest.engine.switches,
+            )
+            alerts = job.run(self.ingest.alert_sink)  # the sink is idempotent by alert id: inline ones are not doubled
+        finally:
+            client.close()
+        return f"{len(queries)} queries, {len(alerts)} new alerts" if alerts else ""
+
+    def start_sigma_query_schedule(self, stop: threading.Event) -> threading.Thread | None:
+        """With the Elasticsearch store, run the Sigma queries every ``detection.scheduled_query_minutes``."""
+        if self.settings.event_store.backend != "elasticsearch":
+            return None
+        return _every("sigma-queries", self.settings.detection.scheduled_query_minutes * 60,
+                      self.run_scheduled_sigma_queries, stop)
+
     def close(self) -> None:
         self.scheduler.shutdown()
         self.event_store.close()

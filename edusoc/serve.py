@@ -28,6 +28,7 @@ def serve(settings: Settings, demo: bool = False) -> None:
     runtime.start_retention_schedule(stop_checks)
     runtime.start_address_book_refresh(stop_checks)
     runtime.start_queue_drainer(stop_checks)
+    runtime.start_sigma_query_schedule(stop_checks)
     try:
         server.run()
     finally:

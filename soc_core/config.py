@@ -74,6 +74,10 @@ class DetectionSettings(_Section):
     yara_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)  # only the head of larger content is scanned
     # indicator lists: CSV (type,value[,description,tags,level]) or STIX 2 bundles (.json)
     indicator_paths: list[str] = Field(default_factory=list)
+    # With the Elasticsearch event store: the Sigma rules also run as queries on the indices every
+    # N minutes (0 = never), each over [last window end - overlap, now) so a late run skips nothing
+    scheduled_query_minutes: int = Field(default=5, ge=0)
+    scheduled_query_overlap_minutes: int = Field(default=5, ge=0)
 
 
 Category = Literal[
