@@ -8,13 +8,14 @@ YARA set and matched against the hash indicators, then dropped (never stored or 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, File, HTTPException, UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from detection_rules import CompiledCorrelation, dry_run, parse_pasted_events
+from detection_rules import BUNDLED_RULES, CompiledCorrelation, dry_run, parse_pasted_events
 from soc_api.auth import Context, CurrentPrincipal, DbSession, WritingPrincipal
 from soc_api.context import DetectionContext
 from soc_core.audit import record_audit
@@ -43,7 +44,7 @@ def list_rules(principal: CurrentPrincipal, context: Context, session: DbSession
         meta = rule.meta
         rules.append({
             "id": meta.rule_id, "title": meta.title, "title_zh": meta.title_zh, "level": meta.level,
-            "tags": list(meta.tags), "file": meta.path.name,
+            "tags": list(meta.tags), "file": meta.path.name, "pack": _pack(meta.path),
             "kind": "correlation" if isinstance(rule, CompiledCorrelation) else "sigma",
             "disabled_units": [code for code in detection.switches.disabled_units(meta.rule_id) if code in visible],
         })
@@ -53,6 +54,13 @@ def list_rules(principal: CurrentPrincipal, context: Context, session: DbSession
         "yara": {"rules": detection.yara.rule_count if detection.yara else 0,
                  "left_out": [str(error) for error in detection.yara.errors] if detection.yara else []},
     }
+
+
+def _pack(path: Path) -> str:
+    """Where a rule comes from: the bundled campus pack, or the folder it was loaded from."""
+    if path.resolve().is_relative_to(BUNDLED_RULES.resolve()):
+        return "edusoc 校园规则包"
+    return path.parent.name
 
 
 class Switch(BaseModel):
