@@ -98,6 +98,7 @@ ZEEK_HTTP_FIELDS: dict[str | None, str | list[str]] = {
     "host": "url.domain",
     "uri": "url.original",
     "referrer": "http.request.referrer",
+    "resp_mime_types": "http.response.mime_type",  # Zeek lists the MIME types it saw; edusoc keeps the one declared
     "user_agent": "user_agent.original",
     "status_code": "http.response.status_code",
 }

@@ -65,3 +65,14 @@ def _raw_records(path: Path) -> list[object]:
     from detection_rules.windows_events import json_documents
 
     return list(json_documents(path.read_text(encoding="utf-8")))
+
+
+def test_under_the_ecs_pipeline_every_rejection_names_the_log_source_or_the_missing_field() -> None:
+    statuses = corpus_statuses(corpus("sigma", "rules"), "ecs")
+    rejected = [status for status in statuses if status.status == "rejected"]
+    assert all("is not an edusoc event source" in status.reason or "is not in the edusoc event schema" in status.reason
+               for status in rejected), [status.reason for status in rejected][:5]
+    produced = [s for s in statuses if not (s.reason and "is not an edusoc event source" in s.reason)]
+    compiled = [s for s in produced if s.status == "compiled"]
+    assert len(compiled) >= 50 and len(compiled) / len(produced) >= 0.85
+    assert any(s.path.name == "zeek_http_executable_download_from_webdav.yml" for s in compiled)  # resp_mime_types mapped
