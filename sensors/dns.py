@@ -54,7 +54,7 @@ _MAX_POINTER_HOPS = 64
 def _read_name(buf: bytes, off: int) -> tuple[str, int]:
     """A (possibly compressed) domain name at ``off``: (name with labels that are not UTF-8 escaped,
     offset after it). Raises PacketDecodeError on names running off the end, looping or too long."""
-    labels: list[str] = []
+    labels: list[bytes] = []
     after = 0  # where the name ends in the message, once a pointer was followed
     hops = length = 0
     size = len(buf)
@@ -77,15 +77,17 @@ def _read_name(buf: bytes, off: int) -> tuple[str, int]:
             continue
         if n > 63:
             raise PacketDecodeError(f"malformed DNS message: invalid label length {n:02x}")
-        label = buf[off + 1:off + 1 + n]
-        if len(label) < n:
+        off += 1 + n
+        if off > size:
             raise PacketDecodeError("malformed DNS message: label runs off the end")
-        labels.append(_escape_label(label))
+        labels.append(buf[off - n:off])
         length += n + 1
         if length > 255:
             raise PacketDecodeError("malformed DNS message: name longer than 255 bytes")
-        off += 1 + n
-    return ".".join(labels), after or off
+    try:  # one decode per name; escaping label by label only for names that are not UTF-8
+        return b".".join(labels).decode("utf-8"), after or off
+    except UnicodeDecodeError:
+        return ".".join(_escape_label(label) for label in labels), after or off
 
 
 def qtype_name(code: int) -> str:

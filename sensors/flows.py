@@ -8,7 +8,7 @@ enough to give its ``conn_state`` values (base/protocols/conn/main.zeek).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -44,6 +44,9 @@ class Endpoint(Enum):
     RESET = "reset"
 
 
+_ESTABLISHED = Endpoint.ESTABLISHED
+
+
 @dataclass(slots=True)
 class Flow:
     """One connection as seen so far; ``orig_*`` is the originator, ``resp_*`` the responder."""
@@ -71,6 +74,7 @@ class Flow:
     resp_isn: int = -1
 
     community_id_cache: str | None = None
+    queued: float = 0.0  # capture time the flow table last put this flow at the end of its order
 
     @property
     def community_id(self) -> str:
@@ -131,7 +135,10 @@ class Flow:
             self.resp_bytes += packet.ip_bytes
             self.resp_payload += size
         if self.proto == IPPROTO_TCP:
-            self._update_tcp(packet.tcp_flags, size, from_orig)
+            flags = packet.tcp_flags
+            # Data or an ACK inside an established connection changes no state: skip the call.
+            if flags & 0x07 or self.orig_state is not _ESTABLISHED or self.resp_state is not _ESTABLISHED:
+                self._update_tcp(flags, size, from_orig)
         if self.protocol is None and size:
             self.protocol = _sniff_protocol(packet.payload, self.resp_port, self.proto)
 
@@ -181,22 +188,11 @@ def _sniff_protocol(payload: bytes, resp_port: int, proto: int) -> str | None:
 
 
 FlowKey = tuple[int, str, int, str, int]
-
-
-def _has_ports(proto: int) -> bool:
-    return proto not in (IPPROTO_ICMP, IPPROTO_ICMPV6)
-
-
-def _flow_key(packet: Packet) -> tuple[FlowKey, bool]:
-    """Direction-free key and whether the packet goes low → high endpoint."""
-    sport, dport, proto = packet.sport, packet.dport, packet.proto
-    if proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
-        # Pair ICMP messages like Community ID does: echo request and reply share a flow.
-        sport, dport, _ = icmp_port_equivalents(proto, sport, dport)
-    src, dst = packet.src, packet.dst
-    if src < dst or (src == dst and sport <= dport):  # (src, sport) <= (dst, dport) without building tuples
-        return (proto, src, sport, dst, dport), True
-    return (proto, dst, dport, src, sport), False
+_NOTHING_FINISHED: tuple[Flow, ...] = ()
+# A flow goes back to the end of the table's order at most once per this many seconds of capture
+# time, not on every packet: the idle sweep runs once a second anyway, and one reordering per
+# flow and second is much less work than one per packet.
+_REQUEUE_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -218,7 +214,7 @@ class FlowTable:
     def __post_init__(self) -> None:
         if self.max_flows < 1:
             raise ValueError("max_flows must be at least 1")
-        # Ordered by last packet time (least recently seen first) for expiry and eviction.
+        # Ordered by Flow.queued, the capture time a flow was last put at the end (see _expire).
         self._flows: OrderedDict[FlowKey, Flow] = OrderedDict()
         self._now = float("-inf")
         self._next_sweep = float("-inf")
@@ -228,39 +224,52 @@ class FlowTable:
     def __len__(self) -> int:
         return len(self._flows)
 
-    def add(self, packet: Packet) -> list[Flow]:
+    def add(self, packet: Packet) -> Sequence[Flow]:
         """Account one packet; return the flows this packet caused to finish (expired, evicted, reused).
 
-        A list rather than a generator: this runs once per packet and is usually empty.
+        Runs once per packet and usually finishes nothing: then it returns the same empty tuple.
         """
-        finished: list[Flow] = []
-        if packet.ts > self._now:
-            self._now = packet.ts
-        if self._now >= self._next_sweep:
-            finished.extend(self._expire())
-            self._next_sweep = self._now + 1.0
-        key, forward = _flow_key(packet)
+        finished: list[Flow] | None = None
+        now = self._now
+        if packet.ts > now:
+            now = self._now = packet.ts
+            if now >= self._next_sweep:
+                finished = self._expire()
+                self._next_sweep = now + 1.0
+        proto, src, dst, sport, dport = packet.proto, packet.src, packet.dst, packet.sport, packet.dport
+        if proto == IPPROTO_ICMP or proto == IPPROTO_ICMPV6:
+            # Pair ICMP messages like Community ID does: echo request and reply share a flow.
+            sport, dport, _ = icmp_port_equivalents(proto, sport, dport)
+        # Direction-free key: the lower (address, port) endpoint first, without building tuples to compare.
+        if src < dst or (src == dst and sport <= dport):
+            key = (proto, src, sport, dst, dport)
+        else:
+            key = (proto, dst, dport, src, sport)
         flows = self._flows
         flow = flows.get(key)
-        proto = packet.proto
         if flow is not None and proto == IPPROTO_TCP and packet.tcp_flags & 0x12 == TCP_SYN and flow.finished:
             del flows[key]  # a new SYN on a finished 5-tuple starts a new connection
             self.counters.reused += 1
+            finished = finished or []
             finished.append(self._emit(flow))
             flow = None
         if flow is None:
             if len(flows) >= self.max_flows:
                 _, oldest = flows.popitem(last=False)
                 self.counters.evicted += 1
+                finished = finished or []
                 finished.append(self._emit(oldest))
             flow = self._new_flow(packet)
+            flow.queued = now
             flows[key] = flow
-        else:
+        elif flow.queued < now - _REQUEUE_SECONDS:
             flows.move_to_end(key)
-        from_orig = packet.src == flow.orig_ip and (packet.sport == flow.orig_port or not _has_ports(proto))
+            flow.queued = now
+        from_orig = src == flow.orig_ip and (
+            packet.sport == flow.orig_port or proto == IPPROTO_ICMP or proto == IPPROTO_ICMPV6)
         flow.add(packet, from_orig)
         self.current, self.current_from_orig = flow, from_orig
-        return finished
+        return finished or _NOTHING_FINISHED
 
     def flush(self) -> Iterator[Flow]:
         """Emit every flow still open (end of capture)."""
@@ -268,15 +277,26 @@ class FlowTable:
             _, flow = self._flows.popitem(last=False)
             yield self._emit(flow)
 
-    def _expire(self) -> Iterator[Flow]:
+    def _expire(self) -> list[Flow] | None:
+        """Flows idle for idle_timeout, oldest first (None when there are none).
+
+        Stops at the first flow that is not idle. A flow that had a packet was queued again no
+        more than _REQUEUE_SECONDS before it, so every flow behind that one had a packet after
+        deadline - _REQUEUE_SECONDS: an idle flow is emitted at most that much late.
+        """
         deadline = self._now - self.idle_timeout
-        while self._flows:
-            key, flow = next(iter(self._flows.items()))
+        flows = self._flows
+        expired: list[Flow] | None = None
+        while flows:
+            key, flow = next(iter(flows.items()))
             if flow.last > deadline:
-                return
-            del self._flows[key]
+                break
+            del flows[key]
             self.counters.expired += 1
-            yield self._emit(flow)
+            if expired is None:
+                expired = []
+            expired.append(self._emit(flow))
+        return expired
 
     def _emit(self, flow: Flow) -> Flow:
         self.counters.flows += 1

@@ -93,6 +93,18 @@ def read_frames(stream: BinaryIO, end: CaptureEnd) -> Iterator[Frame]:
 
     Raises CaptureFormatError only when the file header is not a capture's.
     """
+    for ts, linktype, data, snapped in read_records(stream, end):
+        yield Frame(ts, linktype, data, snapped)
+
+
+Record = tuple[float, int, bytes, bool]  # time, link type, captured bytes, cut short by the snap length
+
+
+def read_records(stream: BinaryIO, end: CaptureEnd) -> Iterator[Record]:
+    """``read_frames`` without a Frame object per record: plain tuples, for the hot path.
+
+    Raises CaptureFormatError only when the file header is not a capture's.
+    """
     head = stream.read(24)
     if head[:4] == _PCAPNG_MAGIC:
         stream.seek(0)
@@ -107,28 +119,35 @@ def read_frames(stream: BinaryIO, end: CaptureEnd) -> Iterator[Frame]:
     linktype = struct.unpack(order + "I", head[20:24])[0] & 0xFFFF  # upper bits carry FCS flags
     record = struct.Struct(order + "IIII").unpack_from
     # Read in large blocks and cut records out of them: two small reads per record cost more.
-    buffer, at = b"", 0
+    buffer, at, eof = b"", 0, False
     while True:
-        if len(buffer) - at < 16 + MAX_RECORD_BYTES:
+        if not eof and len(buffer) - at < 16 + MAX_RECORD_BYTES:
             more = stream.read(_READ_BLOCK)
+            eof = not more
             buffer, at = buffer[at:] + more, 0
-        if len(buffer) - at < 16:
-            if len(buffer) > at:
+        size = len(buffer)
+        if size - at < 16:
+            if size > at:
                 end.truncated, end.reason = True, "record header cut off"
             return
-        sec, frac, caplen, wirelen = record(buffer, at)
-        if caplen > MAX_RECORD_BYTES:
-            end.truncated, end.reason = True, f"corrupt record length {caplen}"
-            return
-        stop = at + 16 + caplen
-        if stop > len(buffer):
-            end.truncated, end.reason = True, f"record cut off ({len(buffer) - at - 16} of {caplen} bytes)"
-            return
-        yield Frame(sec + frac * unit, linktype, buffer[at + 16:stop], caplen < wirelen)
-        at = stop
+        # Records are cut out until the block runs low, without going back to the outer loop.
+        limit = size if eof else size - 16 - MAX_RECORD_BYTES
+        while True:
+            sec, frac, caplen, wirelen = record(buffer, at)
+            if caplen > MAX_RECORD_BYTES:
+                end.truncated, end.reason = True, f"corrupt record length {caplen}"
+                return
+            stop = at + 16 + caplen
+            if stop > size:
+                end.truncated, end.reason = True, f"record cut off ({size - at - 16} of {caplen} bytes)"
+                return
+            yield sec + frac * unit, linktype, buffer[at + 16:stop], caplen < wirelen
+            at = stop
+            if at > limit or size - at < 16:
+                break
 
 
-def _read_pcapng(stream: BinaryIO, end: CaptureEnd) -> Iterator[Frame]:
+def _read_pcapng(stream: BinaryIO, end: CaptureEnd) -> Iterator[Record]:
     try:
         reader = dpkt.pcapng.Reader(stream)
     except (ValueError, dpkt.UnpackError, struct.error) as exc:
@@ -143,7 +162,7 @@ def _read_pcapng(stream: BinaryIO, end: CaptureEnd) -> Iterator[Frame]:
         except (dpkt.UnpackError, ValueError, struct.error) as exc:
             end.truncated, end.reason = True, f"pcapng block cut off or corrupt: {exc or type(exc).__name__}"
             return
-        yield Frame(float(ts), linktype, bytes(data))
+        yield float(ts), linktype, bytes(data), False
 
 
 
@@ -153,10 +172,22 @@ _AF_INET6_VALUES = (10, 24, 28, 30)  # AF_INET6 on Linux, BSDs, macOS (DLT_NULL/
 _IPV6_EXTENSIONS = (0, 43, 60)  # hop-by-hop, routing, destination options: (len+1)*8 bytes
 _IPV6_FRAGMENT, _IPV6_AH = 44, 51
 _u16 = struct.Struct("!H").unpack_from
-_IPV4 = struct.Struct("!BxHHHxBxx4s4s").unpack_from  # version/IHL, length, id, fragment, protocol, addresses
+_IPV4 = struct.Struct("!BxHHHxBxxII").unpack_from  # version/IHL, length, id, fragment, protocol, addresses
 _TCP = struct.Struct("!HHIIBB").unpack_from  # ports, seq, ack, data offset, flags
 _UDP = struct.Struct("!HHH").unpack_from
 _ntoa = socket.inet_ntoa
+
+
+_V4_NAMES: dict[int, str] = {}  # IPv4 address as an integer -> dotted quad
+_V4_NAMES_MAX = 1 << 16
+_pack_u32 = struct.Struct("!I").pack
+
+
+def _v4_name(address: int) -> str:
+    if len(_V4_NAMES) >= _V4_NAMES_MAX:  # a scan of a /8 must not grow it without bound
+        _V4_NAMES.clear()
+    name = _V4_NAMES[address] = _ntoa(_pack_u32(address))
+    return name
 
 
 def _ntop6(raw: bytes) -> str:
@@ -208,9 +239,12 @@ def decode_frame(frame: Frame, fragments: Reassembly | None = None) -> Packet | 
     Without ``fragments`` a non-first fragment is a decode error and a first one is decoded as
     far as it goes. Raises PacketDecodeError, and nothing else, for frames that cannot be decoded.
     """
-    data = frame.data
+    return decode(frame.ts, frame.linktype, frame.data, fragments)
+
+
+def decode(ts: float, linktype: int, data: bytes, fragments: Reassembly | None = None) -> Packet | None:
+    """``decode_frame`` of a record given as its parts (no Frame object on the hot path)."""
     try:
-        linktype = frame.linktype
         if linktype == LINKTYPE_ETHERNET and len(data) >= 34 and data[12] == 8 and data[13] == 0:
             off, version = 14, 4  # the common case, Ethernet + IPv4, without a function call
         else:
@@ -218,7 +252,7 @@ def decode_frame(frame: Frame, fragments: Reassembly | None = None) -> Packet | 
         if version == 4:
             if len(data) < off + 20:
                 raise PacketDecodeError("IP header cut off or malformed")
-            vihl, total, ident, frag, proto, src_raw, dst_raw = _IPV4(data, off)
+            vihl, total, ident, frag, proto, src_int, dst_int = _IPV4(data, off)
             ihl = (vihl & 0x0F) * 4
             if vihl >> 4 != 4 or ihl < 20 or len(data) < off + ihl:
                 raise PacketDecodeError("IP header cut off or malformed")
@@ -226,7 +260,13 @@ def decode_frame(frame: Frame, fragments: Reassembly | None = None) -> Packet | 
                 total = len(data) - off
             elif total < ihl:
                 raise PacketDecodeError("IP header cut off or malformed")
-            src, dst = _ntoa(src_raw), _ntoa(dst_raw)
+            # A few thousand addresses make up nearly every packet: their strings come from a cache.
+            src = _V4_NAMES.get(src_int)
+            if src is None:
+                src = _v4_name(src_int)
+            dst = _V4_NAMES.get(dst_int)
+            if dst is None:
+                dst = _v4_name(dst_int)
             start, end, ip_bytes = off + ihl, off + total, total
             if frag & 0x3FFF:  # more-fragments flag or a fragment offset
                 offset, more = (frag & 0x1FFF) * 8, bool(frag & 0x2000)
@@ -234,11 +274,12 @@ def decode_frame(frame: Frame, fragments: Reassembly | None = None) -> Packet | 
                     if offset:
                         raise PacketDecodeError("non-first IP fragment")
                 else:
-                    whole = fragments.add(frame.ts, (4, src, dst, ident, proto), offset, more, data[start:end])
+                    whole = fragments.add(ts, (4, src, dst, ident, proto), offset, more, data[start:end])
                     if whole is None:
                         return None
                     data, start, end, ip_bytes = whole, 0, len(whole), ihl + len(whole)
-            end = min(end, len(data))
+            if end > len(data):
+                end = len(data)
         elif version == 6:
             if len(data) < off + 40:
                 raise PacketDecodeError("IPv6 header cut off")
@@ -261,7 +302,7 @@ def decode_frame(frame: Frame, fragments: Reassembly | None = None) -> Packet | 
                             if offset:
                                 raise PacketDecodeError("non-first IP fragment")
                         else:
-                            whole = fragments.add(frame.ts, (6, src, dst, ident, nxt), offset, more, l6)
+                            whole = fragments.add(ts, (6, src, dst, ident, nxt), offset, more, l6)
                             if whole is None:
                                 return None
                             l6, ip_bytes = whole, 40 + len(whole)
@@ -279,18 +320,18 @@ def decode_frame(frame: Frame, fragments: Reassembly | None = None) -> Packet | 
             doff = (doff >> 4) * 4
             if doff < 20 or start + doff > end:
                 raise PacketDecodeError("TCP header cut off or malformed")
-            return Packet(frame.ts, src, dst, proto, sport, dport, ip_bytes, flags, data[start + doff:end], seq, ack)
+            return Packet(ts, src, dst, proto, sport, dport, ip_bytes, flags, data[start + doff:end], seq, ack)
         if proto == IPPROTO_UDP:
             if end - start < 8:
                 raise PacketDecodeError("UDP header cut off or malformed")
             sport, dport, ulen = _UDP(data, start)
-            stop = min(end, start + ulen) if ulen >= 8 else end
-            return Packet(frame.ts, src, dst, proto, sport, dport, ip_bytes, 0, data[start + 8:stop])
+            stop = start + ulen if 8 <= ulen and start + ulen < end else end
+            return Packet(ts, src, dst, proto, sport, dport, ip_bytes, 0, data[start + 8:stop])
         if proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
             if end - start < 2:
                 raise PacketDecodeError("ICMP header cut off")
-            return Packet(frame.ts, src, dst, proto, data[start], data[start + 1], ip_bytes, 0, b"")
-        return Packet(frame.ts, src, dst, proto, 0, 0, ip_bytes, 0, b"")
+            return Packet(ts, src, dst, proto, data[start], data[start + 1], ip_bytes, 0, b"")
+        return Packet(ts, src, dst, proto, 0, 0, ip_bytes, 0, b"")
     except PacketDecodeError:
         raise
     except (struct.error, ValueError, IndexError, OSError) as exc:

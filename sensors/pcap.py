@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sensors.netevents import DNS_DATASET, FLOW_DATASET, MODULE, dns_event, flow_event
-from sensors.packets import CaptureEnd, CaptureFormatError, read_frames
+from sensors.packets import CaptureEnd, CaptureFormatError, read_records
 from sensors.traffic import TrafficAnalyzer, TrafficOptions, TrafficStats
 
 PcapStats = TrafficStats
@@ -34,12 +34,12 @@ class PcapReader:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         traffic = TrafficAnalyzer(self.options, self.stats)
-        feed = traffic.feed
+        feed = traffic.feed_record
         end = CaptureEnd()
         with self.path.open("rb") as stream:
             try:
-                for frame in read_frames(stream, end):
-                    events = feed(frame)
+                for ts, linktype, data, snapped in read_records(stream, end):
+                    events = feed(ts, linktype, data, snapped)
                     if events:  # most packets complete nothing: skip building an iterator
                         yield from events
             except CaptureFormatError as exc:

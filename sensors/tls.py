@@ -9,9 +9,11 @@ https://github.com/salesforce/ja3, JA4 the FoxIO spec (https://github.com/FoxIO-
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+
+from sensors.tls_ciphers import CIPHER_SUITES
 
 MAX_HANDSHAKE_BYTES = 64 * 1024
 _HANDSHAKE, _ALERT = 22, 21
@@ -30,19 +32,9 @@ def is_grease(value: int) -> bool:
     return value & 0x0F0F == 0x0A0A and value >> 8 == value & 0xFF
 
 
-@cache
-def _cipher_names() -> dict[int, str]:
-    # scapy carries the IANA cipher-suite registry; loaded on the first TLS connection only.
-    from scapy.layers.tls.crypto.suites import _tls_cipher_suites
-
-    return dict(_tls_cipher_suites)
-
-
 def cipher_name(code: int) -> str:
     """IANA name of a cipher suite, or its hex code when unknown."""
-    if code == 0x1303:
-        return "TLS_CHACHA20_POLY1305_SHA256"
-    return _cipher_names().get(code, f"0x{code:04x}")
+    return CIPHER_SUITES.get(code) or f"0x{code:04x}"
 
 
 def version_name(code: int) -> str:
@@ -118,17 +110,22 @@ def _u16(buf: bytes, at: int) -> int:
 
 
 def _vector(buf: bytes, at: int, width: int) -> tuple[bytes, int]:
-    if at + width > len(buf):
-        raise TlsParseError("hello cut off")
-    size = int.from_bytes(buf[at:at + width], "big")
-    end = at + width + size
+    """A length-prefixed vector (1- or 2-byte length) at ``at``: (its bytes, offset after it)."""
+    if width == 1:
+        if at >= len(buf):
+            raise TlsParseError("hello cut off")
+        end = at + 1 + buf[at]
+    else:
+        if at + 2 > len(buf):
+            raise TlsParseError("hello cut off")
+        end = at + 2 + ((buf[at] << 8) | buf[at + 1])
     if end > len(buf):
         raise TlsParseError("hello cut off")
     return buf[at + width:end], end
 
 
 def _u16_list(raw: bytes) -> list[int]:
-    return [(raw[i] << 8) | raw[i + 1] for i in range(0, len(raw) - 1, 2)]
+    return list(struct.unpack_from(f"!{len(raw) // 2}H", raw))
 
 
 def _extensions(body: bytes, at: int) -> list[tuple[int, bytes]]:

@@ -14,20 +14,21 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sensors.community_id import IPPROTO_TCP
-from sensors.dns import DnsTracker
+from sensors.community_id import IPPROTO_TCP, IPPROTO_UDP
+from sensors.dns import DNS_UDP_PORTS, DnsTracker
 from sensors.flows import Flow, FlowTable
 from sensors.http import DEFAULT_CARVE_BYTES
 from sensors.ipfrag import Defragmenter
 from sensors.netevents import dns_event, flow_event, http_event, ssh_event, tls_event
-from sensors.packets import Frame, PacketDecodeError, decode_frame
+from sensors.packets import Frame, PacketDecodeError, decode
 from sensors.sessions import SessionTable, Sink
 
 _MAX_REASONS = 20  # distinct decode-error reasons kept in the stats
+_NO_EVENTS: tuple[dict[str, Any], ...] = ()  # what most packets complete
 
 
 def relax_gc() -> None:
@@ -112,33 +113,38 @@ class TrafficAnalyzer:
                                      analyzers=options.analyzers)
         self._tcp_analysis = bool(options.analyzers)
 
-    def feed(self, frame: Frame) -> list[dict[str, Any]]:
+    def feed(self, frame: Frame) -> Sequence[dict[str, Any]]:
         """Account one captured frame; return the events it completed (usually none)."""
+        return self.feed_record(frame.ts, frame.linktype, frame.data, frame.snapped)
+
+    def feed_record(self, ts: float, linktype: int, data: bytes, snapped: bool = False) -> Sequence[dict[str, Any]]:
+        """``feed`` of a record given as its parts (``sensors.packets.read_records``): no Frame per packet."""
         stats = self.stats
         stats.packets += 1
-        stats.bytes += len(frame.data)
-        if frame.snapped:
+        stats.bytes += len(data)
+        if snapped:
             stats.snapped += 1
         try:
-            packet = decode_frame(frame, self.fragments)
+            packet = decode(ts, linktype, data, self.fragments)
         except PacketDecodeError as exc:
             stats.count_error(str(exc).split(":")[0])
-            return []
+            return _NO_EVENTS
         if packet is None:
             if self.fragments.held_last:
                 self.fragments.held_last = False
             else:
                 stats.non_ip += 1
-            return []
+            return _NO_EVENTS
         flows = self.flows
-        events: list[dict[str, Any]] = []
-        for flow in flows.add(packet):
-            events.extend(self._finished(flow))
+        finished = flows.add(packet)
+        events: list[dict[str, Any]] = [event for flow in finished for event in self._finished(flow)] \
+            if finished else []
         if packet.proto == IPPROTO_TCP:
             flow = flows.current
             if self._tcp_analysis and flow.session is not False:  # type: ignore[union-attr]
                 self.sessions.packet(flow, packet, flows.current_from_orig)  # type: ignore[arg-type]
-        elif DnsTracker.wants(packet):
+        elif packet.payload and packet.proto == IPPROTO_UDP and (
+                packet.dport in DNS_UDP_PORTS or packet.sport in DNS_UDP_PORTS):
             try:
                 for transaction in self.dns.add(packet):
                     events.append(self._count(dns_event(transaction)))
@@ -146,7 +152,7 @@ class TrafficAnalyzer:
                 stats.count_error("malformed DNS message")
         if self._sink:
             events.extend(self._drain())
-        return events
+        return events or _NO_EVENTS
 
     def flush(self) -> Iterator[dict[str, Any]]:
         """End of input: emit every flow, session record and DNS query still open."""

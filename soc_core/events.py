@@ -146,7 +146,7 @@ class EventError(ValueError):
 
 def stable_event_id(*parts: object) -> str:
     """A deterministic id from the identifying parts of an observation."""
-    digest = hashlib.blake2b("\x1f".join(str(p) for p in parts).encode("utf-8", "surrogatepass"), digest_size=16)
+    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode("utf-8", "surrogatepass"), digest_size=16)
     return digest.hexdigest()
 
 
