@@ -9,13 +9,17 @@ values that matter:
 - http: same tuple, same method, host and URI (status, user agent and body lengths are
   reported as separate field agreements);
 - ssl: same tuple, same SNI (version and cipher reported separately);
-- ssh: same tuple, same client and server banners.
+- ssh: same tuple, same client and server banners;
+- x509: the server (host) certificates of x509.log, found by their SHA-256 fingerprint among
+  the TLS records' ``tls.server.hash.sha256``, with the same subject and issuer (serial,
+  validity and SAN DNS names reported as separate field agreements).
 
 Records of one tuple are matched as multisets, so port reuse and pipelining count right.
 """
 from __future__ import annotations
 
 import csv
+import ipaddress
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,8 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from sensors.pcap import read_pcap
+from soc_core.events import parse_timestamp
 
-PROTOCOL_LOGS = {"conn": "conn.log", "dns": "dns.log", "http": "http.log", "ssl": "ssl.log", "ssh": "ssh.log"}
+PROTOCOL_LOGS = {"conn": "conn.log", "dns": "dns.log", "http": "http.log", "ssl": "ssl.log", "ssh": "ssh.log",
+                 "x509": "x509.log"}
 _TLS_VERSIONS = {("tls", "1.0"): "TLSv10", ("tls", "1.1"): "TLSv11", ("tls", "1.2"): "TLSv12",
                  ("tls", "1.3"): "TLSv13", ("ssl", "3.0"): "SSLv3", ("ssl", "2.0"): "SSLv2"}
 
@@ -96,7 +102,26 @@ def _ours(events: list[dict[str, Any]], protocol: str) -> dict[Key, list[tuple[s
         elif protocol == "ssh" and dataset == "edusoc.ssh":
             found[_event_key(event, "tcp")].append((zeek_escape(event.get("ssh.client", "")),
                                                    zeek_escape(event.get("ssh.server", ""))))
+        elif protocol == "x509" and dataset == "edusoc.tls" and "tls.server.hash.sha256" in event:
+            dns_names = [n for n in event.get("tls.server.x509.alternative_names", []) if not _is_address(n)]
+            found[("x509", event["tls.server.hash.sha256"].lower())].append((
+                event["tls.server.x509.subject.distinguished_name"], event["tls.server.x509.issuer.distinguished_name"],
+                event["tls.server.x509.serial_number"], _epoch(event["tls.server.x509.not_before"]),
+                _epoch(event["tls.server.x509.not_after"]), ",".join(dns_names)))
     return found
+
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _epoch(timestamp: str) -> str:
+    """An event timestamp as Zeek writes a time: seconds since the epoch, six decimals."""
+    return f"{parse_timestamp(timestamp).timestamp():.6f}"
 
 
 def _theirs(records: list[dict[str, str]], protocol: str) -> dict[Key, list[tuple[str, ...]]]:
@@ -119,15 +144,20 @@ def _theirs(records: list[dict[str, str]], protocol: str) -> dict[Key, list[tupl
             found[_zeek_key(r, "tcp")].append((r.get("server_name", ""), r.get("version", ""), r.get("cipher", "")))
         elif protocol == "ssh":
             found[_zeek_key(r, "tcp")].append((r.get("client", ""), r.get("server", "")))
+        elif protocol == "x509" and r.get("host_cert") == "T":  # the server's own certificate, not its CAs
+            found[("x509", r["fingerprint"])].append((
+                r["certificate.subject"], r["certificate.issuer"], r["certificate.serial"],
+                r["certificate.not_valid_before"], r["certificate.not_valid_after"], r.get("san.dns", "")))
     return found
 
 
 # Which value columns decide "the same record" per protocol; the rest are field agreements.
-_PRIMARY = {"conn": 1, "dns": 1, "http": 3, "ssl": 1, "ssh": 2}
+_PRIMARY = {"conn": 1, "dns": 1, "http": 3, "ssl": 1, "ssh": 2, "x509": 2}
 _FIELD_NAMES = {
     "conn": ("conn_state",), "dns": ("query", "qtype_name"),
     "http": ("method", "host", "uri", "status_code", "user_agent", "request_body_len", "response_body_len"),
     "ssl": ("server_name", "version", "cipher"), "ssh": ("client", "server"),
+    "x509": ("subject", "issuer", "serial", "not_valid_before", "not_valid_after", "san.dns"),
 }
 
 

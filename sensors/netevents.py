@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import math
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 from soc_core.events import stable_event_id
@@ -18,6 +19,7 @@ from sensors.flows import TRANSPORT_NAMES, Flow
 from sensors.http import HttpTransaction
 from sensors.ssh import SshBanners
 from sensors.tls import TlsHandshake, cipher_name, version_name
+from sensors.x509 import Certificate
 
 FLOW_DATASET = "edusoc.flow"
 DNS_DATASET = "edusoc.dns"
@@ -214,9 +216,50 @@ def tls_event(flow: Flow, handshake: TlsHandshake) -> dict[str, Any]:
         event["tls.version"] = version
         event["tls.version_protocol"] = protocol
         event["tls.cipher"] = cipher_name(server.cipher)
+        event["tls.server.ja3s"] = server.ja3s()
+        event["tls.server.ja4s"] = server.ja4s()
+        if server.alpn:
+            event["tls.next_protocol"] = server.alpn.decode("ascii", "replace").lower()
+    if handshake.certificate is not None:
+        event.update(certificate_fields(handshake.certificate))
     name = event.get("tls.client.server_name", flow.resp_ip)
     event["message"] = f"tls {flow.orig_ip} -> {name} {event.get('tls.version', '?')} {event.get('tls.cipher', '')}".rstrip()
     return event
+
+
+def _iso(instant: datetime) -> str:
+    return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def certificate_fields(cert: Certificate) -> dict[str, Any]:
+    """ECS tls.server.* fields of the server's certificate."""
+    fields: dict[str, Any] = {
+        "tls.server.hash.sha256": cert.sha256.upper(),
+        "tls.server.hash.sha1": cert.sha1.upper(),
+        "tls.server.subject": cert.subject,
+        "tls.server.issuer": cert.issuer,
+        "tls.server.not_before": _iso(cert.not_before),
+        "tls.server.not_after": _iso(cert.not_after),
+        "tls.server.x509.version_number": str(cert.version),
+        "tls.server.x509.serial_number": cert.serial,
+        "tls.server.x509.subject.distinguished_name": cert.subject,
+        "tls.server.x509.issuer.distinguished_name": cert.issuer,
+        "tls.server.x509.not_before": _iso(cert.not_before),
+        "tls.server.x509.not_after": _iso(cert.not_after),
+        "tls.server.x509.public_key_algorithm": cert.public_key_algorithm,
+    }
+    optional: dict[str, Any] = {
+        "tls.server.x509.subject.common_name": list(cert.subject_common_names),
+        "tls.server.x509.subject.organization": list(cert.subject_organizations),
+        "tls.server.x509.issuer.common_name": list(cert.issuer_common_names),
+        "tls.server.x509.alternative_names": list(cert.dns_names + cert.ip_addresses),
+        "tls.server.x509.public_key_size": cert.public_key_size,
+        "tls.server.x509.public_key_curve": cert.public_key_curve,
+        "tls.server.x509.public_key_exponent": cert.public_key_exponent,
+        "tls.server.x509.signature_algorithm": cert.signature_algorithm,
+    }
+    fields.update({k: v for k, v in optional.items() if v})
+    return fields
 
 
 def ssh_event(flow: Flow, banners: SshBanners) -> dict[str, Any]:

@@ -48,6 +48,7 @@ class SessionCounters:
     retransmitted_segments: int = 0
     inconsistent_retransmissions: int = 0
     dns_errors: int = 0
+    tls_errors: int = 0  # malformed TLS handshake messages and certificates that did not parse
 
 
 class DnsOverTcp:
@@ -212,7 +213,7 @@ class SessionTable:
             # banners): stop reassembling it.
             self._retire(flow, session)
             if analyzer is not None:
-                analyzer.finish()
+                self._finish(analyzer)
 
     def finish(self, flow: Flow) -> None:
         """The flow ended: flush reassembly and let the analyzer report what is left."""
@@ -226,7 +227,12 @@ class SessionTable:
             self._choose(session)
         self._retire(flow, session)
         if session.analyzer is not None:
-            session.analyzer.finish()
+            self._finish(session.analyzer)
+
+    def _finish(self, analyzer: Analyzer) -> None:
+        analyzer.finish()
+        if isinstance(analyzer, TlsAnalyzer):
+            self.counters.tls_errors += analyzer.errors
 
     def _retire(self, flow: Flow, session: TcpSession) -> None:
         flow.session = False

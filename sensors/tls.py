@@ -1,8 +1,10 @@
-"""TLS handshakes: SNI, version, cipher and the JA3/JA4 client fingerprints.
+"""TLS handshakes: SNI, version, cipher, the JA3/JA4 client and JA3S/JA4S server fingerprints,
+and the server's certificate chain.
 
-Only the cleartext hellos are read: the client's ClientHello (server name, offered
-versions, ciphers, extensions, ALPN) and the server's ServerHello (chosen version and
-cipher). The version is what the server chose, read from its supported_versions extension
+Only the cleartext handshake is read: the client's ClientHello (server name, offered
+versions, ciphers, extensions, ALPN), the server's ServerHello (chosen version, cipher,
+extensions, ALPN) and, in TLS 1.2 and older, its Certificate message (DER certificates,
+parsed in ``sensors.x509``). The version is what the server chose, read from its supported_versions extension
 for TLS 1.3, named like Zeek's ssl.log (TLSv12, TLSv13). JA3 follows
 https://github.com/salesforce/ja3, JA4 the FoxIO spec (https://github.com/FoxIO-LLC/ja4).
 """
@@ -14,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sensors.tls_ciphers import CIPHER_SUITES
+from sensors.x509 import Certificate, CertificateError, parse_certificate
 
 MAX_HANDSHAKE_BYTES = 64 * 1024
-_HANDSHAKE, _ALERT = 22, 21
-_CLIENT_HELLO, _SERVER_HELLO = 1, 2
+_HANDSHAKE, _ALERT, _CHANGE_CIPHER_SPEC = 22, 21, 20
+_CLIENT_HELLO, _SERVER_HELLO, _CERTIFICATE = 1, 2, 11
 _EXT_SNI, _EXT_GROUPS, _EXT_POINT_FORMATS, _EXT_SIG_ALGS, _EXT_ALPN, _EXT_VERSIONS = 0, 10, 11, 13, 16, 43
 VERSION_NAMES = {0x0002: "SSLv2", 0x0300: "SSLv3", 0x0301: "TLSv10", 0x0302: "TLSv11", 0x0303: "TLSv12", 0x0304: "TLSv13"}
 _JA4_VERSIONS = {0x0002: "s2", 0x0300: "s3", 0x0301: "10", 0x0302: "11", 0x0303: "12", 0x0304: "13"}
@@ -73,14 +76,7 @@ class ClientHello:
         version = _JA4_VERSIONS.get(max(versions) if versions else self.legacy_version, "00")
         ciphers = [c for c in self.ciphers if not is_grease(c)]
         extensions = [e for e in self.extensions if not is_grease(e)]
-        alpn = "00"
-        if self.alpn and self.alpn[0]:
-            first = self.alpn[0]
-            if chr(first[0]).isalnum() and chr(first[-1]).isalnum() and first[0] < 128 and first[-1] < 128:
-                alpn = chr(first[0]) + chr(first[-1])
-            else:
-                hexed = first.hex()
-                alpn = hexed[0] + hexed[-1]
+        alpn = _alpn_code(self.alpn[0]) if self.alpn and self.alpn[0] else "00"
         head = (f"{transport}{version}{'d' if self.server_name is not None else 'i'}"
                 f"{min(len(ciphers), 99):02d}{min(len(extensions), 99):02d}{alpn}")
         cipher_part = _sha12(",".join(f"{c:04x}" for c in sorted(ciphers))) if ciphers else "0" * 12
@@ -101,6 +97,30 @@ class ServerHello:
     version: int  # the version chosen (supported_versions for TLS 1.3)
     cipher: int
     extensions: list[int]
+    legacy_version: int = 0  # the hello's own version field (0x0303 for TLS 1.3)
+    alpn: bytes | None = None  # the protocol the server chose
+
+    def ja3s_string(self) -> str:
+        """SSLVersion,Cipher,SSLExtension (https://github.com/salesforce/ja3, JA3S)."""
+        return f"{self.legacy_version},{self.cipher},{'-'.join(str(e) for e in self.extensions)}"
+
+    def ja3s(self) -> str:
+        return hashlib.md5(self.ja3s_string().encode("ascii"), usedforsecurity=False).hexdigest()
+
+    def ja4s(self, transport: str = "t") -> str:
+        """FoxIO JA4S: version, extension count, chosen ALPN; chosen cipher; hash of the extensions in order."""
+        alpn = _alpn_code(self.alpn) if self.alpn else "00"
+        head = f"{transport}{_JA4_VERSIONS.get(self.version, '00')}{min(len(self.extensions), 99):02d}{alpn}"
+        extensions = _sha12(",".join(f"{e:04x}" for e in self.extensions)) if self.extensions else "0" * 12
+        return f"{head}_{self.cipher:04x}_{extensions}"
+
+
+def _alpn_code(first: bytes) -> str:
+    """JA4's two ALPN characters: first and last of the value, or of its hex when not alphanumeric."""
+    if chr(first[0]).isalnum() and chr(first[-1]).isalnum() and first[0] < 128 and first[-1] < 128:
+        return chr(first[0]) + chr(first[-1])
+    hexed = first.hex()
+    return hexed[0] + hexed[-1]
 
 
 def _u16(buf: bytes, at: int) -> int:
@@ -180,12 +200,36 @@ def parse_server_hello(body: bytes) -> ServerHello:
     _session, at = _vector(body, 34, 1)
     cipher = _u16(body, at)
     at += 3  # cipher suite, compression method
-    hello = ServerHello(version, cipher, [])
+    hello = ServerHello(version, cipher, [], legacy_version=version)
     for kind, data in _extensions(body, at):
         hello.extensions.append(kind)
         if kind == _EXT_VERSIONS and len(data) >= 2:
             hello.version = _u16(data, 0)
+        elif kind == _EXT_ALPN and len(data) >= 3:
+            protocols, _ = _vector(data, 0, 2)
+            chosen, _ = _vector(protocols, 0, 1)
+            hello.alpn = chosen or None
     return hello
+
+
+MAX_CERTIFICATES = 10  # of a chain, kept per connection (the leaf is the one that is parsed)
+
+
+def parse_certificate_list(body: bytes) -> list[bytes]:
+    """The DER certificates of a (TLS <= 1.2) Certificate message, leaf first."""
+    if len(body) < 3:
+        raise TlsParseError("certificate list cut off")
+    end = 3 + int.from_bytes(body[:3], "big")
+    if end > len(body):
+        raise TlsParseError("certificate list cut off")
+    certificates, at = [], 3
+    while at + 3 <= end and len(certificates) < MAX_CERTIFICATES:
+        stop = at + 3 + int.from_bytes(body[at:at + 3], "big")
+        if stop > end:
+            raise TlsParseError("certificate cut off")
+        certificates.append(body[at + 3:stop])
+        at = stop
+    return certificates
 
 
 @dataclass(slots=True)
@@ -197,12 +241,15 @@ class TlsHandshake:
     server: ServerHello | None = None
     established: bool = False  # both sides moved on to encrypted data
     alert: bool = False
+    certificate: Certificate | None = None  # the server's (leaf) certificate, TLS <= 1.2
+    chain_length: int = 0  # certificates in the server's Certificate message
+    certificate_error: str | None = None  # why the leaf certificate did not parse
 
 
 class _Records:
     """Handshake bytes out of TLS records of one direction."""
 
-    __slots__ = ("buffer", "handshake", "dead", "saw_app_data", "saw_alert")
+    __slots__ = ("buffer", "handshake", "dead", "saw_app_data", "saw_alert", "encrypted")
 
     def __init__(self) -> None:
         self.buffer = bytearray()
@@ -210,6 +257,7 @@ class _Records:
         self.dead = False
         self.saw_app_data = False
         self.saw_alert = False
+        self.encrypted = False  # after ChangeCipherSpec, handshake records are ciphertext
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         """Append bytes; return the complete handshake messages (type, body) now available."""
@@ -225,7 +273,10 @@ class _Records:
             fragment = bytes(self.buffer[5:5 + length])
             del self.buffer[:5 + length]
             if kind == _HANDSHAKE:
-                self.handshake += fragment
+                if not self.encrypted:
+                    self.handshake += fragment
+            elif kind == _CHANGE_CIPHER_SPEC:
+                self.encrypted = True
             elif kind == 23:
                 self.saw_app_data = True
             elif kind == _ALERT:
@@ -268,11 +319,23 @@ class TlsAnalyzer:
                     self._record(ts).client = parse_client_hello(body)
                 elif kind == _SERVER_HELLO and not from_orig and (self.record is None or self.record.server is None):
                     self._record(ts).server = parse_server_hello(body)
+                elif kind == _CERTIFICATE and not from_orig and self.record is not None and not self.record.chain_length:
+                    self._certificates(parse_certificate_list(body))
             except (TlsParseError, IndexError, ValueError):
                 self.errors += 1
         if self.record is not None and (self.resp.saw_app_data or (self.orig.saw_app_data and self.record.server)):
             self.record.established = True
             self._emit()
+
+    def _certificates(self, chain: list[bytes]) -> None:
+        assert self.record is not None
+        self.record.chain_length = len(chain)
+        if chain:
+            try:
+                self.record.certificate = parse_certificate(chain[0])
+            except CertificateError as exc:
+                self.errors += 1
+                self.record.certificate_error = str(exc)
 
     def gap(self, from_orig: bool, size: int) -> None:
         side = self.orig if from_orig else self.resp

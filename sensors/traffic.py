@@ -85,6 +85,7 @@ class TrafficStats:
     tcp_missed_bytes: int = 0  # bytes never seen in analysed connections (capture loss)
     tcp_retransmissions: int = 0
     tcp_inconsistent_retransmissions: int = 0  # retransmitted bytes that differ from the first copy
+    tls_errors: int = 0  # malformed TLS handshake messages and server certificates that did not parse
     events: Counter[str] = field(default_factory=Counter)  # events by dataset
 
     def as_dict(self) -> dict[str, Any]:
@@ -172,6 +173,7 @@ class TrafficAnalyzer:
         stats.tcp_sessions, stats.tcp_missed_bytes = sessions.sessions, sessions.missed_bytes
         stats.tcp_retransmissions = sessions.retransmitted_segments
         stats.tcp_inconsistent_retransmissions = sessions.inconsistent_retransmissions
+        stats.tls_errors = sessions.tls_errors
 
     def _finished(self, flow: Flow) -> Iterator[dict[str, Any]]:
         if flow.session is not None:

@@ -105,13 +105,47 @@ def client_hello(ciphers, extensions, *, server_name=None, groups=(), point_form
     return b"\x16\x03\x01" + _vec(handshake, 2)
 
 
-def server_hello(cipher, version=0x0303, supported_version=None) -> bytes:
+def server_hello(cipher, version=0x0303, supported_version=None, extensions=(), alpn=None) -> bytes:
+    """A TLS record holding a ServerHello; ``extensions`` (type codes, in order) are sent empty,
+    except ALPN (16) which carries ``alpn``."""
     ext = b""
     if supported_version is not None:
         ext = struct.pack("!H", 43) + _vec(struct.pack("!H", supported_version), 2)
+    for kind in extensions:
+        body = _vec(_vec(alpn, 1), 2) if kind == 16 and alpn else b""
+        ext += struct.pack("!H", kind) + _vec(body, 2)
     body = struct.pack("!H", version) + b"\x33" * 32 + _vec(b"", 1) + struct.pack("!H", cipher) + b"\x00" + _vec(ext, 2)
     handshake = b"\x02" + len(body).to_bytes(3, "big") + body
     return b"\x16\x03\x03" + _vec(handshake, 2)
+
+
+def certificate_message(*ders: bytes) -> bytes:
+    """A TLS 1.2 record holding a Certificate handshake message with the DER certificates given."""
+    chain = b"".join(_vec(der, 3) for der in ders)
+    handshake = b"\x0b" + _vec(_vec(chain, 3), 3)
+    return b"\x16\x03\x03" + _vec(handshake, 2)
+
+
+def self_signed_certificate(common_name: str, dns_names=(), serial=0x0B6771) -> bytes:
+    """A real DER certificate (cryptography), valid 2026-01-01 .. 2027-01-01."""
+    from datetime import datetime, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "示范区第一中学"),
+                         x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+               .serial_number(serial).not_valid_before(datetime(2026, 1, 1, tzinfo=timezone.utc))
+               .not_valid_after(datetime(2027, 1, 1, tzinfo=timezone.utc)))
+    if dns_names:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), False)
+    return builder.sign(key, hashes.SHA256()).public_bytes(Encoding.DER)
 
 
 def answer_json(handler, status: int, payload: dict) -> None:

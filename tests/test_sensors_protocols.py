@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import subprocess
 
 import pytest
@@ -11,7 +12,17 @@ from scapy.layers.inet import ICMP, IP
 from sensors.pcap import read_pcap
 from sensors.tls import parse_client_hello
 from soc_core.events import validate_event
-from tests.sensor_traffic import CLIENT, SERVER, Conversation, client_hello, frame, server_hello, write
+from tests.sensor_traffic import (
+    CLIENT,
+    SERVER,
+    Conversation,
+    certificate_message,
+    client_hello,
+    frame,
+    self_signed_certificate,
+    server_hello,
+    write,
+)
 
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) edusoc-test"
 
@@ -118,6 +129,49 @@ def test_tls_handshake_becomes_an_event_with_sni_version_cipher_and_fingerprints
     found = subprocess.run(["tshark", "-r", str(path), "-Y", "tls.handshake.type == 1", "-T", "fields",
                             "-e", "tls.handshake.ja3"], capture_output=True, text=True, check=True).stdout.split()
     assert found == [tls["tls.client.ja3"]]
+
+
+def tls12_with_certificate(certificate: bytes) -> Conversation:
+    # The JA4S spec's example server: TLS 1.2, cipher c030, extensions 0005,0017,ff01,0000 in that order.
+    hello = client_hello([0xC030, 0xC02F], [0x0000, 0x000A, 0x000B], server_name="www.school1.edu.cn", groups=[23])
+    talk = Conversation(dport=443).handshake().send(True, hello)
+    server_flight = (server_hello(0xC030, extensions=(0x0005, 0x0017, 0xFF01, 0x0000))
+                     + certificate_message(certificate) + b"\x16\x03\x03\x00\x04\x0e\x00\x00\x00")
+    talk.send(False, server_flight, size=500)  # the chain spans several segments
+    talk.send(True, b"\x14\x03\x03\x00\x01\x01\x16\x03\x03\x00\x28" + b"\x0b" * 40)  # CCS, encrypted Finished
+    talk.send(False, b"\x14\x03\x03\x00\x01\x01\x16\x03\x03\x00\x28" + b"\x0b" * 40)
+    return talk.send(False, b"\x17\x03\x03\x00\x05hello").close()
+
+
+def test_tls_server_fingerprints_and_certificate_fields(tmp_path):
+    der = self_signed_certificate("www.school1.edu.cn", ["www.school1.edu.cn", "jwc.school1.edu.cn"])
+    path = write(tmp_path, tls12_with_certificate(der).packets)
+    events, _ = read_pcap(path)
+    (tls,) = by_dataset(events, "edusoc.tls")
+    assert tls["tls.server.ja4s"] == "t120400_c030_4e8089b08790"  # the spec's own example
+    assert tls["tls.server.x509.subject.distinguished_name"] == "CN=www.school1.edu.cn,O=示范区第一中学,C=CN"
+    assert tls["tls.server.x509.issuer.common_name"] == ["www.school1.edu.cn"]
+    assert tls["tls.server.x509.serial_number"] == "0B6771"
+    assert tls["tls.server.x509.not_before"] == "2026-01-01T00:00:00.000000Z"
+    assert tls["tls.server.x509.not_after"] == "2027-01-01T00:00:00.000000Z"
+    assert tls["tls.server.x509.alternative_names"] == ["www.school1.edu.cn", "jwc.school1.edu.cn"]
+    assert tls["tls.server.x509.public_key_curve"] == "secp256r1"
+    assert tls["tls.server.hash.sha256"] == hashlib.sha256(der).hexdigest().upper()
+    assert tls["tls.established"] is True and validate_event(tls)
+    # tshark computes the same JA3S and reads the same serial from the same capture.
+    found = subprocess.run(["tshark", "-r", str(path), "-Y", "tls.handshake.type == 2", "-T", "fields",
+                            "-e", "tls.handshake.ja3s"], capture_output=True, text=True, check=True).stdout.split()
+    assert found == [tls["tls.server.ja3s"]]
+
+
+def test_a_certificate_that_does_not_parse_costs_only_the_certificate_fields(tmp_path):
+    der = bytearray(self_signed_certificate("broken.example"))
+    der[30:60] = b"\xff" * 30
+    events, stats = read_pcap(write(tmp_path, tls12_with_certificate(bytes(der)).packets))
+    (tls,) = by_dataset(events, "edusoc.tls")
+    assert tls["tls.server.ja4s"] == "t120400_c030_4e8089b08790" and tls["tls.cipher"].endswith("SHA384")
+    assert not any(key.startswith("tls.server.x509") for key in tls)
+    assert stats.tls_errors == 1
 
 
 def test_tls_hello_without_server_answer_still_reports_the_client_side(tmp_path):

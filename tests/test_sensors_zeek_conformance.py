@@ -22,6 +22,10 @@ def test_sensor_agrees_with_zeek_per_protocol():
     assert agreement["conn"] >= 0.98
     assert agreement["dns"] >= 0.99 and agreement["http"] >= 0.99
     assert agreement["ssl"] >= 0.99 and agreement["ssh"] >= 0.99
+    # The server certificates of Zeek's x509.log, found by fingerprint, same subject/issuer/serial/dates/SANs.
+    x509 = report.protocols["x509"]
+    assert x509.zeek >= 2 and x509.agreement == 1.0
+    assert all(x509.fields[name] == x509.tuple_found for name in ("serial", "not_valid_after", "san.dns"))
 
 
 def test_a_changed_value_is_reported_as_a_disagreement():
