@@ -10,9 +10,11 @@ for YARA scanning.
 from __future__ import annotations
 
 import re
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from sensors.http_encoding import SUPPORTED, ContentDecoder, content_codings
 
 MAX_HEADER_BYTES = 64 * 1024
 DEFAULT_CARVE_BYTES = 64 * 1024
@@ -53,6 +55,41 @@ class HttpTransaction:
     response_body: bytes = b""
     response_content_type: str | None = None
     request_headers: dict[str, str] = field(default_factory=dict)
+    request_encoding: str | None = None  # Content-Encoding header, lower case
+    response_encoding: str | None = None
+    request_decoded: bool = False  # request_body holds the decoded content, not the coded bytes
+    response_decoded: bool = False
+    request_decoder: Carve | None = None
+    response_decoder: Carve | None = None
+
+
+class Carve:
+    """The first ``limit`` bytes of one body: decoded when its Content-Encoding allows, else as sent.
+
+    Both are kept (each bounded by the limit) until the body ends, so a coding that turns out
+    corrupt halfway still leaves the raw carve.
+    """
+
+    __slots__ = ("decoder", "decoded", "unsupported")
+
+    def __init__(self, encoding: str, limit: int) -> None:
+        codings = content_codings(encoding)
+        self.decoder = ContentDecoder(codings[0], limit) if len(codings) == 1 and codings[0] in SUPPORTED else None
+        self.unsupported = bool(codings) and self.decoder is None  # unknown or stacked codings: raw carve
+        self.decoded = bytearray()
+
+    def feed(self, chunk: bytes) -> None:
+        if self.decoder is not None and not self.decoder.stopped:
+            self.decoded += self.decoder.feed(chunk)
+
+    def result(self, raw: bytes) -> tuple[bytes, bool, str]:
+        """(carve, whether it is decoded, outcome: decoded | capped | error | unsupported | none)."""
+        decoder = self.decoder
+        if decoder is None:
+            return raw, False, "unsupported" if self.unsupported else "none"
+        if decoder.error is not None or (raw and not self.decoded and not decoder.finished):
+            return raw, False, "error"
+        return bytes(self.decoded), True, "capped" if decoder.capped else "decoded"
 
 
 @dataclass(slots=True)
@@ -230,6 +267,7 @@ class HttpAnalyzer:
         self.requests = 0
         self.orphan_responses = 0
         self.desynced = False
+        self.decoding: Counter[str] = Counter()  # bodies with a Content-Encoding, by outcome (Carve.result)
 
     @property
     def done(self) -> bool:
@@ -258,7 +296,7 @@ class HttpAnalyzer:
         if self.current_response is not None:
             self._response_end()
         while self.pending:
-            self.emit(self.pending.popleft())
+            self._report(self.pending.popleft())
 
     # -- requests
     def _request_headers(self, message: _Message) -> str:
@@ -281,6 +319,10 @@ class HttpAnalyzer:
         transaction.depth = self.requests
         self.current_request = transaction
         self.pending.append(transaction)
+        encoding = headers.get("content-encoding")
+        if encoding:
+            transaction.request_encoding = encoding.lower()
+            transaction.request_decoder = Carve(encoding, self.carve_bytes)
         if "chunked" in headers.get("transfer-encoding", "").lower():
             return "chunked"
         length = _content_length(headers)
@@ -294,6 +336,8 @@ class HttpAnalyzer:
         room = self.carve_bytes - len(transaction.request_body)
         if room > 0:
             transaction.request_body += chunk[:room]
+        if transaction.request_decoder is not None:
+            transaction.request_decoder.feed(chunk)
 
     def _request_end(self) -> None:
         self.current_request = None
@@ -319,6 +363,10 @@ class HttpAnalyzer:
         transaction.response_content_type = message.headers.get("content-type")
         self.current_response = transaction
         headers = message.headers
+        encoding = headers.get("content-encoding")
+        if encoding:
+            transaction.response_encoding = encoding.lower()
+            transaction.response_decoder = Carve(encoding, self.carve_bytes)
         if transaction.method == "HEAD" or code in _NO_BODY_STATUS:
             return "none"
         if code == 101 or (transaction.method == "CONNECT" and 200 <= code < 300):
@@ -337,8 +385,24 @@ class HttpAnalyzer:
         room = self.carve_bytes - len(transaction.response_body)
         if room > 0:
             transaction.response_body += chunk[:room]
+        if transaction.response_decoder is not None:
+            transaction.response_decoder.feed(chunk)
 
     def _response_end(self) -> None:
         if self.current_response is not None:
-            self.emit(self.current_response)
+            self._report(self.current_response)
             self.current_response = None
+
+    def _report(self, transaction: HttpTransaction) -> None:
+        """Swap in the decoded carves, count how decoding went, and emit."""
+        if transaction.request_decoder is not None:
+            transaction.request_body, transaction.request_decoded, outcome = \
+                transaction.request_decoder.result(transaction.request_body)
+            transaction.request_decoder = None
+            self.decoding[outcome] += 1
+        if transaction.response_decoder is not None:
+            transaction.response_body, transaction.response_decoded, outcome = \
+                transaction.response_decoder.result(transaction.response_body)
+            transaction.response_decoder = None
+            self.decoding[outcome] += 1
+        self.emit(transaction)

@@ -195,6 +195,12 @@ def http_event(flow: Flow, transaction: HttpTransaction) -> dict[str, Any]:
         event["http.request.body.content"] = base64.b64encode(transaction.request_body).decode("ascii")
     if transaction.response_body:
         event["http.response.body.content"] = base64.b64encode(transaction.response_body).decode("ascii")
+    if transaction.request_encoding:
+        event["http.request.content_encoding"] = transaction.request_encoding
+        event["http.request.body.content_decoded"] = transaction.request_decoded
+    if transaction.response_encoding:
+        event["http.response.content_encoding"] = transaction.response_encoding
+        event["http.response.body.content_decoded"] = transaction.response_decoded
     status = transaction.status_code if transaction.status_code is not None else "no response"
     event["message"] = (f"http {flow.orig_ip} {transaction.method or '-'} {transaction.host or flow.resp_ip}"
                         f"{transaction.uri or ''}: {status}")

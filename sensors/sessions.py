@@ -49,6 +49,9 @@ class SessionCounters:
     inconsistent_retransmissions: int = 0
     dns_errors: int = 0
     tls_errors: int = 0  # malformed TLS handshake messages and certificates that did not parse
+    http_bodies_decoded: int = 0  # bodies with a Content-Encoding whose carve holds the decoded bytes
+    http_bodies_capped: int = 0  # ... of which decoding stopped at the carve size (large body or bomb)
+    http_decode_errors: int = 0  # bodies whose coding was unknown, stacked or corrupt: carved as sent
 
 
 class DnsOverTcp:
@@ -233,6 +236,11 @@ class SessionTable:
         analyzer.finish()
         if isinstance(analyzer, TlsAnalyzer):
             self.counters.tls_errors += analyzer.errors
+        elif isinstance(analyzer, HttpAnalyzer) and analyzer.decoding:
+            outcomes, counters = analyzer.decoding, self.counters
+            counters.http_bodies_decoded += outcomes["decoded"] + outcomes["capped"]
+            counters.http_bodies_capped += outcomes["capped"]
+            counters.http_decode_errors += outcomes["error"] + outcomes["unsupported"]
 
     def _retire(self, flow: Flow, session: TcpSession) -> None:
         flow.session = False

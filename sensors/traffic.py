@@ -86,6 +86,9 @@ class TrafficStats:
     tcp_retransmissions: int = 0
     tcp_inconsistent_retransmissions: int = 0  # retransmitted bytes that differ from the first copy
     tls_errors: int = 0  # malformed TLS handshake messages and server certificates that did not parse
+    http_bodies_decoded: int = 0  # HTTP bodies carved decoded (Content-Encoding gzip, deflate, br undone)
+    http_bodies_capped: int = 0  # ... whose decoding stopped at the carve size (a large body or a bomb)
+    http_decode_errors: int = 0  # bodies with an unknown, stacked or corrupt coding, carved as sent
     events: Counter[str] = field(default_factory=Counter)  # events by dataset
 
     def as_dict(self) -> dict[str, Any]:
@@ -174,6 +177,8 @@ class TrafficAnalyzer:
         stats.tcp_retransmissions = sessions.retransmitted_segments
         stats.tcp_inconsistent_retransmissions = sessions.inconsistent_retransmissions
         stats.tls_errors = sessions.tls_errors
+        stats.http_bodies_decoded, stats.http_bodies_capped = sessions.http_bodies_decoded, sessions.http_bodies_capped
+        stats.http_decode_errors = sessions.http_decode_errors
 
     def _finished(self, flow: Flow) -> Iterator[dict[str, Any]]:
         if flow.session is not None:

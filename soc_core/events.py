@@ -92,6 +92,14 @@ FIELDS: dict[str, FieldSpec] = {
     "http.response.body.content": FieldSpec("keyword", "First N KB of the response body, base64 of the raw bytes "
                                             "(after chunked decoding, before content decoding)."),
     "http.response.mime_type": FieldSpec("keyword", "Content-Type header of the response."),
+    "http.request.content_encoding": FieldSpec("keyword", "Content-Encoding header of the request, lower case "
+                                               "(not in ECS)."),
+    "http.response.content_encoding": FieldSpec("keyword", "Content-Encoding header of the response, lower case "
+                                                "(gzip, deflate, br; not in ECS)."),
+    "http.request.body.content_decoded": FieldSpec("bool", "The request's carved content is the decoded body "
+                                                   "(its Content-Encoding undone); false: the bytes as sent."),
+    "http.response.body.content_decoded": FieldSpec("bool", "The response's carved content is the decoded body "
+                                                    "(gzip/deflate/br undone, at most the carve size); false: as sent."),
     "http.response.status_code": FieldSpec("long", "HTTP status."),
     "http.response.body.bytes": FieldSpec("long", "Response body length in bytes (the access log's body_bytes_sent)."),
     "http.version": FieldSpec("keyword", "1.0, 1.1."),

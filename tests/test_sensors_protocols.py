@@ -1,10 +1,14 @@
-"""Application records from crafted captures: HTTP/1.x, TLS (SNI, JA3, JA4), SSH banners, ICMP, DNS over TCP."""
+"""Application records from crafted captures: HTTP/1.x (bodies decoded from gzip/deflate/br), TLS (SNI, JA3,
+JA4, JA3S, JA4S, server certificate), SSH banners, ICMP, DNS over TCP."""
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import subprocess
+import zlib
 
+import brotli
 import pytest
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.layers.inet import ICMP, IP
@@ -129,6 +133,62 @@ def test_tls_handshake_becomes_an_event_with_sni_version_cipher_and_fingerprints
     found = subprocess.run(["tshark", "-r", str(path), "-Y", "tls.handshake.type == 1", "-T", "fields",
                             "-e", "tls.handshake.ja3"], capture_output=True, text=True, check=True).stdout.split()
     assert found == [tls["tls.client.ja3"]]
+
+
+def http_exchange(body: bytes, encoding: str, chunked: bool = False):
+    request = b"GET /app.js HTTP/1.1\r\nHost: www.school1.edu.cn\r\nAccept-Encoding: gzip, deflate, br\r\n\r\n"
+    if chunked:
+        framed = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 700]), body[i:i + 700]) for i in range(0, len(body), 700))
+        head = b"Transfer-Encoding: chunked\r\n"
+        body = framed + b"0\r\n\r\n"
+    else:
+        head = b"Content-Length: %d\r\n" % len(body)
+    response = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: " + encoding.encode() + b"\r\n" + head
+    talk = Conversation().handshake().send(True, request).send(False, response + b"\r\n" + body).close()
+    return talk.packets
+
+
+WEBSHELL_PAGE = b"<html><body>" + b"<p>school news</p>" * 200 + b"<?php @eval($_POST['cmd']); ?></body></html>"
+
+
+@pytest.mark.parametrize("encoding, coded, chunked", [
+    ("gzip", gzip.compress(WEBSHELL_PAGE), False),
+    ("x-gzip", gzip.compress(WEBSHELL_PAGE), True),
+    ("deflate", zlib.compress(WEBSHELL_PAGE), False),
+    ("deflate", zlib.compress(WEBSHELL_PAGE)[2:-4], True),  # raw DEFLATE, as some servers send it
+    ("br", brotli.compress(WEBSHELL_PAGE), False),
+])
+def test_compressed_bodies_are_carved_decoded(tmp_path, encoding, coded, chunked):
+    packets = http_exchange(coded, encoding, chunked=chunked)
+    events, stats = read_pcap(write(tmp_path, packets))
+    (http,) = by_dataset(events, "edusoc.http")
+    assert base64.b64decode(http["http.response.body.content"]) == WEBSHELL_PAGE
+    assert http["http.response.body.content_decoded"] is True and http["http.response.content_encoding"] == encoding
+    assert http["http.response.body.bytes"] == len(coded)  # the length on the wire, as the access log has it
+    assert (stats.http_bodies_decoded, stats.http_bodies_capped, stats.http_decode_errors) == (1, 0, 0)
+    assert validate_event(http)
+
+
+def test_a_decompression_bomb_is_decoded_only_up_to_the_carve_size(tmp_path):
+    bomb = gzip.compress(b"\0" * (64 * 1024 * 1024))  # 64 MB of zeros in ~64 KB
+    packets = http_exchange(bomb, "gzip")
+    events, stats = read_pcap(write(tmp_path, packets), carve_bytes=16 * 1024)
+    (http,) = by_dataset(events, "edusoc.http")
+    assert base64.b64decode(http["http.response.body.content"]) == b"\0" * (16 * 1024)
+    assert http["http.response.body.content_decoded"] is True
+    assert (stats.http_bodies_decoded, stats.http_bodies_capped) == (1, 1)
+
+
+def test_a_corrupt_or_unknown_coding_keeps_the_body_as_sent(tmp_path):
+    corrupt = b"\x1f\x8b\x08\x00" + b"not gzip at all" * 20
+    events, stats = read_pcap(write(tmp_path, http_exchange(corrupt, "gzip"), name="a.pcap"))
+    (http,) = by_dataset(events, "edusoc.http")
+    assert base64.b64decode(http["http.response.body.content"]) == corrupt
+    assert http["http.response.body.content_decoded"] is False and stats.http_decode_errors == 1
+    stacked = gzip.compress(gzip.compress(WEBSHELL_PAGE))
+    events, stats = read_pcap(write(tmp_path, http_exchange(stacked, "gzip, gzip"), name="b.pcap"))
+    (http,) = by_dataset(events, "edusoc.http")
+    assert base64.b64decode(http["http.response.body.content"]) == stacked and stats.http_decode_errors == 1
 
 
 def tls12_with_certificate(certificate: bytes) -> Conversation:
