@@ -173,13 +173,16 @@ def live_command(
         raise typer.Exit(1) from None
     stop = threading.Event()
     if seconds:
-        threading.Timer(seconds, stop.set).start()
+        timer = threading.Timer(seconds, stop.set)
+        timer.daemon = True
+        timer.start()
+    # Ctrl-C or SIGTERM ends the capture cleanly: what the kernel holds is read, open flows are emitted.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    _err.print(f"capturing on {iface} (filter {bpf!r}); Ctrl-C to stop")
 
     def events() -> Iterator[dict[str, Any]]:
-        try:
-            yield from capture.events(stop)
-        except KeyboardInterrupt:
-            stop.set()
+        yield from capture.events(stop)
         stats = capture.stats
         _err.print(f"{iface}: {stats.packets} packets, {capture.drops()} dropped by the kernel, "
                    f"{sum(stats.events.values())} events, {stats.decode_errors} undecodable")

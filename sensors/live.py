@@ -11,10 +11,10 @@ from __future__ import annotations
 import socket
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sensors.packets import LINKTYPE_ETHERNET, Frame
+from sensors.packets import LINKTYPE_ETHERNET
 from sensors.traffic import TrafficAnalyzer, TrafficOptions, TrafficStats
 
 _SOL_PACKET, _PACKET_STATISTICS = 263, 6
@@ -58,6 +58,14 @@ class LiveCapture:
             raise CaptureError(f"cannot capture on {self.interface!r} with filter {self.bpf!r}: {exc}") from None
         self._socket.ins.settimeout(_POLL_SECONDS)
 
+    def _frame(self, data: bytes, ancillary: list[tuple[int, int, bytes]], address: Any) -> Sequence[dict[str, Any]]:
+        if not data or address[2] == socket.PACKET_OUTGOING:
+            # A packet we send is also seen going out; on loopback it then comes in again.
+            # Counting it once, as received, is what a tap on the wire would see.
+            if data and self.interface == "lo":
+                return ()
+        return self.traffic.feed_record(_receive_time(ancillary), LINKTYPE_ETHERNET, data)
+
     def drops(self) -> int:
         """Packets the kernel dropped because we were too slow (cumulative)."""
         if self._socket is not None:
@@ -81,12 +89,15 @@ class LiveCapture:
                     data, ancillary, _flags, address = raw.recvmsg(self.snaplen, 64)
                 except (socket.timeout, TimeoutError):
                     continue
-                if not data or address[2] == socket.PACKET_OUTGOING:
-                    # A packet we send is also seen going out; on loopback it then comes in again.
-                    # Counting it once, as received, is what a tap on the wire would see.
-                    if data and self.interface == "lo":
-                        continue
-                yield from self.traffic.feed(Frame(_receive_time(ancillary), LINKTYPE_ETHERNET, data))
+                yield from self._frame(data, ancillary, address)
+            # Stopping loses nothing the kernel already holds for us: read the socket empty first.
+            raw.settimeout(0.0)
+            while True:
+                try:
+                    data, ancillary, _flags, address = raw.recvmsg(self.snaplen, 64)
+                except (BlockingIOError, socket.timeout, TimeoutError):
+                    break
+                yield from self._frame(data, ancillary, address)
         finally:
             self.drops()
             sock.close()
