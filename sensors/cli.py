@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import sys
 import threading
@@ -13,6 +14,7 @@ import typer
 from rich.console import Console
 
 from sensors.conformance import run_conformance
+from sensors.deep import DeepDissector, DeepError
 from sensors.logfiles import LOG_FORMATS, LogFileReader
 from soc_core.clock import SystemClock
 from sensors.pcap import PcapReader
@@ -79,9 +81,14 @@ def pcap_command(
     max_flows: int = typer.Option(100_000, "--max-flows", min=1, help="Flows held at once; the oldest is emitted when full."),
     idle_timeout: float = typer.Option(300.0, "--idle-timeout", min=0.0, help="Seconds without packets before a flow is emitted."),
     carve_kb: int = typer.Option(64, "--carve-kb", min=0, help="First N KB of each HTTP body kept in the event for YARA."),
+    deep: bool = typer.Option(False, "--deep", help="Also run tshark's dissectors for the protocols the fast path "
+                              "does not cover (DHCP, SMB, Kerberos, FTP, SMTP, QUIC SNI, ...): edusoc.deep events."),
 ) -> None:
     """Read captures into flow, DNS, HTTP, TLS and SSH events (edusoc.flow/dns/http/tls/ssh)."""
     _check_output(stdout, collector, token)
+    if deep and shutil.which("tshark") is None:
+        _err.print("[red]error:[/] --deep runs tshark, which is not installed (apt-get install tshark)")
+        raise typer.Exit(1)
     relax_gc()
     readers = [PcapReader(path, max_flows=max_flows, idle_timeout=idle_timeout, carve_bytes=carve_kb * 1024)
                for path in files]
@@ -102,6 +109,16 @@ def pcap_command(
                 _err.print(f"[yellow]{stats.path}: capture cut off: {stats.truncation_reason}; kept the packets before it[/]")
             for reason, count in stats.decode_error_reasons.most_common(5):
                 _err.print(f"  skipped {count}: {reason}")
+            if deep:
+                dissector = DeepDissector()
+                try:
+                    yield from dissector.events(reader.path)
+                except DeepError as exc:
+                    _err.print(f"[yellow]{reader.path}: deep dissection skipped: {exc}[/]")
+                    continue
+                found = dissector.stats
+                _err.print(f"{reader.path}: tshark: {found.packets} packets of {found.records} deep records"
+                           + (f"; tshark ended with: {found.tshark_error}" if found.tshark_error else ""))
 
     _emit(events(), stdout, collector, token, batch_size, max_attempts)
 

@@ -142,6 +142,10 @@ FIELDS: dict[str, FieldSpec] = {
     "tls.server.x509.public_key_curve": FieldSpec("keyword", "Named curve of an EC key (secp256r1, ...)."),
     "tls.server.x509.public_key_exponent": FieldSpec("long", "RSA public exponent."),
     "tls.server.x509.signature_algorithm": FieldSpec("keyword", "Signature algorithm (sha256WithRSAEncryption, ...)."),
+    # -- deep dissection through tshark (edusoc.deep; `sensor pcap --deep`)
+    "deep.fields": FieldSpec("keywords", "Fields tshark decoded for a protocol the fast path does not cover, as "
+                             "'name=value' with tshark's field names (passwords and AUTH arguments left out)."),
+    "file.name": FieldSpec("keyword", "Name of a file a protocol transferred or opened (SMB)."),
     # -- ssh (edusoc.ssh; not in ECS, named after Zeek's ssh.log)
     "ssh.client": FieldSpec("keyword", "Client identification banner, e.g. SSH-2.0-OpenSSH_9.6."),
     "ssh.server": FieldSpec("keyword", "Server identification banner."),
@@ -152,7 +156,8 @@ FIELDS: dict[str, FieldSpec] = {
     "log.syslog.severity.name": FieldSpec("keyword", "Syslog severity: emergency .. debug."),
     "log.source.address": FieldSpec("keyword", "Address the syslog message came from (the sending device)."),
     "log.file.path": FieldSpec("keyword", "File the line was read from."),
-    "host.hostname": FieldSpec("keyword", "Host name in the log header (or the sender's address)."),
+    "host.hostname": FieldSpec("keyword", "Host name in the log header (or the sender's address); for "
+                               "edusoc.deep DHCP records, the host name the client asked for."),
     "process.name": FieldSpec("keyword", "Program that logged (syslog APP-NAME / tag), e.g. sshd."),
     "process.pid": FieldSpec("long", "Process id from the syslog header."),
     "observer.ingress.interface.name": FieldSpec("keyword", "Firewall interface the packet came in on (iptables IN=)."),
