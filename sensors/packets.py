@@ -1,7 +1,7 @@
 """Capture files to decoded packets: pcap/pcapng framing and the fast layer decoder.
 
-Framing of classic pcap is done here by hand so a cut-off file is noticed (dpkt's reader
-silently returns a short last record); pcapng goes through dpkt's reader. Link, IP and
+Framing of classic pcap and pcapng is done here by hand, so a cut-off file is noticed (dpkt's
+readers silently return a short last record) and no object is built per block. Link, IP and
 transport headers are decoded by hand with ``struct``/indexing: building dpkt objects per
 layer costs several times more per packet, and this is the sensor's hot path
 (``bench/sensor_pps.py`` measures it). IP fragments are reassembled by ``sensors.ipfrag``
@@ -14,8 +14,6 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
-
-import dpkt
 
 from sensors.community_id import IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP
 
@@ -147,23 +145,102 @@ def read_records(stream: BinaryIO, end: CaptureEnd) -> Iterator[Record]:
                 break
 
 
-def _read_pcapng(stream: BinaryIO, end: CaptureEnd) -> Iterator[Record]:
-    try:
-        reader = dpkt.pcapng.Reader(stream)
-    except (ValueError, dpkt.UnpackError, struct.error) as exc:
-        raise CaptureFormatError(f"bad pcapng header: {exc}") from None
-    linktype = reader.datalink()
-    packets = iter(reader)
-    while True:
-        try:
-            ts, data = next(packets)
-        except StopIteration:
-            return
-        except (dpkt.UnpackError, ValueError, struct.error) as exc:
-            end.truncated, end.reason = True, f"pcapng block cut off or corrupt: {exc or type(exc).__name__}"
-            return
-        yield float(ts), linktype, bytes(data), False
+_SHB, _IDB, _OPB, _SPB, _EPB = 0x0A0D0D0A, 1, 2, 3, 6
+_BYTE_ORDER_MAGIC = 0x1A2B3C4D
+_OPT_TSRESOL, _OPT_TSOFFSET = 9, 14
+MAX_BLOCK_BYTES = MAX_RECORD_BYTES + 4096  # a packet block: the packet plus headers and options
 
+
+def _resolution(options: bytes, order: str) -> tuple[float, int]:
+    """(seconds per timestamp unit, offset in seconds) from an Interface Description Block's options."""
+    unit, offset, at = 1e-6, 0, 0
+    while at + 4 <= len(options):
+        code, length = struct.unpack_from(order + "HH", options, at)
+        if code == 0:
+            break
+        value = options[at + 4:at + 4 + length]
+        if code == _OPT_TSRESOL and length >= 1:
+            exponent = value[0] & 0x7F
+            unit = 2.0 ** -exponent if value[0] & 0x80 else 10.0 ** -exponent
+        elif code == _OPT_TSOFFSET and length >= 8:
+            offset = struct.unpack_from(order + "q", value)[0]
+        at += 4 + ((length + 3) & ~3)
+    return unit, offset
+
+
+def _read_pcapng(stream: BinaryIO, end: CaptureEnd) -> Iterator[Record]:
+    """Blocks of a pcapng stream (sections, interfaces with their link type and time resolution,
+    enhanced/simple/obsolete packet blocks), cut out of large reads like classic pcap records."""
+    buffer, at, eof = b"", 0, False
+    order = ""
+    interfaces: list[tuple[int, float, int, int]] = []  # link type, seconds per unit, offset, snap length
+    while True:
+        if not eof and len(buffer) - at < MAX_BLOCK_BYTES:
+            more = stream.read(_READ_BLOCK)
+            eof = not more
+            buffer, at = buffer[at:] + more, 0
+        size = len(buffer)
+        if size - at < 12:
+            if size > at:
+                end.truncated, end.reason = True, "pcapng block header cut off"
+            return
+        kind = struct.unpack_from("<I", buffer, at)[0]
+        if kind == _SHB:
+            if size - at < 12:
+                end.truncated, end.reason = True, "pcapng section header cut off"
+                return
+            magic = buffer[at + 8:at + 12]
+            if magic == b"\x4d\x3c\x2b\x1a":
+                order = "<"
+            elif magic == b"\x1a\x2b\x3c\x4d":
+                order = ">"
+            else:
+                if not order:
+                    raise CaptureFormatError("bad pcapng header: unknown byte-order magic")
+                end.truncated, end.reason = True, "pcapng section header with an unknown byte-order magic"
+                return
+            interfaces = []  # interface ids start again in each section
+        elif not order:
+            raise CaptureFormatError("bad pcapng header: the file does not start with a section header")
+        kind, length = struct.unpack_from(order + "II", buffer, at)
+        if length < 12 or length % 4 or length > MAX_BLOCK_BYTES and kind in (_EPB, _SPB, _OPB):
+            end.truncated, end.reason = True, f"corrupt pcapng block length {length}"
+            return
+        stop = at + length
+        if stop > size:
+            if length > MAX_BLOCK_BYTES:  # a huge non-packet block (e.g. a name table): skip it unread
+                skip = stop - size
+                if len(stream.read(skip)) < skip:
+                    end.truncated, end.reason = True, "pcapng block cut off"
+                    return
+                buffer, at = b"", 0
+                continue
+            end.truncated, end.reason = True, f"pcapng block cut off ({size - at} of {length} bytes)"
+            return
+        body = at + 8
+        if kind == _EPB or kind == _OPB:
+            if kind == _EPB:
+                interface, high, low, caplen, wirelen = struct.unpack_from(order + "IIIII", buffer, body)
+            else:
+                interface, _drops, high, low, caplen, wirelen = struct.unpack_from(order + "HHIIII", buffer, body)
+            if interface >= len(interfaces) or body + 20 + caplen > stop - 4:
+                end.truncated, end.reason = True, f"corrupt pcapng packet block (interface {interface}, {caplen} bytes)"
+                return
+            linktype, unit, offset, _snaplen = interfaces[interface]
+            yield ((high << 32) | low) * unit + offset, linktype, buffer[body + 20:body + 20 + caplen], caplen < wirelen
+        elif kind == _SPB:
+            if not interfaces:
+                end.truncated, end.reason = True, "pcapng simple packet block before any interface"
+                return
+            linktype, _unit, _offset, snaplen = interfaces[0]
+            wirelen = struct.unpack_from(order + "I", buffer, body)[0]
+            caplen = min(wirelen, snaplen or wirelen, stop - 4 - (body + 4))
+            yield 0.0, linktype, buffer[body + 4:body + 4 + caplen], caplen < wirelen  # SPBs carry no time
+        elif kind == _IDB:
+            linktype, snaplen = struct.unpack_from(order + "HxxI", buffer, body)
+            unit, offset = _resolution(buffer[body + 8:stop - 4], order)
+            interfaces.append((linktype, unit, offset, snaplen))
+        at = stop
 
 
 _ETH_VLAN = (0x8100, 0x88A8, 0x9100)

@@ -78,3 +78,24 @@ def test_fast_event_timestamps_equal_the_schema_formatter(seconds):
     from soc_core.events import timestamp_from_epoch as reference
 
     assert fast(seconds) == reference(seconds)
+
+
+@settings(max_examples=200, deadline=None)
+@given(tail=st.binary(max_size=400), cut=st.integers(0, 200), flips=st.lists(st.integers(0, 199), max_size=4))
+def test_the_pcapng_reader_takes_any_bytes_after_a_valid_start(tail, cut, flips):
+    import io
+    import struct
+
+    from sensors.packets import CaptureEnd, read_records
+
+    shb = struct.pack("<II", 0x0A0D0D0A, 28) + struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + struct.pack("<I", 28)
+    idb = struct.pack("<IIHHI", 1, 20, 1, 0, 65535) + struct.pack("<I", 20)
+    frame = bytes(range(60))
+    epb = struct.pack("<IIIIIII", 6, 32 + 60, 0, 0, 1, 60, 60) + frame + struct.pack("<I", 32 + 60)
+    data = bytearray(shb + idb + epb + epb)
+    for at in flips:
+        data[len(shb) + len(idb) + at % (2 * len(epb))] ^= 0xFF
+    stream = io.BytesIO(bytes(data[:len(data) - cut]) + tail)
+    end = CaptureEnd()
+    for ts, linktype, packet, snapped in read_records(stream, end):
+        assert linktype == 1 and isinstance(packet, bytes) and len(packet) <= 256 * 1024
