@@ -98,6 +98,33 @@ def read_frames(stream: BinaryIO, end: CaptureEnd) -> Iterator[Frame]:
 Record = tuple[float, int, bytes, bool]  # time, link type, captured bytes, cut short by the snap length
 
 
+class _Blocks:
+    """Large reads of a capture stream that records are cut out of: two small reads per record cost more."""
+
+    __slots__ = ("stream", "eof")
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.eof = False
+
+    def refill(self, buffer: bytes, at: int, keep: int) -> tuple[bytes, int, bool]:
+        """(buffer, offset, end of stream): the unread rest plus the next block once fewer than ``keep`` bytes are left."""
+        if not self.eof and len(buffer) - at < keep:
+            more = self.stream.read(_READ_BLOCK)
+            self.eof = not more
+            return buffer[at:] + more, 0, self.eof
+        return buffer, at, self.eof
+
+    @staticmethod
+    def ended(end: CaptureEnd, left: int, need: int, reason: str) -> bool:
+        """Fewer than ``need`` bytes are left: the stream is over, cleanly when nothing is left."""
+        if left >= need:
+            return False
+        if left > 0:
+            end.truncated, end.reason = True, reason
+        return True
+
+
 def read_records(stream: BinaryIO, end: CaptureEnd) -> Iterator[Record]:
     """``read_frames`` without a Frame object per record: plain tuples, for the hot path.
 
@@ -117,16 +144,12 @@ def read_records(stream: BinaryIO, end: CaptureEnd) -> Iterator[Record]:
     linktype = struct.unpack(order + "I", head[20:24])[0] & 0xFFFF  # upper bits carry FCS flags
     record = struct.Struct(order + "IIII").unpack_from
     # Read in large blocks and cut records out of them: two small reads per record cost more.
+    blocks = _Blocks(stream)
     buffer, at, eof = b"", 0, False
     while True:
-        if not eof and len(buffer) - at < 16 + MAX_RECORD_BYTES:
-            more = stream.read(_READ_BLOCK)
-            eof = not more
-            buffer, at = buffer[at:] + more, 0
+        buffer, at, eof = blocks.refill(buffer, at, 16 + MAX_RECORD_BYTES)
         size = len(buffer)
-        if size - at < 16:
-            if size > at:
-                end.truncated, end.reason = True, "record header cut off"
+        if blocks.ended(end, size - at, 16, "record header cut off"):
             return
         # Records are cut out until the block runs low, without going back to the outer loop.
         limit = size if eof else size - 16 - MAX_RECORD_BYTES
@@ -171,24 +194,17 @@ def _resolution(options: bytes, order: str) -> tuple[float, int]:
 def _read_pcapng(stream: BinaryIO, end: CaptureEnd) -> Iterator[Record]:
     """Blocks of a pcapng stream (sections, interfaces with their link type and time resolution,
     enhanced/simple/obsolete packet blocks), cut out of large reads like classic pcap records."""
-    buffer, at, eof = b"", 0, False
+    blocks = _Blocks(stream)
+    buffer, at = b"", 0
     order = ""
     interfaces: list[tuple[int, float, int, int]] = []  # link type, seconds per unit, offset, snap length
     while True:
-        if not eof and len(buffer) - at < MAX_BLOCK_BYTES:
-            more = stream.read(_READ_BLOCK)
-            eof = not more
-            buffer, at = buffer[at:] + more, 0
+        buffer, at, _eof = blocks.refill(buffer, at, MAX_BLOCK_BYTES)
         size = len(buffer)
-        if size - at < 12:
-            if size > at:
-                end.truncated, end.reason = True, "pcapng block header cut off"
+        if blocks.ended(end, size - at, 12, "pcapng block header cut off"):
             return
         kind = struct.unpack_from("<I", buffer, at)[0]
         if kind == _SHB:
-            if size - at < 12:
-                end.truncated, end.reason = True, "pcapng section header cut off"
-                return
             magic = buffer[at + 8:at + 12]
             if magic == b"\x4d\x3c\x2b\x1a":
                 order = "<"
