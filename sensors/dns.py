@@ -141,6 +141,7 @@ class DnsTransaction:
     response_code: str | None = None
     answers: list[DnsAnswer] = field(default_factory=list)
     transport: int = IPPROTO_UDP  # IANA protocol: UDP, or TCP for length-framed DNS
+    community_id: str | None = None  # of the connection, when the caller knew it (its flow's)
 
 
 _NAME_TYPES = {2: 0, 5: 0, 12: 0, 39: 0, 15: 2, 33: 6, 6: 0}  # rdata is a name at this offset: NS, CNAME, PTR,
@@ -252,10 +253,15 @@ class DnsTracker:
             packet.dport in DNS_UDP_PORTS or packet.sport in DNS_UDP_PORTS
         )
 
-    def add(self, packet: Packet) -> Iterator[DnsTransaction]:
-        """Account one UDP/53 packet; yield transactions completed or given up on. Raises PacketDecodeError."""
+    def add(self, packet: Packet, community_id: str | None = None) -> list[DnsTransaction]:
+        """Account one UDP/53 packet; return the transactions completed or given up on. Raises PacketDecodeError.
+
+        ``community_id`` is the packet's connection's, when the caller has it (the flow computed it
+        anyway): the DNS event then need not hash the tuple again. A list, not a generator: this runs
+        for every DNS packet and usually completes at most one.
+        """
         message = parse_dns(packet.payload)
-        yield from self._expire(packet.ts)
+        done = self._expire(packet.ts) if self._pending else []
         question = message.questions[0] if message.questions else None
         netbios = NETBIOS_PORT in (packet.sport, packet.dport)
         name = _question_name(question[0], netbios) if question is not None else None
@@ -270,8 +276,7 @@ class DnsTracker:
             waiting = self._pending.get(key)
             if waiting is None:
                 if len(self._pending) >= self.max_pending:
-                    for transaction in self._pending.popitem(last=False)[1]:
-                        yield self._unanswered(transaction)
+                    done.extend(self._unanswered(t) for t in self._pending.popitem(last=False)[1])
                 waiting = self._pending[key] = []
             else:
                 self.retransmissions += 1
@@ -280,8 +285,9 @@ class DnsTracker:
                 question_name=name,
                 question_type=qtype,
                 transport=packet.proto,
+                community_id=community_id,
             ))
-            return
+            return done
         key = (packet.dst, packet.dport, packet.src, packet.sport, message.id)
         waiting = self._pending.get(key)
         transaction = waiting.pop(0) if waiting else None
@@ -291,10 +297,10 @@ class DnsTracker:
             self.orphan_responses += 1
             if _response_goes_to_client(packet):
                 transaction = DnsTransaction(packet.dst, packet.dport, packet.src, packet.sport, message.id,
-                                             packet.ts, transport=packet.proto)
+                                             packet.ts, transport=packet.proto, community_id=community_id)
             else:  # e.g. an mDNS announcement, 5353 -> 5353: the sender originates, as in Zeek
                 transaction = DnsTransaction(packet.src, packet.sport, packet.dst, packet.dport, message.id,
-                                             packet.ts, transport=packet.proto)
+                                             packet.ts, transport=packet.proto, community_id=community_id)
             # Zeek names a response it saw no query for by its first answer, never by the response's
             # question section, and leaves the type unset: a lone DNSSEC denial or referral (no
             # answers) is logged without a query, an mDNS announcement by the name it announces.
@@ -308,7 +314,8 @@ class DnsTracker:
         transaction.responded = True
         transaction.response_code = RCODE_NAMES.get(message.rcode, str(message.rcode))
         transaction.answers = message.answers
-        yield transaction
+        done.append(transaction)
+        return done
 
     def flush(self) -> Iterator[DnsTransaction]:
         """Give up on every waiting query (end of capture)."""
@@ -316,14 +323,15 @@ class DnsTracker:
             for transaction in self._pending.popitem(last=False)[1]:
                 yield self._unanswered(transaction)
 
-    def _expire(self, now: float) -> Iterator[DnsTransaction]:
+    def _expire(self, now: float) -> list[DnsTransaction]:
+        expired: list[DnsTransaction] = []
         while self._pending:
             key, waiting = next(iter(self._pending.items()))
             if waiting[-1].ts > now - self.timeout:
-                return
+                break
             del self._pending[key]
-            for transaction in waiting:
-                yield self._unanswered(transaction)
+            expired.extend(self._unanswered(transaction) for transaction in waiting)
+        return expired
 
     def _unanswered(self, transaction: DnsTransaction) -> DnsTransaction:
         self.unanswered += 1

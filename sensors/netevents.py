@@ -115,7 +115,7 @@ def flow_event(flow: Flow) -> dict[str, Any]:
 def dns_event(transaction: DnsTransaction) -> dict[str, Any]:
     """The edusoc.dns event of one query/response pair (or a lone query or response)."""
     ts = timestamp_from_epoch(transaction.ts)
-    community_id = community_id_v1(
+    community_id = transaction.community_id or community_id_v1(
         transaction.client_ip, transaction.server_ip, transaction.transport, transaction.client_port,
         transaction.server_port,
     )

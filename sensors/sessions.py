@@ -82,7 +82,7 @@ class DnsOverTcp:
             del buffer[:2 + size]
             packet = Packet(ts, src, dst, flow.proto, sport, dport, 0, 0, message)
             try:
-                for transaction in self.tracker.add(packet):
+                for transaction in self.tracker.add(packet, flow.community_id):
                     self.sink.append(("dns", flow, transaction))
             except PacketDecodeError:
                 self.counters.dns_errors += 1
@@ -204,9 +204,8 @@ class SessionTable:
                 session.orig.syn(flow.orig_isn)
             if flow.resp_isn >= 0:
                 session.resp.syn(flow.resp_isn)
-        assert isinstance(session, TcpSession)
-        if not session.active:
-            return
+        if session.decided and (session.analyzer is None or session.analyzer.done):  # type: ignore[union-attr]
+            return  # TcpSession.active, without the property call on every segment
         stream = session.orig if from_orig else session.resp
         session.ts = packet.ts
         stream.segment(seq, payload)

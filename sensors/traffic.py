@@ -150,7 +150,7 @@ class TrafficAnalyzer:
         elif packet.payload and packet.proto == IPPROTO_UDP and (
                 packet.dport in DNS_UDP_PORTS or packet.sport in DNS_UDP_PORTS):
             try:
-                for transaction in self.dns.add(packet):
+                for transaction in self.dns.add(packet, flows.current.community_id):  # type: ignore[union-attr]
                     events.append(self._count(dns_event(transaction)))
             except PacketDecodeError:
                 stats.count_error("malformed DNS message")
