@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Sequence
+import socket
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,6 +39,10 @@ from soc_core.models import Incident, Unit
 from soc_core.models_rules import RuleUnitSetting
 
 log = logging.getLogger("edusoc")
+# Periodic job kinds (playbooks.scheduler ``every``); the API lists them at /api/v1/jobs.
+COMPLIANCE_JOB, RETENTION_JOB = "compliance.checks", "events.retention"
+ADDRESS_BOOK_JOB, QUEUE_DRAIN_JOB = "ingest.address_book", "ingest.queue_drain"
+SIGMA_QUERIES_JOB = "detection.sigma_queries"
 
 
 @dataclass
@@ -51,8 +55,8 @@ class Runtime:
     ruleset: RuleSet
     ingest: IngestService
     app: FastAPI
-    # Deadlines: apscheduler's job store on the case store, run on ``clock``. Other areas register
-    # their jobs here (``runtime.scheduler.register(kind, handler)`` then ``at``/``daily``) before ``start``.
+    # Deadlines and periodic jobs: apscheduler's job store on the case store, run on ``clock``. Other areas
+    # register their jobs here (``register(kind, handler)`` then ``at``/``daily``, or ``every``) before ``start``.
     scheduler: Scheduler
     deadlines: DeadlineService
     actions: ActionService
@@ -60,12 +64,42 @@ class Runtime:
     zero_reports: ZeroReportService
     reports: ReportService
 
-    def start(self, background: bool = True) -> None:
-        """Catch up on deadlines that fell due while the process was down, then keep ticking (serve calls this)."""
+    def start(self, background: bool = True) -> list[str]:
+        """Schedule the periodic jobs, catch up on everything that fell due while the process was down, then keep ticking.
+
+        Returns the ids of the jobs the catch-up pass ran."""
+        self.schedule_periodic_jobs()
         self.deadlines.resync()
         self.notices.resync()
         self.zero_reports.resync()
-        self.scheduler.start(background=background)
+        return self.scheduler.start(background=background)
+
+    def schedule_periodic_jobs(self) -> list[str]:
+        """Put the periodic jobs on the scheduler, each at its interval from the settings (0: not in this process).
+
+        Compliance checks and event retention are jobs of the installation (persistent: a run missed
+        while down is made once at start); the disk-queue drainer and the enrichment index belong
+        to this process's collector (kept in memory, named after this process).
+        """
+        settings, node = self.settings, self.scheduler.node
+        jobs = [
+            self.scheduler.every(COMPLIANCE_JOB, "all", settings.compliance.check_interval_minutes * 60,
+                                 lambda now, params: self.run_compliance_checks(), label="合规检查 Compliance checks"),
+            self.scheduler.every(RETENTION_JOB, "all", settings.event_store.retention_check_hours * 3600,
+                                 lambda now, params: self.enforce_retention(), label="事件保留期清理 Event retention"),
+            self.scheduler.every(ADDRESS_BOOK_JOB, node, settings.ingest.address_book_refresh_minutes * 60,
+                                 lambda now, params: self.refresh_address_book(), label="资产地址索引刷新 Address-book refresh",
+                                 local=True),
+        ]
+        if settings.event_store.backend == "elasticsearch":  # the Sigma rules also as queries on the indices
+            jobs.append(self.scheduler.every(SIGMA_QUERIES_JOB, "all", settings.detection.scheduled_query_minutes * 60,
+                                             lambda now, params: self.run_scheduled_sigma_queries(),
+                                             label="Sigma 规则定时查询 Scheduled Sigma queries"))
+        if self.ingest.queue is not None:
+            jobs.append(self.scheduler.every(QUEUE_DRAIN_JOB, node, settings.ingest.queue_drain_seconds,
+                                             lambda now, params: self.ingest.drain(), label="采集磁盘队列回放 Ingest queue drain",
+                                             local=True))
+        return [job for job in jobs if job is not None]
 
     def run_compliance_checks(self, actor: str = "system") -> str:
         """One scheduled pass: inventory checks into findings, then today's compliance snapshots."""
@@ -75,11 +109,6 @@ class Runtime:
             session.commit()
         return (f"findings {result.opened} opened, {result.still_open} still open, {result.resolved} resolved; "
                 f"{snapshots} snapshots")
-
-    def start_compliance_schedule(self, stop: threading.Event) -> threading.Thread | None:
-        """Run the checks now and every ``compliance.check_interval_minutes`` until ``stop`` is set."""
-        return _every("compliance-checks", self.settings.compliance.check_interval_minutes * 60,
-                      self.run_compliance_checks, stop)
 
     def enforce_retention(self) -> str:
         """Delete whole days of events older than ``event_store.retention_days``."""
@@ -92,21 +121,6 @@ class Runtime:
             book = address_book_from_inventory(session)
         self.ingest.address_book = book
         return f"{book.size} networks and hosts indexed"
-
-    def start_address_book_refresh(self, stop: threading.Event) -> threading.Thread | None:
-        return _every("address-book", self.settings.ingest.address_book_refresh_minutes * 60,
-                      self.refresh_address_book, stop)
-
-    def start_queue_drainer(self, stop: threading.Event) -> threading.Thread | None:
-        """Move batches queued while the event store was down into it, every ``ingest.queue_drain_seconds``."""
-        if self.ingest.queue is None:
-            return None
-        return _every("ingest-queue", self.settings.ingest.queue_drain_seconds, self.ingest.drain, stop)
-
-    def start_retention_schedule(self, stop: threading.Event) -> threading.Thread | None:
-        """Enforce event retention now and every ``event_store.retention_check_hours`` until ``stop`` is set."""
-        return _every("event-retention", self.settings.event_store.retention_check_hours * 3600,
-                      self.enforce_retention, stop)
 
     def run_scheduled_sigma_queries(self) -> str:
         """One pass of the Sigma rules as Elasticsearch queries; alerts go where inline alerts go."""
@@ -130,37 +144,10 @@ class Runtime:
             client.close()
         return f"{len(queries)} queries, {len(alerts)} new alerts" if alerts else ""
 
-    def start_sigma_query_schedule(self, stop: threading.Event) -> threading.Thread | None:
-        """With the Elasticsearch store, run the Sigma queries every ``detection.scheduled_query_minutes``."""
-        if self.settings.event_store.backend != "elasticsearch":
-            return None
-        return _every("sigma-queries", self.settings.detection.scheduled_query_minutes * 60,
-                      self.run_scheduled_sigma_queries, stop)
-
     def close(self) -> None:
         self.scheduler.shutdown()
         self.event_store.close()
         self.engine.dispose()
-
-
-def _every(name: str, interval: float, job: Callable[[], str], stop: threading.Event) -> threading.Thread | None:
-    """Run ``job`` now and every ``interval`` seconds in a daemon thread until ``stop`` is set; 0 = never."""
-    if interval <= 0:
-        return None
-
-    def loop() -> None:
-        while True:  # the first pass runs even if ``stop`` is already set
-            try:
-                if outcome := job():  # a pass with nothing to say stays quiet
-                    log.info("%s: %s", name, outcome)
-            except Exception:  # a failed pass is logged and retried next interval, never fatal
-                log.exception("%s failed", name)
-            if stop.wait(interval):
-                return
-
-    thread = threading.Thread(target=loop, name=name, daemon=True)
-    thread.start()
-    return thread
 
 
 def open_event_store(settings: Settings) -> EventStore:
@@ -203,7 +190,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     for problem in indicators.problems:
         log.warning("indicator skipped: %s", problem)
 
-    scheduler = Scheduler(engine, clock, settings.playbooks.tick_seconds)
+    scheduler = Scheduler(engine, clock, settings.playbooks.tick_seconds, node=f"{socket.gethostname()}:{settings.data_path}")
     playbooks = load_playbooks([BUNDLED, *(Path(p) for p in settings.playbooks.directories)])
     actions = ActionService(sessions, clock, settings.actions, scheduler)
     deadlines = DeadlineService(sessions, clock, settings.incidents, scheduler, playbooks, on_action=actions.playbook_action)

@@ -15,7 +15,7 @@ log = logging.getLogger("edusoc")
 
 def serve(settings: Settings, demo: bool = False) -> None:
     runtime = build_runtime(settings)
-    runtime.start()  # deadline catch-up pass, then the scheduler thread
+    runtime.start()  # periodic jobs and deadlines: catch-up pass, then the scheduler thread
     base_url = f"http://{settings.api.host}:{settings.api.port}"
     server = uvicorn.Server(uvicorn.Config(runtime.app, host=settings.api.host, port=settings.api.port, log_level="info"))
     if demo:
@@ -23,16 +23,9 @@ def serve(settings: Settings, demo: bool = False) -> None:
             sensors = seed_demo_region(session, runtime.clock)
         _print_demo_banner(base_url)
         threading.Thread(target=_replay_when_up, args=(runtime, server, base_url, sensors), name="demo-replay", daemon=True).start()
-    stop_checks = threading.Event()
-    runtime.start_compliance_schedule(stop_checks)
-    runtime.start_retention_schedule(stop_checks)
-    runtime.start_address_book_refresh(stop_checks)
-    runtime.start_queue_drainer(stop_checks)
-    runtime.start_sigma_query_schedule(stop_checks)
     try:
         server.run()
     finally:
-        stop_checks.set()
         runtime.close()
 
 

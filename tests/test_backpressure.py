@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -208,11 +208,21 @@ def test_stopping_elasticsearch_mid_ingest_loses_and_duplicates_nothing(tmp_path
     _es("start")  # a node of our own: stopping it disturbs no other test
     url = f"http://127.0.0.1:{ES_SECOND_PORT}"
     demo = start_demo_process(tmp_path, clock, event_store={"backend": "elasticsearch", "elasticsearch_url": url,
-                                                            "elasticsearch_index_prefix": "edusoc-backpressure"})
+                                                            "elasticsearch_index_prefix": "edusoc-backpressure",
+                                                            "retention_check_hours": 0},
+                              compliance={"check_interval_minutes": 0}, detection={"scheduled_query_minutes": 0})
     demo.runtime.event_store.drop_days_before(date.max)  # left over by an interrupted run
     live = start_live_server(demo.runtime)
     stop = threading.Event()
-    drainer = demo.runtime.start_queue_drainer(stop)
+    assert any(job.startswith("ingest.queue_drain:") for job in demo.runtime.schedule_periodic_jobs())
+
+    def tick() -> None:  # the scheduler's loop, on the test's clock: the drainer's interval passes every 0.2 s
+        while not stop.wait(0.2):
+            clock.advance(timedelta(seconds=demo.runtime.settings.ingest.queue_drain_seconds))
+            demo.runtime.scheduler.run_due()
+
+    drainer = threading.Thread(target=tick, daemon=True)
+    drainer.start()
     events = _events(12_000, "es")
     reports = []
 

@@ -1,7 +1,6 @@
 """`edusoc run` enforces event retention on a schedule through the runtime."""
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 from edusoc.runtime import build_runtime
@@ -20,13 +19,10 @@ def test_the_runtime_deletes_days_older_than_the_retention_period(tmp_path, cloc
         runtime.event_store.write([_event(clock.now() - timedelta(days=d), d) for d in (0, 184, 185, 400)])
         assert runtime.enforce_retention().startswith("2 day(s) deleted")
         assert sorted(e["event.id"] for e in runtime.event_store.search(EventQuery()).events) == ["e-0", "e-184"]
-        # the scheduled pass runs the same job at once, then every retention_check_hours
-        stop = threading.Event()
+        # the scheduler runs the same job at once, then every retention_check_hours
         clock.advance(timedelta(days=1))
-        thread = runtime.start_retention_schedule(stop)
-        stop.set()
-        assert thread is not None
-        thread.join(timeout=30)
+        assert "events.retention:all" in runtime.schedule_periodic_jobs()
+        assert "events.retention:all" in runtime.scheduler.run_due()
         assert runtime.event_store.get("e-184") is None and runtime.event_store.get("e-0") is not None
     finally:
         runtime.close()
@@ -35,7 +31,7 @@ def test_the_runtime_deletes_days_older_than_the_retention_period(tmp_path, cloc
 def test_a_zero_interval_disables_the_schedule(tmp_path, clock):
     runtime = build_runtime(Settings(data_dir=str(tmp_path), event_store={"retention_check_hours": 0}), clock)
     try:
-        assert runtime.start_retention_schedule(threading.Event()) is None
+        assert "events.retention:all" not in runtime.schedule_periodic_jobs()
     finally:
         runtime.close()
 
