@@ -19,25 +19,30 @@ from soc_core.audit import record_audit
 from soc_core.clock import Clock, to_db
 from soc_core.config import ComplianceSettings
 from soc_core.event_store import EventQuery, EventStore
-from soc_core.models import Sensor, Unit
+from soc_core.coverage import sensor_health
+from soc_core.models import Unit
 from soc_core.models_assets import (
     EducationApp, FiledApp, Finding, Host, InformationSystem, IpRange, SecurityAdmin, Service, Website,
 )
 
 _ATTRS = ((SecurityAdmin, "admins"), (IpRange, "ip_ranges"), (Host, "hosts"), (Service, "services"),
-          (Website, "websites"), (InformationSystem, "systems"), (EducationApp, "apps"), (Sensor, "sensors"))
+          (Website, "websites"), (InformationSystem, "systems"), (EducationApp, "apps"))
 # Flow states in which the responder answered (Zeek conn_state): a port a scan found closed (REJ, S0) is no service.
 ANSWERED_STATES = ("SF", "S1", "S2", "S3", "RSTO", "RSTR", "SH")
 TRAFFIC_TERMS = 500  # most frequent values read per field and unit
 
 
-def load_inventories(session: Session, units: Iterable[Unit]) -> dict[int, UnitInventory]:
-    """The inventory of each unit, read in one query per kind."""
+def load_inventories(session: Session, units: Iterable[Unit], now: datetime,
+                     heartbeat_window: timedelta) -> dict[int, UnitInventory]:
+    """The inventory of each unit, read in one query per kind, with its sensors' health at ``now``."""
     inventories = {u.id: UnitInventory(u) for u in units}
     ids = list(inventories)
     for model, attr in _ATTRS:
         for row in session.scalars(select(model).where(model.unit_id.in_(ids)).order_by(model.id)):  # type: ignore[attr-defined]
             getattr(inventories[row.unit_id], attr).append(row)
+    for health in sensor_health(session, now, heartbeat_window):
+        if health.unit_id in inventories:
+            inventories[health.unit_id].sensors.append(health)
     return inventories
 
 
@@ -102,7 +107,8 @@ def evaluate(session: Session, clock: Clock, settings: ComplianceSettings, store
              units: Iterable[Unit] | None = None) -> list[CheckResult]:
     """Every check for every unit (default: all units), without touching the findings table."""
     now = clock.now()
-    inventories = load_inventories(session, units if units is not None else session.scalars(select(Unit)))
+    inventories = load_inventories(session, units if units is not None else session.scalars(select(Unit)), now,
+                                   timedelta(minutes=settings.heartbeat_window_minutes))
     registry = load_registry(session)
     start = now - timedelta(hours=settings.traffic_lookback_hours)
     results = []

@@ -3,7 +3,8 @@
 Each figure is a ratio with its numerator and denominator, counted per unit and summed over a
 subtree, so a region's figure is exactly the sum of its units' counts (drill-down adds up):
 
-- ``monitoring_coverage`` — schools with a sensor heartbeat within the window / schools.
+- ``monitoring_coverage`` — schools with a sensor heartbeat within the window / schools, by
+  ``soc_core.coverage.unit_coverage`` (the same figure as the sensor page and /api/v1/sensors/coverage).
 - ``security_admin_named`` — schools naming ≥ 1 security admin / schools (DOMAIN.md §8).
 - ``mlps_grading`` — information systems graded / systems (withdrawn ones left out).
 - ``mlps_filing`` — level ≥ 2 systems filed with the PSB / level ≥ 2 systems (§2.3).
@@ -32,9 +33,10 @@ from sqlalchemy.orm import Session
 
 from playbooks.check_runner import load_inventories, load_registry
 from playbooks.zero_reports import deadline_of
-from playbooks.filing_checks import AppRegistry, UnitInventory, app_compliant, assessment_due, is_monitored, needs_assessment
+from playbooks.filing_checks import AppRegistry, UnitInventory, app_compliant, assessment_due, needs_assessment
 from soc_core.clock import Clock, as_utc, to_db, to_shanghai
 from soc_core.config import Settings
+from soc_core.coverage import unit_coverage
 from soc_core.models import Incident, Unit
 from soc_core.models_assets import ComplianceSnapshot, Finding
 from soc_core.models_duty import KeyPeriod, KeyPeriodUnit, Notice, ZeroReport
@@ -89,7 +91,6 @@ def inventory_counts(inventory: UnitInventory, now: datetime, settings: Settings
     rules = settings.compliance
     today = to_shanghai(now).date()
     if inventory.unit.kind == UnitKind.SCHOOL.value:
-        _add(counts, "monitoring_coverage", is_monitored(inventory, now, rules))
         _add(counts, "security_admin_named", bool(inventory.admins))
     for system in inventory.systems:
         if system.filing_status == "withdrawn":
@@ -209,9 +210,12 @@ def compliance_report(session: Session, clock: Clock, settings: Settings, root: 
     """The figures of ``root``'s subtree, and of each direct child's subtree for drill-down."""
     now = clock.now()
     units = list(session.scalars(select(Unit).where(Unit.path.startswith(root.path))))
-    inventories = load_inventories(session, units)
+    window = timedelta(minutes=settings.compliance.heartbeat_window_minutes)
+    inventories = load_inventories(session, units, now, window)
     registry = load_registry(session)
     own = {uid: inventory_counts(inv, now, settings, registry) for uid, inv in inventories.items()}
+    for coverage in unit_coverage(session, now, window, root):  # schools of the subtree
+        _add(own[coverage.unit_id], "monitoring_coverage", coverage.covered)
     incidents = session.scalars(select(Incident).where(Incident.unit_id.in_([u.id for u in units])))
     for uid, counts in incident_counts(incidents, now, settings).items():
         for name in ("incident_deadline_1h", "incident_deadline_60h"):

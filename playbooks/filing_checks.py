@@ -18,20 +18,22 @@ Checks (check_id — what it means):
   port, a served web domain seen in the unit's traffic but not in its inventory.
 - ``website.double_non`` — 双非: a website whose domain is under none of the official suffixes and whose
   address is outside the unit's IP ranges (非本单位域名、非本单位IP, DOMAIN.md §5), unless centrally hosted.
-- ``coverage.no_heartbeat`` — a school none of whose sensors reported within the heartbeat window.
+- ``coverage.no_heartbeat`` — a school none of whose sensors sent a heartbeat within the window: the
+  definition of ``soc_core.coverage``, which the sensor page, the coverage API and the compliance figure share.
 """
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from playbooks.cells import clean
-from soc_core.clock import as_utc, to_shanghai
+from soc_core.clock import to_shanghai
 from soc_core.config import ComplianceSettings
-from soc_core.models import Sensor, Unit
+from soc_core.coverage import SensorHealth
+from soc_core.models import Unit
 from soc_core.models_assets import (
     EducationApp, FiledApp, Host, InformationSystem, IpRange, SecurityAdmin, Service, Website,
 )
@@ -54,7 +56,7 @@ class CheckResult:
 
 @dataclass
 class UnitInventory:
-    """Everything one unit filed, and its sensors."""
+    """Everything one unit filed, and its sensors' health (``soc_core.coverage``) at the time of the check."""
 
     unit: Unit
     admins: list[SecurityAdmin] = field(default_factory=list)
@@ -64,7 +66,7 @@ class UnitInventory:
     websites: list[Website] = field(default_factory=list)
     systems: list[InformationSystem] = field(default_factory=list)
     apps: list[EducationApp] = field(default_factory=list)
-    sensors: list[Sensor] = field(default_factory=list)
+    sensors: list[SensorHealth] = field(default_factory=list)
 
     def networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return [ipaddress.ip_network(r.cidr, strict=False) for r in self.ip_ranges]
@@ -88,24 +90,19 @@ class Traffic:
 
 # --- monitoring coverage ---------------------------------------------------------------------
 
-def live_sensors(sensors: Iterable[Sensor], now: datetime, window: timedelta) -> list[Sensor]:
-    """Sensors not revoked that reported within ``window`` before ``now``."""
-    return [s for s in sensors if s.revoked_at is None and s.last_seen_at is not None
-            and now - as_utc(s.last_seen_at) <= window]
+def is_monitored(inventory: UnitInventory) -> bool:
+    """Covered as ``soc_core.coverage.UnitCoverage.covered``: a sensor of the unit is reporting."""
+    return any(s.reporting for s in inventory.sensors)
 
 
-def is_monitored(inventory: UnitInventory, now: datetime, settings: ComplianceSettings) -> bool:
-    return bool(live_sensors(inventory.sensors, now, timedelta(minutes=settings.heartbeat_window_minutes)))
-
-
-def check_coverage(inventory: UnitInventory, now: datetime, settings: ComplianceSettings) -> list[CheckResult]:
-    if inventory.unit.kind != UnitKind.SCHOOL.value or is_monitored(inventory, now, settings):
+def check_coverage(inventory: UnitInventory, settings: ComplianceSettings) -> list[CheckResult]:
+    if inventory.unit.kind != UnitKind.SCHOOL.value or is_monitored(inventory):
         return []
-    seen = [as_utc(s.last_seen_at) for s in inventory.sensors if s.last_seen_at is not None and s.revoked_at is None]
-    last = f"，最近一次上报于 {max(seen):%Y-%m-%d %H:%M} UTC" if seen else "，从未上报"
+    beats = [s.last_heartbeat_at for s in inventory.sensors if s.last_heartbeat_at is not None and not s.revoked]
+    last = f"，最近一次上报于 {max(beats):%Y-%m-%d %H:%M} UTC" if beats else "，从未上报"
     return [CheckResult("coverage.no_heartbeat", inventory.unit.id, "sensors", HIGH,
                         f"{inventory.unit.name}没有探针在 {settings.heartbeat_window_minutes:g} 分钟内上报{last}",
-                        {"sensors": len(inventory.sensors)})]
+                        {"sensors": len([s for s in inventory.sensors if not s.revoked])})]
 
 
 def check_admins(inventory: UnitInventory) -> list[CheckResult]:
@@ -179,7 +176,7 @@ def _ip_addresses(system: InformationSystem) -> list[str]:
 
 def system_monitored(system: InformationSystem, inventory: UnitInventory, now: datetime, settings: ComplianceSettings) -> bool:
     addresses = _ip_addresses(system)
-    return bool(addresses) and is_monitored(inventory, now, settings) and all(inventory.owns_ip(a) for a in addresses)
+    return bool(addresses) and is_monitored(inventory) and all(inventory.owns_ip(a) for a in addresses)
 
 
 def check_mlps_monitoring(inventory: UnitInventory, now: datetime, settings: ComplianceSettings) -> list[CheckResult]:
@@ -190,7 +187,7 @@ def check_mlps_monitoring(inventory: UnitInventory, now: datetime, settings: Com
         addresses = _ip_addresses(system)
         if not addresses:
             why = "未登记 IP 地址，无法确认探针覆盖"
-        elif not is_monitored(inventory, now, settings):
+        elif not is_monitored(inventory):
             why = "本单位没有在线探针"
         else:
             why = "地址 " + "、".join(a for a in addresses if not inventory.owns_ip(a)) + " 不在本单位登记的网段内"
@@ -319,7 +316,7 @@ def run_unit_checks(inventory: UnitInventory, now: datetime, settings: Complianc
                     registry: AppRegistry, traffic: Traffic | None) -> list[CheckResult]:
     """Every check for one unit; ``traffic`` None skips the traffic-based ones (no event store)."""
     results = [
-        *check_coverage(inventory, now, settings), *check_admins(inventory), *check_mlps(inventory, now, settings),
+        *check_coverage(inventory, settings), *check_admins(inventory), *check_mlps(inventory, now, settings),
         *check_mlps_monitoring(inventory, now, settings), *check_apps(inventory, registry, traffic),
         *check_double_non(inventory, traffic, settings),
     ]

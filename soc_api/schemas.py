@@ -225,6 +225,9 @@ class SensorOut(BaseModel):
     unit_name: str
     revoked: bool
     reporting: bool = Field(description="a heartbeat within compliance.heartbeat_window_minutes")
+    status: Literal["online", "stale", "offline", "revoked"] = Field(
+        description="online: last heartbeat at most 2 × compliance.sensor_heartbeat_seconds old; stale: older but within "
+                    "the window (still reporting); offline: beyond the window or never")
     last_heartbeat_at: datetime | None
     last_seen_at: datetime | None = Field(description="last heartbeat or event batch")
     clock_skew_seconds: float | None = Field(description="sensor clock minus collector clock at the last heartbeat")

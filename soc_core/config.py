@@ -163,8 +163,11 @@ class ComplianceSettings(_Section):
     # Days between assessments per level: L3 yearly, L4 half-yearly (管理办法 Art. 14 [S], DOMAIN.md §2.4);
     # L2 every 2 years is practice, not statute ([P], DOMAIN.md §2.4) — a policy setting. L5: special, unset.
     assessment_interval_days: dict[int, int] = Field(default_factory=lambda: {2: 730, 3: 365, 4: 182})
-    # A unit is monitored when one of its sensors sent a batch/heartbeat within this window ([I]).
+    # A unit is monitored when one of its sensors sent a heartbeat within this window ([I]).
     heartbeat_window_minutes: float = 60.0
+    # How often sensors send a heartbeat (their `collector.heartbeat_seconds`): a sensor is 在线 online
+    # while its last one is at most two intervals old, 延迟 stale after that until the window closes, then 离线 offline.
+    sensor_heartbeat_seconds: float = Field(default=60.0, gt=0)
     # How far back the traffic-based checks (app use, discovery) read events.
     traffic_lookback_hours: float = 24.0
     # Domain suffixes that count as a unit's own for 双非 (非本单位IP、非本单位域名, DOMAIN.md §5) ([I]).

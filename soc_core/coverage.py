@@ -16,6 +16,10 @@ from soc_core.models_sensors import SensorStatus
 from soc_core.org import UnitKind
 
 
+ONLINE, STALE, OFFLINE, REVOKED = "online", "stale", "offline", "revoked"
+MISSED_BEATS_ONLINE = 2  # one heartbeat lost on the way does not make a sensor stale
+
+
 @dataclass(frozen=True)
 class SensorHealth:
     sensor_id: int
@@ -30,6 +34,7 @@ class SensorHealth:
     counters: dict[str, Any]
     events_accepted: int
     events_rejected: int
+    status: str = ONLINE  # online | stale (late, still reporting) | offline (beyond the window, or never) | revoked
 
 
 @dataclass(frozen=True)
@@ -46,24 +51,36 @@ class UnitCoverage:
         return self.reporting > 0
 
 
-def sensor_health(session: Session, now: datetime, window: timedelta, scope: Unit | None = None) -> list[SensorHealth]:
+def health_of(sensor: Sensor, status: SensorStatus | None, now: datetime, window: timedelta,
+              interval: timedelta | None = None) -> SensorHealth:
+    """One sensor's health at ``now``: reporting when not revoked and its last heartbeat is within ``window``;
+    online while that heartbeat is at most two ``interval``s old (default: whenever reporting)."""
+    beat = as_utc(status.last_heartbeat_at) if status else None
+    reporting = sensor.revoked_at is None and beat is not None and now - beat <= window
+    if sensor.revoked_at is not None:
+        state = REVOKED
+    elif not reporting:
+        state = OFFLINE
+    else:
+        state = ONLINE if interval is None or now - beat <= MISSED_BEATS_ONLINE * interval else STALE  # type: ignore[operator]
+    return SensorHealth(
+        sensor_id=sensor.id, name=sensor.name, unit_id=sensor.unit_id, revoked=sensor.revoked_at is not None,
+        reporting=reporting, status=state,
+        last_heartbeat_at=beat, last_seen_at=as_utc(sensor.last_seen_at) if sensor.last_seen_at else None,
+        clock_skew_seconds=(status.sensor_time - status.last_heartbeat_at).total_seconds() if status else None,
+        version=status.version if status else "", counters=dict(status.counters) if status else {},
+        events_accepted=sensor.events_accepted or 0, events_rejected=sensor.events_rejected or 0,
+    )
+
+
+def sensor_health(session: Session, now: datetime, window: timedelta, scope: Unit | None = None,
+                  interval: timedelta | None = None) -> list[SensorHealth]:
     """Every sensor (revoked ones too) in ``scope``'s subtree (everywhere when None), by unit then name."""
     query = (select(Sensor, SensorStatus).join(Unit, Sensor.unit_id == Unit.id)
              .outerjoin(SensorStatus, SensorStatus.sensor_id == Sensor.id).order_by(Unit.path, Sensor.name))
     if scope is not None:
         query = query.where(Unit.path.startswith(scope.path))
-    health = []
-    for sensor, status in session.execute(query):
-        beat = as_utc(status.last_heartbeat_at) if status else None
-        health.append(SensorHealth(
-            sensor_id=sensor.id, name=sensor.name, unit_id=sensor.unit_id, revoked=sensor.revoked_at is not None,
-            reporting=sensor.revoked_at is None and beat is not None and now - beat <= window,
-            last_heartbeat_at=beat, last_seen_at=as_utc(sensor.last_seen_at) if sensor.last_seen_at else None,
-            clock_skew_seconds=(status.sensor_time - status.last_heartbeat_at).total_seconds() if status else None,
-            version=status.version if status else "", counters=dict(status.counters) if status else {},
-            events_accepted=sensor.events_accepted, events_rejected=sensor.events_rejected,
-        ))
-    return health
+    return [health_of(sensor, status, now, window, interval) for sensor, status in session.execute(query)]
 
 
 def unit_coverage(

@@ -14,18 +14,20 @@ from soc_core.clock import to_db
 from soc_core.config import Settings
 from soc_core.models import Incident, Sensor
 from soc_core.models_duty import KeyPeriod, Notice, ZeroReport
+from soc_core.sensor_registry import record_heartbeat
 from tests.api_helpers import DemoProcess, start_demo_process
 
 
 @pytest.fixture
 def demo(tmp_path, clock) -> Iterator[DemoProcess]:
-    """The demo region: 第一中学's sensor reported 10 min ago, 实验小学's 2 h ago, 第二中学 has none;
+    """The demo region: 第一中学's sensor sent a heartbeat 10 min ago, 实验小学's 2 h ago, 第二中学 has none;
     a 重大 incident at 第一中学 opened 3 h ago and one at 实验小学 30 min ago; a notice 70 h ago."""
     process = start_demo_process(tmp_path, clock)
     now = clock.now()
     with process.runtime.sessions() as session:
         for name, minutes in (("sensor-school1-edge", 10), ("sensor-school2-web", 120)):
-            session.query(Sensor).filter_by(name=name).one().last_seen_at = to_db(now - timedelta(minutes=minutes))
+            clock.set(now - timedelta(minutes=minutes))
+            record_heartbeat(session, clock, session.query(Sensor).filter_by(name=name).one(), clock.now(), "1.0", {})
         for code, grade, source, hours_ago in (("DEMO-SCHOOL-1", Grade.II, Source.DETECTED, 3),
                                                ("DEMO-SCHOOL-2", Grade.II, Source.DETECTED, 0.5),
                                                ("DEMO-SCHOOL-1", Grade.IV, Source.NOTICE, 70),
@@ -113,7 +115,7 @@ def test_trend_keeps_one_snapshot_a_day(demo, clock):
     demo.client.post("/api/v1/compliance/run-checks", headers=duty)  # same day: replaces
     clock.advance(timedelta(days=1))
     with demo.runtime.sessions() as session:  # 实验小学's sensor reports again
-        session.query(Sensor).filter_by(name="sensor-school2-web").one().last_seen_at = to_db(clock.now())
+        record_heartbeat(session, clock, session.query(Sensor).filter_by(name="sensor-school2-web").one(), clock.now(), "1.0", {})
         session.commit()
     duty, regulator = demo.login("duty"), demo.login("regulator")  # yesterday's logins have expired
     assert demo.client.post("/api/v1/compliance/run-checks", headers=duty).status_code == 200

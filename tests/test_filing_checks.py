@@ -20,7 +20,10 @@ from playbooks.filing_checks import (
 from sensors.pcap import read_pcap
 from soc_core.clock import to_db
 from soc_core.config import ComplianceSettings
+from soc_core.coverage import SensorHealth, health_of
 from soc_core.models import Sensor, Unit
+from soc_core.models_sensors import SensorStatus
+from soc_core.sensor_registry import record_heartbeat
 from soc_core.models_assets import (
     EducationApp, FiledApp, Finding, Host, InformationSystem, IpRange, SecurityAdmin, Service, Website,
 )
@@ -43,9 +46,12 @@ def system(name="学籍管理系统", level=3, status="filed", graded_on=date(20
                              filing_cert_no="44030099001-00001" if status == "filed" else "")
 
 
-def sensor(seen_minutes_ago: float | None) -> Sensor:
-    seen = None if seen_minutes_ago is None else to_db(NOW - timedelta(minutes=seen_minutes_ago))
-    return Sensor(name="edge", revoked_at=None, last_seen_at=seen)
+def sensor(beat_minutes_ago: float | None, revoked: bool = False) -> SensorHealth:
+    """A sensor's health as soc_core.coverage sees it, its last heartbeat ``beat_minutes_ago``."""
+    beat = None if beat_minutes_ago is None else to_db(NOW - timedelta(minutes=beat_minutes_ago))
+    status = SensorStatus(last_heartbeat_at=beat, sensor_time=beat, version="1.0", counters={}) if beat else None
+    return health_of(Sensor(id=1, name="edge", unit_id=1, revoked_at=to_db(NOW) if revoked else None, last_seen_at=beat),
+                     status, NOW, timedelta(minutes=SETTINGS.heartbeat_window_minutes))
 
 
 def ids(results) -> list[tuple[str, str]]:
@@ -120,12 +126,10 @@ def test_level3_system_without_live_sensor_or_outside_ranges_is_unmonitored():
 
 
 def test_school_is_covered_only_with_a_recent_heartbeat():
-    assert check_coverage(school(sensors=[sensor(59)]), NOW, SETTINGS) == []
-    assert [r.check_id for r in check_coverage(school(sensors=[sensor(61)]), NOW, SETTINGS)] == ["coverage.no_heartbeat"]
-    assert "从未上报" in check_coverage(school(sensors=[sensor(None)]), NOW, SETTINGS)[0].message
-    revoked = sensor(1)
-    revoked.revoked_at = to_db(NOW)
-    assert check_coverage(school(sensors=[revoked]), NOW, SETTINGS) != []
+    assert check_coverage(school(sensors=[sensor(59)]), SETTINGS) == []
+    assert [r.check_id for r in check_coverage(school(sensors=[sensor(61)]), SETTINGS)] == ["coverage.no_heartbeat"]
+    assert "从未上报" in check_coverage(school(sensors=[sensor(None)]), SETTINGS)[0].message
+    assert check_coverage(school(sensors=[sensor(1, revoked=True)]), SETTINGS) != []
 
 
 def test_school_without_security_admin_is_a_finding():
@@ -251,7 +255,7 @@ def _campus_pcap(path: Path, at: datetime) -> Path:
 def test_runner_reads_traffic_opens_and_resolves_findings(session, clock, tmp_path):
     unit = create_unit(session, "示范区第一中学", UnitKind.SCHOOL)
     registered = register_sensor(session, clock, "edge", unit).sensor
-    registered.last_seen_at = to_db(clock.now())
+    record_heartbeat(session, clock, registered, clock.now(), "1.0", {})
     session.add(IpRange(unit_id=unit.id, cidr="10.1.1.0/24"))
     session.add(SecurityAdmin(unit_id=unit.id, name="王伟", phone="13800012345", full_time=True))
     import_registry_csv(session, clock, "admin", (
@@ -265,7 +269,7 @@ def test_runner_reads_traffic_opens_and_resolves_findings(session, clock, tmp_pa
         for event in events:
             event["organization.id"] = str(unit.id)
         store.write(events)
-        inventory = load_inventories(session, [unit])[unit.id]
+        inventory = load_inventories(session, [unit], clock.now(), timedelta(hours=1))[unit.id]
         traffic = observe_traffic(store, inventory, clock.now() - timedelta(hours=24), clock.now())
         assert traffic.services == {("10.1.1.50", 8080, "tcp"): 1}
         assert set(traffic.names) == {"img.th-cdn.example.org", "api.zuoye.example.com", "cdn.kousuan.example.net"}

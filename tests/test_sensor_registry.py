@@ -121,3 +121,32 @@ def test_a_school_is_covered_while_one_of_its_sensors_beats_within_the_window(de
     with demo.runtime.sessions() as session:
         assert [u.covered for u in unit_coverage(session, clock.now(), timedelta(minutes=60))] == [False, False, False]
         assert [u.covered for u in unit_coverage(session, clock.now(), timedelta(minutes=90))] == [True, False, False]
+
+
+def test_sensor_status_is_online_then_stale_then_offline_as_heartbeats_stop(demo, clock):
+    token = demo.sensors["sensor-school1-edge"].token
+    assert _sensor(demo, "duty", "sensor-school1-edge")["status"] == "offline"  # never sent a heartbeat
+    _beat(demo, token)
+    assert _sensor(demo, "duty", "sensor-school1-edge")["status"] == "online"
+    clock.advance(timedelta(seconds=121))  # two 60 s heartbeats missed
+    assert _sensor(demo, "duty", "sensor-school1-edge")["status"] == "stale"
+    clock.advance(timedelta(minutes=59))  # past the 60 min window
+    assert _sensor(demo, "duty", "sensor-school1-edge")["status"] == "offline"
+
+
+def test_coverage_api_and_compliance_report_the_same_figure(demo, clock):
+    """A school whose sensor only ships events (no heartbeat) is not covered, for both."""
+    _beat(demo, demo.sensors["sensor-school1-edge"].token)
+    with demo.runtime.sessions() as session:  # 实验小学's sensor shipped a batch a minute ago
+        session.query(Sensor).filter_by(name="sensor-school2-web").one().last_seen_at = clock.now().replace(tzinfo=None)
+        session.commit()
+    for user, unit in (("regulator", "DEMO-CITY"), ("school1", "DEMO-SCHOOL-1"), ("school2", "DEMO-SCHOOL-2")):
+        headers = demo.login(user)
+        coverage = demo.client.get("/api/v1/sensors/coverage", headers=headers).json()
+        figure = demo.client.get("/api/v1/compliance", params={"unit_id": demo.unit(unit).id},
+                                 headers=headers).json()["figures"]["monitoring_coverage"]
+        assert (figure["numerator"], figure["denominator"]) == (coverage["units_covered"], coverage["units_total"]), user
+    assert (coverage["units_covered"], coverage["units_total"]) == (0, 1)  # 实验小学: events but no heartbeat
+    demo.client.post("/api/v1/compliance/run-checks", headers=demo.login("duty"))
+    findings = demo.client.get("/api/v1/findings", params={"check_id": "coverage.no_heartbeat"}, headers=demo.login("duty")).json()
+    assert sorted(f["unit_name"] for f in findings) == ["示范区实验小学", "示范区第二中学"]

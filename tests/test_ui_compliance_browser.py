@@ -3,12 +3,13 @@ a regulator drills down from the city to a school and cannot write."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
-from soc_core.clock import ManualClock, to_db
+from soc_core.clock import ManualClock
 from soc_core.models import Sensor
+from soc_core.sensor_registry import record_heartbeat
 from tests.api_helpers import DemoProcess, LiveServer, start_demo_process, start_live_server
 from tests.test_asset_import import messy_workbook
 from tests.browser_session import log_in
@@ -22,7 +23,7 @@ def site(tmp_path) -> Iterator[tuple[DemoProcess, LiveServer]]:
     clock = ManualClock(datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc))
     demo = start_demo_process(tmp_path, clock)
     with demo.runtime.sessions() as session:
-        session.query(Sensor).filter_by(name="sensor-school1-edge").one().last_seen_at = to_db(clock.now() - timedelta(minutes=5))
+        record_heartbeat(session, clock, session.query(Sensor).filter_by(name="sensor-school1-edge").one(), clock.now(), "1.0", {})
         session.commit()
     demo.runtime.run_compliance_checks("test")
     live = start_live_server(demo.runtime)

@@ -25,6 +25,10 @@ def _window(context: Context) -> timedelta:
     return timedelta(minutes=context.settings.compliance.heartbeat_window_minutes)
 
 
+def _interval(context: Context) -> timedelta:
+    return timedelta(seconds=context.settings.compliance.sensor_heartbeat_seconds)
+
+
 def _scope(principal: Principal) -> Unit | None:
     return None if principal.is_global else principal.user.unit
 
@@ -35,7 +39,7 @@ def _manager(principal: Principal) -> None:
 
 
 def _health_of(session: Session, context: Context, principal: Principal, sensor: Sensor) -> SensorOut:
-    health = {h.sensor_id: h for h in sensor_health(session, context.clock.now(), _window(context), sensor.unit)}
+    health = {h.sensor_id: h for h in sensor_health(session, context.clock.now(), _window(context), sensor.unit, _interval(context))}
     return _out(health[sensor.id], sensor.unit.name)
 
 
@@ -54,7 +58,8 @@ def _managed_sensor(session: Session, principal: Principal, sensor_id: int) -> S
 @router.get("", response_model=list[SensorOut], summary="Sensors in your scope with their last heartbeat and counters")
 def list_sensors(principal: CurrentPrincipal, context: Context, session: DbSession) -> list[SensorOut]:
     names = {u.id: u.name for u in session.query(Unit)}
-    return [_out(h, names[h.unit_id]) for h in sensor_health(session, context.clock.now(), _window(context), _scope(principal))]
+    return [_out(h, names[h.unit_id])
+            for h in sensor_health(session, context.clock.now(), _window(context), _scope(principal), _interval(context))]
 
 
 @router.post("", response_model=SensorRegistered, status_code=201, summary="Register a sensor; its token is shown once")
