@@ -71,11 +71,13 @@ def test_duty_officer_registers_a_sensor_whose_token_works_and_is_stored_hashed(
     assert again.status_code == 409
 
 
-def test_only_admins_and_duty_officers_within_scope_manage_sensors(demo, clock):
+def test_only_admins_duty_officers_and_school_admins_within_scope_manage_sensors(demo, clock):
     school2 = demo.unit("DEMO-SCHOOL-2").id
     body = {"name": "rogue", "unit_id": school2}
-    assert demo.client.post("/api/v1/sensors", json=body, headers=demo.login("school1")).status_code == 403
+    assert demo.client.post("/api/v1/sensors", json=body, headers=demo.login("school1")).status_code == 404  # not their school
     assert demo.client.post("/api/v1/sensors", json=body, headers=demo.login("regulator")).status_code == 403
+    assert demo.client.post("/api/v1/sensors", json=body, headers=demo.login("drill")).status_code == 403
+    assert demo.client.post("/api/v1/sensors", json=body, headers=demo.login("school2")).status_code == 201
     with demo.runtime.sessions() as session:
         create_user(session, clock, "duty1", "duty1-password", Role.DUTY_OFFICER, demo.unit("DEMO-SCHOOL-1"))
         session.commit()

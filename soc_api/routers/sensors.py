@@ -1,6 +1,7 @@
 """/api/v1/sensors: the sensor registry (register, revoke, rotate a token), each sensor's health and
-monitoring coverage per unit — scoped by the org tree. Registering and revoking is for system
-admins and for duty officers within their subtree."""
+monitoring coverage per unit — scoped by the org tree. Registering, rotating and revoking is for
+system admins, and for duty officers and school admins within their subtree (a school admin installs
+the school's sensor); regulators read."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -18,7 +19,7 @@ from soc_core.repositories import OrgError, register_sensor, rotate_sensor_token
 from soc_core.sensor_registry import revoke_sensor
 
 router = APIRouter(prefix="/api/v1/sensors", tags=["sensors"])
-_MANAGERS = (Role.SYSTEM_ADMIN, Role.DUTY_OFFICER)
+_MANAGERS = (Role.SYSTEM_ADMIN, Role.DUTY_OFFICER, Role.SCHOOL_ADMIN)
 
 
 def _window(context: Context) -> timedelta:
@@ -33,9 +34,13 @@ def _scope(principal: Principal) -> Unit | None:
     return None if principal.is_global else principal.user.unit
 
 
+def can_manage_sensors(principal: Principal) -> bool:
+    return principal.role in _MANAGERS
+
+
 def _manager(principal: Principal) -> None:
-    if principal.role not in _MANAGERS:
-        raise HTTPException(403, "only system admins and duty officers register or revoke sensors")
+    if not can_manage_sensors(principal):
+        raise HTTPException(403, "only system admins, duty officers and school admins register or revoke sensors")
 
 
 def _health_of(session: Session, context: Context, principal: Principal, sensor: Sensor) -> SensorOut:
