@@ -216,7 +216,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         ingest.queue = DiskQueue(settings.data_path / "ingest-queue", settings.ingest.queue_max_bytes)
     context = ApiContext(
         settings=settings, sessions=sessions, clock=clock, event_store=event_store, on_incident_open=plan_incident,
-        notice_service=notices, zero_report_service=zero_reports, report_service=reports,
+        notice_service=notices, zero_report_service=zero_reports, report_service=reports, scheduler=scheduler,
         health_probes={
             "ingest": lambda: asdict(ingest.counters),
             "ingest_queue": ingest.queue_metrics,

@@ -138,6 +138,21 @@ class Scheduler:
             session.commit()
         return job_id
 
+    def run_soon(self, job_id: str, actor: str) -> datetime | None:
+        """Make a periodic job due now (the next tick runs it); audited. None when this process has no such job."""
+        job = self._aps.get_job(job_id)
+        if job is None or job_id not in self._periodic:
+            return None
+        now = self.clock.now()
+        self._aps.modify_job(job_id, next_run_time=now)
+        with Session(self._engine) as session:
+            status = session.get(JobStatus, job_id)
+            if status is not None:
+                status.next_run_at = to_db(now)
+            record_audit(session, self.clock, actor, "job.run_requested", "job", job_id, None)
+            session.commit()
+        return now
+
     def cancel(self, kind: str, key: str) -> None:
         job = self._aps.get_job(f"{kind}:{key}")
         if job is not None:

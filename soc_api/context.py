@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from detection_rules import IndicatorSet, RuleSet, RuleSwitches, YaraScanner
 from playbooks.notices import NoticeService
 from playbooks.reports import ReportService
+from playbooks.scheduler import Scheduler
 from playbooks.zero_reports import ZeroReportService
 from soc_core.clock import Clock
 from soc_core.config import Settings
@@ -41,3 +42,5 @@ class ApiContext:
     notice_service: NoticeService = None  # type: ignore[assignment]
     zero_report_service: ZeroReportService = None  # type: ignore[assignment]
     report_service: ReportService = None  # type: ignore[assignment]
+    # The process's scheduler: the jobs API asks it to run a periodic job now.
+    scheduler: Scheduler | None = None

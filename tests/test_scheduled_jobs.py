@@ -147,3 +147,22 @@ def test_jobs_api_is_for_system_admins(tmp_path, clock):
         assert demo.client.get("/api/v1/jobs").status_code == 401
     finally:
         demo.runtime.close()
+
+
+def test_a_system_admin_runs_a_job_now_and_it_is_audited(tmp_path, clock):
+    demo = start_demo_process(tmp_path, clock)
+    try:
+        demo.runtime.start(background=False)
+        admin = demo.login("admin")
+        assert demo.client.post("/api/v1/jobs/events.retention:all/run", headers=demo.login("duty")).status_code == 403
+        assert demo.client.post("/api/v1/jobs/no.such:job/run", headers=admin).status_code == 404
+        answer = demo.client.post("/api/v1/jobs/events.retention:all/run", headers=admin)
+        assert answer.status_code == 202 and answer.json()["next_run_at"] == "2026-11-02T01:00:00Z"
+        assert demo.runtime.scheduler.run_due() == ["events.retention:all"]  # the next tick runs it
+        job = next(j for j in demo.client.get("/api/v1/jobs", headers=admin).json() if j["kind"] == "events.retention")
+        assert job["runs"] == 2 and job["next_run_at"] == "2026-11-02T07:00:00Z"
+        with demo.runtime.sessions() as session:
+            entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "job.run_requested")).one()
+        assert (entry.actor, entry.target_id) == ("admin", "events.retention:all")
+    finally:
+        demo.runtime.close()

@@ -147,4 +147,7 @@ def test_duty_staff_see_the_disk_queue_alarm_from_80_percent_and_admins_see_the_
     assert "事件保留期清理" in retention.inner_text() and "成功" in retention.inner_text()
     assert "21600 s" in retention.inner_text() and "2026-11-02 15:00:00" in retention.inner_text()  # next run, Beijing time
     assert "合规检查" in jobs.inner_text() and "采集磁盘队列回放" in jobs.inner_text()
+    retention.locator("button.run-job").click()
+    admin.wait_for_function("() => document.querySelector(\"tr[data-job-id='events.retention:all'] td.next-run\").textContent.includes('due now')")
+    assert demo.runtime.scheduler.run_due() == ["events.retention:all"]
     admin.screenshot(path=str(demo.runtime.settings.data_path / "sensors.png"), full_page=True)

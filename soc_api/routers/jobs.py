@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
 from playbooks.scheduler import job_statuses
-from soc_api.auth import CurrentPrincipal, DbSession, Principal
+from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal
 from soc_core.clock import as_utc
 from soc_core.models_jobs import JobStatus
 from soc_core.org import Role
@@ -43,8 +43,24 @@ def can_see_jobs(principal: Principal) -> bool:
     return principal.role is Role.SYSTEM_ADMIN
 
 
+def _admin(principal: Principal) -> None:
+    if not can_see_jobs(principal):
+        raise HTTPException(403, "only system admins see and run the scheduled jobs")
+
+
 @router.get("", response_model=list[JobOut], summary="Periodic jobs: interval, last run and result, next run (system admins)")
 def list_jobs(principal: CurrentPrincipal, session: DbSession) -> list[JobOut]:
-    if not can_see_jobs(principal):
-        raise HTTPException(403, "only system admins see the scheduled jobs")
+    _admin(principal)
     return [job_out(status) for status in job_statuses(session)]
+
+
+@router.post("/{job_id:path}/run", response_model=JobOut, status_code=202,
+             summary="Run a periodic job at the scheduler's next tick (system admins; audited)")
+def run_job(job_id: str, principal: CurrentPrincipal, context: Context, session: DbSession) -> JobOut:
+    _admin(principal)
+    if context.scheduler is None or context.scheduler.run_soon(job_id, principal.user.username) is None:
+        raise HTTPException(404, f"job {job_id!r} is not scheduled in this process")
+    status = session.get(JobStatus, job_id)
+    if status is None:
+        raise HTTPException(404, f"job {job_id!r} has no status")
+    return job_out(status)

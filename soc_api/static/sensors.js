@@ -61,4 +61,15 @@
       } catch (e) { showError(e.message); }
     });
   }
+
+  // Periodic jobs (system admins): due at the scheduler's next tick; the process that owns the job runs it.
+  for (const button of document.querySelectorAll("button.run-job")) {
+    button.addEventListener("click", async () => {
+      try {
+        await call(`/api/v1/jobs/${button.dataset.jobId}/run`);
+        button.closest("tr").querySelector("td.next-run").textContent = "即将运行 / due now";
+        button.disabled = true;
+      } catch (e) { showError(e.message); }
+    });
+  }
 })();
