@@ -57,6 +57,7 @@ class Alert:
     unit_id: str | None
     matches: dict[str, object] = field(hash=False)
     summary: dict[str, object] = field(hash=False)
+    rule_title_zh: str | None = None  # the rule's Chinese name (Sigma custom attribute title_zh); the UI shows it first
 
     @property
     def severity(self) -> int:
@@ -99,6 +100,7 @@ class Alert:
             "id": self.id,
             "rule_id": self.rule_id,
             "rule_title": self.rule_title,
+            "rule_title_zh": self.rule_title_zh,
             "level": self.level,
             "severity": self.severity,
             "tags": list(self.tags),

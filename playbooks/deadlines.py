@@ -29,6 +29,7 @@ from soc_core.models_playbooks import EscalationStep, PlaybookTask
 log = logging.getLogger("edusoc.deadlines")
 
 ESCALATE = "incident.escalate"
+TASK = "task"  # EscalationStep.kind of a playbook task's own deadline (step = the task's position)
 FINISHED = ("resolved", "closed", "merged")
 # (session, incident, action, reason, text) -> queue the action's delivery (see playbooks.actions)
 ActionHook = Callable[[Session, Incident, ActionSpec, str, str], None]
@@ -107,8 +108,15 @@ class DeadlineService:
             planned.append(step)
         if first_time:
             for position, task in enumerate(playbook.tasks, start=1):
+                task_due = created + span * task.due
                 session.add(PlaybookTask(incident_id=incident.id, playbook=playbook.name, position=position, name=task.name,
-                                         owner_role=task.owner_role.value, due_at=to_db(created + span * task.due)))
+                                         owner_role=task.owner_role.value, due_at=to_db(task_due)))
+                if (TASK, position) not in existing:  # a task past due and not done escalates once (see _fire)
+                    levels_up = playbook.task_levels_up(task)
+                    step = EscalationStep(incident_id=incident.id, kind=TASK, step=position, fraction=task.due, levels_up=levels_up,
+                                          overdue=False, due_at=to_db(task_due), target_unit_id=ancestor(session, unit, levels_up).id)
+                    session.add(step)
+                    planned.append(step)
             self._act(session, incident, playbook, "open", f"新事件：{incident.title}（{Grade(incident.grade).label}），处置时限 {self._local(deadline)}")
         session.flush()
         jobs = [(step.id, as_utc(step.due_at)) for step in planned]
@@ -137,6 +145,10 @@ class DeadlineService:
                 step.skipped_reason = "acknowledged" if step.kind == "unacknowledged" else incident.status
                 session.commit()
                 return
+            if step.kind == TASK and _task(session, step) is None:
+                step.skipped_reason = "done"  # done in time (or the task is gone): nothing to escalate
+                session.commit()
+                return
             if as_utc(step.due_at) > now:
                 # the deadline moved later (regraded down): wait for the new time
                 due = as_utc(step.due_at)
@@ -159,6 +171,11 @@ class DeadlineService:
         if step.kind == "unacknowledged":
             text = f"事件超过 {self.policy.ack_minutes:g} 分钟未确认，已升级至 {target_name}"
             reason = "unacknowledged"
+        elif step.kind == TASK:
+            task = _task(session, step)
+            name = task.name if task else f"#{step.step}"
+            text = f"预案任务「{name}」超过期限（{self._local(as_utc(step.due_at))}）仍未完成，已升级至 {target_name}"
+            reason = "task_overdue"
         else:
             text = f"已用处置时限的 {step.fraction:.0%}，升级至 {target_name}"
             reason = "escalation"
@@ -166,7 +183,7 @@ class DeadlineService:
                 incident.overdue_at = to_db(now)
                 text = f"已超过处置时限（{self._local(as_utc(incident.handle_by))}），计入 {incident.unit.name} 超时，升级至 {target_name}"
                 reason = "overdue"
-        add_timeline(session, self.clock, incident, "system", "escalation", text, step=step.step, step_kind=step.kind,
+        add_timeline(session, self.clock, incident, "system", "task_overdue" if step.kind == TASK else "escalation", text, step=step.step, step_kind=step.kind,
                      target_unit_id=step.target_unit_id, overdue=step.overdue)
         record_audit(session, self.clock, "system", f"incident.{reason}", "incident", incident.id, incident.unit_id,
                      step=step.step, kind=step.kind, target_unit_id=step.target_unit_id)
@@ -193,6 +210,12 @@ class DeadlineService:
         from soc_core.clock import to_shanghai
 
         return to_shanghai(instant).strftime("%m-%d %H:%M")
+
+
+def _task(session: Session, step: EscalationStep) -> PlaybookTask | None:
+    """The not-yet-done playbook task a task step watches, or None."""
+    return session.scalar(select(PlaybookTask).where(PlaybookTask.incident_id == step.incident_id, PlaybookTask.position == step.step,
+                                                     PlaybookTask.done_at.is_(None)).order_by(PlaybookTask.id.desc()).limit(1))
 
 
 def overdue_by_unit(session: Session, unit_ids: Any) -> dict[int, int]:

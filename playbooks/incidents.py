@@ -69,7 +69,7 @@ def fold_alerts(
         seen_at = parse_timestamp(alert.timestamp)
         entity = key_entity(alert, policy)
         record = AlertRecord(
-            id=alert.id, rule_id=alert.rule_id, rule_title=alert.rule_title, level=alert.level,
+            id=alert.id, rule_id=alert.rule_id, rule_title=alert.rule_title, rule_title_zh=alert.rule_title_zh, level=alert.level,
             event_id=alert.event_ids[-1] if alert.event_ids else "", unit_id=unit_id, timestamp=to_db(seen_at),
             summary=_alert_summary(alert),
         )
@@ -124,7 +124,7 @@ def raise_grade(session: Session, clock: Clock, policy: IncidentSettings, incide
 def open_incident(
     session: Session, clock: Clock, policy: IncidentSettings, actor: str, title: str, unit: Unit,
     grade: Grade, source: Source, description: str = "", created_by_id: int | None = None,
-    category: str = "network_attack", on_open: OnOpen | None = None,
+    category: str = "network_attack", on_open: OnOpen | None = None, title_en: str | None = None,
 ) -> Incident:
     """Register an incident by hand: notified by a higher authority, self-reported, or detected."""
     title = title.strip()
@@ -132,7 +132,8 @@ def open_incident(
         raise IncidentError("title must not be empty")
     now = clock.now()
     incident = Incident(
-        title=title, unit_id=unit.id, grade=grade.value, source=source.value, status="new", category=category,
+        title=title, title_en=(title_en or "").strip() or None, unit_id=unit.id, grade=grade.value, source=source.value,
+        status="new", category=category,
         grade_basis=f"人工定级 {grade.label}({grade.value}) / graded by {actor}",
         alert_count=0, first_seen_at=to_db(now), last_seen_at=to_db(now), created_at=to_db(now),
         handle_by=to_db(handle_by(now, grade, source, policy)), created_by_id=created_by_id, description=description,
@@ -209,9 +210,9 @@ def _open_detected_incident(
     seen_at: datetime, grade: Grade, basis: str,
 ) -> Incident:
     now = clock.now()
-    title = f"{alert.rule_title}（{entity}）" if entity else alert.rule_title
+    title, title_en = incident_titles(alert, entity)
     incident = Incident(
-        title=title[:300], unit_id=unit_id, grade=grade.value, grade_basis=basis, source=Source.DETECTED.value,
+        title=title, title_en=title_en, unit_id=unit_id, grade=grade.value, grade_basis=basis, source=Source.DETECTED.value,
         status="new", rule_id=alert.rule_id, group_key=group_key(alert.rule_id, unit_id, entity), alert_count=0,
         category=category_for(alert.tags, policy), key_entity=entity, unit_count=1,
         first_seen_at=to_db(seen_at), last_seen_at=to_db(seen_at), created_at=to_db(now),
@@ -219,11 +220,18 @@ def _open_detected_incident(
     )
     session.add(incident)
     session.flush()
-    add_timeline(session, clock, incident, "system", "status", f"规则 {alert.rule_title} 告警，创建事件；定级：{basis}",
+    add_timeline(session, clock, incident, "system", "status", f"规则 {alert.rule_title_zh or alert.rule_title} 告警，创建事件；定级：{basis}",
                  status="new", rule_id=alert.rule_id)
     record_audit(session, clock, "system", "incident.create", "incident", incident.id, unit_id,
                  grade=grade.value, source="detected", rule_id=alert.rule_id, key_entity=entity)
     return incident
+
+
+def incident_titles(alert: Alert, entity: str = "") -> tuple[str, str]:
+    """(title, title_en) of an incident opened by ``alert``: the rule's Chinese name first, its English title second."""
+    suffix = f"（{entity}）" if entity else ""
+    english = f"{alert.rule_title}{suffix}"[:300]
+    return (f"{alert.rule_title_zh}{suffix}"[:300] if alert.rule_title_zh else english), english
 
 
 def _alert_summary(alert: Alert) -> dict[str, object]:

@@ -35,10 +35,13 @@ class TaskSpec(_Spec):
     name: str
     owner_role: Role
     due: float = Field(gt=0, le=1, description="fraction of the handling time")
+    # How far up the org tree the task goes when it is past due and not done; None: as far as the
+    # playbook's escalation step reached by then (see Playbook.task_levels_up).
+    escalate_levels_up: int | None = Field(default=None, ge=1, le=3)
 
 
 class ActionSpec(_Spec):
-    when: Literal["open", "escalation", "overdue", "unacknowledged"]  # not "on": YAML 1.1 reads it as true
+    when: Literal["open", "escalation", "overdue", "unacknowledged", "task_overdue"]  # not "on": YAML 1.1 reads it as true
     channel: str
     block: str | None = None  # for a block-list channel: the alert field whose value to block, e.g. source.ip
 
@@ -52,6 +55,16 @@ class Playbook(_Spec):
     escalation: list[EscalationSpec] = []
     tasks: list[TaskSpec] = []
     actions: list[ActionSpec] = []
+
+    def task_levels_up(self, task: TaskSpec) -> int:
+        """Where an overdue task escalates: its own setting, else the last escalation step at or before its due
+        fraction (a task due at 50 % goes where the 50 % step goes), else the first step, else the unit above."""
+        if task.escalate_levels_up is not None:
+            return task.escalate_levels_up
+        reached = [step.levels_up for step in sorted(self.escalation, key=lambda s: s.at) if step.at <= task.due]
+        if reached:
+            return reached[-1]
+        return self.escalation[0].levels_up if self.escalation else 1
 
     def matches(self, grade: str, category: str, source: str) -> bool:
         t = self.trigger

@@ -98,7 +98,7 @@ def compose(session: Session, incident: Incident, kind: str, policy: IncidentSet
         alert_facts = f"（关键实体 {incident.key_entity or '—'}，关联告警 {sources[0]} 条，{first} 至 {last}）"
     facts = {
         "unit": f"{unit.name}（{OPERATOR_LABELS[incident.operator_type]}）；受影响设施/系统/平台：{system}",
-        "discovery": (f"发现时间 {_local(as_utc(incident.created_at))}（首次告警 {_local(as_utc(incident.first_seen_at))}）；"
+        "discovery": (f"事件名称 {incident.title}；发现时间 {_local(as_utc(incident.created_at))}（首次告警 {_local(as_utc(incident.first_seen_at))}）；"
                       f"地点 {texts.get('location') or unit.name}；事件类型 {CATEGORY_LABELS.get(incident.category, incident.category)}；"
                       f"级别 {grade.label}（{grade.value}），定级依据：{incident.grade_basis}；来源 {Source(incident.source).label}；"
                       f"已造成的影响和危害：{texts.get('impact') or '待评估'}；已采取的措施及效果：{texts.get('measures') or done or '处置中'}"
@@ -180,7 +180,7 @@ class ReportService:
 
 # -- export -------------------------------------------------------------------------------------
 def _title(report: IncidentReport, incident: Incident) -> str:
-    return f"网络安全事件{KIND_LABELS[report.kind]}（事件 #{incident.id}，第 {report.seq} 版）"
+    return f"网络安全事件{KIND_LABELS[report.kind]}：{incident.title}（事件 #{incident.id}，第 {report.seq} 版）"
 
 
 def _items(report: IncidentReport) -> list[tuple[str, str]]:

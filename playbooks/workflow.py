@@ -199,7 +199,7 @@ def split_incident(
         raise IncidentError("splitting off every alert leaves an empty incident; regrade or retitle instead")
     now = clock.now()
     new = Incident(
-        title=(title or f"{incident.title}（拆分）")[:300], unit_id=incident.unit_id, grade=incident.grade,
+        title=(title or f"{incident.title}（拆分）")[:300], title_en=None if title else incident.title_en, unit_id=incident.unit_id, grade=incident.grade,
         grade_basis=f"拆分自 #{incident.id}：{incident.grade_basis}", category=incident.category, source=incident.source,
         status="new", rule_id=incident.rule_id, group_key=None, key_entity=incident.key_entity, unit_count=incident.unit_count,
         alert_count=len(alerts), first_seen_at=min(a.timestamp for a in alerts), last_seen_at=max(a.timestamp for a in alerts),

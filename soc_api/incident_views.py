@@ -10,13 +10,14 @@ from sqlalchemy.orm import Session, joinedload
 
 from playbooks import CATEGORY_LABELS, GRADE_LABELS, STATUS_LABELS, time_left
 from soc_api.auth import Principal
+from playbooks.deadlines import TASK
 from playbooks.reports import KIND_LABELS
 from soc_api.schemas import AlertOut, EvidenceOut, IncidentDetail, IncidentOut, LinkedEventOut, ReportOut, TaskOut, TimelineOut
 from soc_core.clock import Clock, as_utc
 from soc_core.event_store import EventStore, EventStoreError
-from soc_core.models import Incident
+from soc_core.models import Incident, Unit
 from soc_core.models_incidents import EventLink, EvidenceFile, TimelineEntry
-from soc_core.models_playbooks import PlaybookTask
+from soc_core.models_playbooks import EscalationStep, PlaybookTask
 from soc_core.models_reports import IncidentReport
 
 
@@ -49,7 +50,7 @@ def scoped_incident(session: Session, principal: Principal, incident_id: int) ->
 def incident_out(incident: Incident, clock: Clock) -> IncidentOut:
     left = time_left(incident, clock)
     return IncidentOut(
-        id=incident.id, title=incident.title, unit_id=incident.unit_id, unit_name=incident.unit.name,
+        id=incident.id, title=incident.title, title_en=incident.title_en, unit_id=incident.unit_id, unit_name=incident.unit.name,
         grade=incident.grade, grade_label=GRADE_LABELS[incident.grade], grade_basis=incident.grade_basis,
         category=incident.category, source=incident.source, status=incident.status, rule_id=incident.rule_id,
         alert_count=incident.alert_count, first_seen_at=as_utc(incident.first_seen_at),
@@ -72,7 +73,11 @@ def incident_detail(incident: Incident, clock: Clock, session: Session | None = 
     tasks: list[TaskOut] = []
     reports: list[ReportOut] = []
     if session is not None:
-        tasks = [TaskOut(id=t.id, name=t.name, owner_role=t.owner_role, due_at=as_utc(t.due_at), done_at=_utc(t.done_at), done_by=t.done_by)
+        fired = {step.step: step for step in session.scalars(select(EscalationStep).where(
+            EscalationStep.incident_id == incident.id, EscalationStep.kind == TASK, EscalationStep.fired_at.is_not(None)))}
+        tasks = [TaskOut(id=t.id, name=t.name, owner_role=t.owner_role, due_at=as_utc(t.due_at), done_at=_utc(t.done_at), done_by=t.done_by,
+                         escalated_at=_utc(fired[t.position].fired_at) if t.position in fired else None,
+                         escalated_to=_unit_name(session, fired[t.position].target_unit_id) if t.position in fired else None)
                  for t in session.scalars(select(PlaybookTask).where(PlaybookTask.incident_id == incident.id).order_by(PlaybookTask.position))]
         reports = [report_out(r) for r in session.scalars(
             select(IncidentReport).where(IncidentReport.incident_id == incident.id).order_by(IncidentReport.seq))]
@@ -90,11 +95,16 @@ def incident_detail(incident: Incident, clock: Clock, session: Session | None = 
         **incident_out(incident, clock).model_dump(),
         description=incident.description,
         alerts=[
-            AlertOut(id=a.id, rule_id=a.rule_id, rule_title=a.rule_title, level=a.level, event_id=a.event_id,
+            AlertOut(id=a.id, rule_id=a.rule_id, rule_title=a.rule_title_zh or a.rule_title, rule_title_en=a.rule_title, level=a.level, event_id=a.event_id,
                      timestamp=as_utc(a.timestamp), summary=a.summary)
             for a in incident.alerts[:200]
         ],
     )
+
+
+def _unit_name(session: Session, unit_id: int | None) -> str | None:
+    unit = session.get(Unit, unit_id) if unit_id else None
+    return unit.name if unit else None
 
 
 def _stored_event(event_store: EventStore | None, event_id: str) -> dict | None:  # type: ignore[type-arg]

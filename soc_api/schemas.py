@@ -16,7 +16,8 @@ class TokenOut(BaseModel):
 class AlertOut(BaseModel):
     id: str
     rule_id: str
-    rule_title: str
+    rule_title: str = Field(description="the rule's Chinese name when it has one, else its title")
+    rule_title_en: str = Field(description="the rule's (English) Sigma title")
     level: str
     event_id: str
     timestamp: datetime
@@ -25,7 +26,8 @@ class AlertOut(BaseModel):
 
 class IncidentOut(BaseModel):
     id: int
-    title: str
+    title: str = Field(description="Chinese first: a detected incident carries its rule's Chinese name (title_zh)")
+    title_en: str | None = Field(default=None, description="English title (the Sigma rule's title) when there is one")
     unit_id: int
     unit_name: str
     grade: Literal["I", "II", "III", "IV"]
@@ -98,6 +100,8 @@ class TaskOut(BaseModel):
     due_at: datetime
     done_at: datetime | None
     done_by: str | None
+    escalated_at: datetime | None = Field(default=None, description="when the task, past due and not done, escalated")
+    escalated_to: str | None = Field(default=None, description="the unit it escalated to")
 
 
 class IncidentDetail(IncidentOut):
@@ -159,6 +163,8 @@ class SuppressionOut(BaseModel):
     expires_at: datetime | None
     active: bool
     hits: int
+    unit_name: str = ""
+    last_hit_at: datetime | None = None
 
 
 class IncidentPage(BaseModel):
@@ -167,7 +173,8 @@ class IncidentPage(BaseModel):
 
 
 class IncidentCreate(BaseModel):
-    title: str = Field(min_length=1, max_length=300)
+    title: str = Field(min_length=1, max_length=300, description="Chinese title, shown first")
+    title_en: str | None = Field(default=None, max_length=300, description="optional English title, shown second")
     unit_id: int
     grade: Literal["I", "II", "III", "IV"]
     source: Literal["detected", "notice", "self_reported"] = "self_reported"

@@ -80,7 +80,8 @@ class Incident(Base):
     __table_args__ = (Index("ix_incidents_group", "group_key", "status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    title: Mapped[str] = mapped_column(String(300))
+    title: Mapped[str] = mapped_column(String(300))  # Chinese first: the rule's title_zh when it has one
+    title_en: Mapped[str | None] = mapped_column(String(300))  # the rule's English title (detected incidents)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     grade: Mapped[str] = mapped_column(String(3))  # I..IV
     grade_basis: Mapped[str] = mapped_column(Text, default="")
@@ -126,6 +127,7 @@ class Alert(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # stable: rule id + event id
     rule_id: Mapped[str] = mapped_column(String(128), index=True)
     rule_title: Mapped[str] = mapped_column(String(300))
+    rule_title_zh: Mapped[str | None] = mapped_column(String(300))  # the rule's Chinese name (title_zh), shown first
     level: Mapped[str] = mapped_column(String(16))
     event_id: Mapped[str] = mapped_column(String(128), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)

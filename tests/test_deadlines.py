@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from playbooks import Grade, Source, change_status, open_incident, set_grade
-from playbooks.deadlines import DeadlineService, overdue_by_unit
-from playbooks.playbook import PlaybookError, load_playbooks, select_playbook
+from playbooks.deadlines import DeadlineService, complete_task, overdue_by_unit
+from playbooks.playbook import Playbook, PlaybookError, TaskSpec, load_playbooks, select_playbook
 from playbooks.scheduler import Scheduler
 from soc_core.clock import as_utc
 from soc_core.config import IncidentSettings
@@ -132,7 +132,8 @@ def test_restart_between_creation_and_deadline_fires_each_escalation_once(store,
     clock.advance(timedelta(minutes=50))  # 50 % and 80 % fell due while it was down
     second = Process(store, clock)
     caught_up = second.start()
-    assert len(caught_up) == 3  # 50 %, 80 %, and the acknowledgement check (skipped: acknowledged)
+    # 50 %, 80 %, the acknowledgement check (skipped: acknowledged) and the three tasks due by then
+    assert len(caught_up) == 6
     assert _escalations(second, incident_id) == ["已用处置时限的 50%，升级至 示范区教育局", "已用处置时限的 80%，升级至 示范市教育局"]
     second.stop()
     third = Process(store, clock)  # restarting again changes nothing
@@ -252,3 +253,75 @@ def test_playbook_tasks_carry_owner_roles_and_deadlines(store, clock, tree):
         assert as_utc(tasks[0].due_at) == clock.now() + timedelta(minutes=6)
         assert session.get(Incident, incident_id).playbook == "major"
     process.stop()
+
+
+def _task_escalations(process: Process, incident_id: int) -> list[str]:
+    with process.sessions() as session:
+        return list(session.scalars(select(TimelineEntry.text).where(TimelineEntry.incident_id == incident_id,
+                                                                      TimelineEntry.kind == "task_overdue").order_by(TimelineEntry.id)))
+
+
+def test_overdue_task_escalates_up_the_tree_once_and_is_audited(store, clock, tree):
+    process = Process(store, clock)
+    incident_id = _open(process, clock, tree)
+    change_status_ack(process, clock, incident_id)
+    clock.advance(timedelta(minutes=5, seconds=59))  # 确认接警并初步研判 is due at 10 % of 1 h = 6 min
+    process.scheduler.run_due()
+    assert _task_escalations(process, incident_id) == []
+    clock.advance(timedelta(seconds=1))
+    process.scheduler.run_due()
+    process.scheduler.run_due()
+    assert _task_escalations(process, incident_id) == ["预案任务「确认接警并初步研判」超过期限（11-02 09:06）仍未完成，已升级至 示范区教育局"]
+    with process.sessions() as session:
+        audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "incident.task_overdue")).all()
+        assert len(audit) == 1 and audit[0].detail["target_unit_id"] == tree["county"]
+    process.stop()
+
+
+def test_task_done_in_time_does_not_escalate(store, clock, tree):
+    process = Process(store, clock)
+    incident_id = _open(process, clock, tree)
+    with process.sessions() as session:
+        first = session.scalars(select(PlaybookTask).where(PlaybookTask.incident_id == incident_id).order_by(PlaybookTask.position)).first()
+        complete_task(session, clock, session.get(Incident, incident_id), first.id, "duty")
+        session.commit()
+    clock.advance(timedelta(minutes=7))
+    process.scheduler.run_due()
+    assert _task_escalations(process, incident_id) == []
+    with process.sessions() as session:
+        step = session.scalar(select(EscalationStep).where(EscalationStep.incident_id == incident_id, EscalationStep.kind == "task",
+                                                           EscalationStep.step == 1))
+        assert step.fired_at is None and step.skipped_reason == "done"
+    process.stop()
+
+
+def test_overdue_tasks_fire_once_across_restarts_going_as_far_up_as_the_escalation_reached(store, clock, tree):
+    first = Process(store, clock)
+    incident_id = _open(first, clock, tree)
+    change_status_ack(first, clock, incident_id)
+    first.stop()
+    clock.advance(timedelta(minutes=61))  # every task fell due while the process was down
+    second = Process(store, clock)
+    second.start()
+    texts = _task_escalations(second, incident_id)
+    assert len(texts) == 4
+    assert texts[0].endswith("示范区教育局")       # due at 10 %: before any step, so where the first step goes
+    assert texts[1].endswith("示范区教育局")       # due at 50 %: where the 50 % step went
+    assert texts[3].startswith("预案任务「完成处置并恢复业务」") and texts[3].endswith("示范省教育厅")  # 100 %: the breach step's level
+    second.stop()
+    third = Process(store, clock)
+    third.start()
+    third.scheduler.run_due()
+    assert len(_task_escalations(third, incident_id)) == 4
+    with third.sessions() as session:
+        assert session.query(AuditEntry).filter_by(action="incident.task_overdue").count() == 4
+    third.stop()
+
+
+def test_task_escalation_level_is_the_tasks_own_or_the_step_reached_by_its_deadline():
+    major = next(p for p in PLAYBOOKS if p.name == "major")
+    assert [major.task_levels_up(t) for t in major.tasks] == [1, 1, 1, 3]
+    override = TaskSpec(name="上报省厅", owner_role="duty_officer", due=0.1, escalate_levels_up=2)
+    assert major.task_levels_up(override) == 2
+    assert Playbook(name="bare", title="无升级步骤", tasks=[override.model_copy(update={"escalate_levels_up": None})]).task_levels_up(
+        TaskSpec(name="x", owner_role="duty_officer", due=0.5)) == 1

@@ -81,6 +81,7 @@ def create_incident(body: IncidentCreate, principal: WritingPrincipal, context: 
     incident = _act(session, context, lambda: open_incident(
         session, context.clock, context.settings.incidents, principal.user.username, body.title, unit,
         Grade(body.grade), Source(body.source), body.description, principal.user.id, on_open=context.on_incident_open,
+        title_en=body.title_en,
     ))
     return _detail(session, context, incident)
 
