@@ -196,7 +196,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     deadlines = DeadlineService(sessions, clock, settings.incidents, scheduler, playbooks, on_action=actions.playbook_action)
     reports = ReportService(sessions, clock, settings.incidents, scheduler)
     notices = NoticeService(sessions, clock, scheduler, settings.incidents.handle_hours_notice, settings.data_path / "evidence",
-                            settings.incidents.evidence_max_bytes)
+                            settings.incidents.evidence_max_bytes, settings.notices, actions)
     zero_reports = ZeroReportService(sessions, clock, scheduler)
 
     def plan_incident(session: Session, incident: Incident) -> None:

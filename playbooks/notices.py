@@ -1,6 +1,8 @@
 """Notices (通报): an upper unit notifies a unit below, which rectifies (整改) with evidence before the due date;
-the issuer reviews (closes or sends back). An overdue notice escalates to the target's supervising unit and
-can lead to a summons (约谈). DOMAIN.md §7."""
+the issuer reviews (closes or sends back). The receiving unit is reminded before the due time (``notices.
+remind_hours_before``, e.g. 24 h and at due); an overdue notice escalates to the target's supervising unit
+and can lead to a summons (约谈). Reminders and escalations are jobs in the persistent scheduler, each
+written once to the notice's history (and sent to the unit's channel). DOMAIN.md §7."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -11,12 +13,14 @@ from typing import Any, BinaryIO
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from playbooks.actions import ActionService, Message
 from playbooks.deadlines import after_commit
 from playbooks.incidents import IncidentError
 from playbooks.scheduler import Scheduler
 from playbooks.workflow import safe_filename, store_file
 from soc_core.audit import record_audit
 from soc_core.clock import Clock, as_utc, to_db, to_shanghai
+from soc_core.config import NoticeSettings
 from soc_core.models import Unit
 from soc_core.models_duty import Notice, NoticeEntry, Rectification, RectificationEvidence, Summons
 
@@ -24,6 +28,13 @@ NOTICE_KINDS = {"vulnerability": "漏洞通报", "incident": "事件通报", "ha
 NOTICE_STATUS_LABELS = {"issued": "已下发", "acknowledged": "已签收", "submitted": "已反馈待复核", "returned": "已退回整改",
                         "closed": "已销号"}
 OVERDUE = "notice.overdue"
+REMIND = "notice.remind"
+WAITING_FOR_UNIT = ("issued", "acknowledged", "returned")  # the receiving unit still owes its rectification
+
+
+def reminder_action(hours: float) -> str:
+    """The history action of the reminder ``hours`` before the due time (its once-only key)."""
+    return f"remind_{hours:g}h"
 
 
 def _log(session: Session, clock: Clock, notice: Notice, actor: str, action: str, text: str) -> None:
@@ -46,10 +57,13 @@ def supervising_unit(session: Session, notice: Notice) -> Unit:
 
 class NoticeService:
     def __init__(self, sessions: sessionmaker[Session], clock: Clock, scheduler: Scheduler, default_hours: float,
-                 evidence_dir: Path, max_bytes: int) -> None:
+                 evidence_dir: Path, max_bytes: int, settings: NoticeSettings | None = None,
+                 actions: ActionService | None = None) -> None:
         self.sessions, self.clock, self.scheduler = sessions, clock, scheduler
         self.default_hours, self.evidence_dir, self.max_bytes = default_hours, evidence_dir, max_bytes
+        self.settings, self.actions = settings or NoticeSettings(), actions
         scheduler.register(OVERDUE, self._overdue)
+        scheduler.register(REMIND, self._remind)
 
     def issue(self, session: Session, actor: str, issuer: Unit, target: Unit, kind: str, title: str, description: str = "",
               assets: str = "", required_actions: str = "", due_at: datetime | None = None, incident_id: int | None = None) -> Notice:
@@ -72,8 +86,17 @@ class NoticeService:
         session.flush()
         _log(session, self.clock, notice, actor, "issue", f"{issuer.name} 向 {target.name} 下发{NOTICE_KINDS[kind]}：{notice.title}")
         notice_id = notice.id
-        after_commit(session, lambda: self.scheduler.at(OVERDUE, str(notice_id), due, notice_id=notice_id))
+        after_commit(session, lambda: self._schedule(notice_id, due))
         return notice
+
+    def _schedule(self, notice_id: int, due: datetime, reminders_sent: Sequence[str] = ()) -> None:
+        """The overdue job and one job per reminder not yet written to the history (a past one runs at once)."""
+        if self.scheduler.next_run(OVERDUE, str(notice_id)) is None:
+            self.scheduler.at(OVERDUE, str(notice_id), due, notice_id=notice_id)
+        for hours in self.settings.remind_hours_before:
+            key = f"{notice_id}:{hours:g}"
+            if reminder_action(hours) not in reminders_sent and self.scheduler.next_run(REMIND, key) is None:
+                self.scheduler.at(REMIND, key, due - timedelta(hours=hours), notice_id=notice_id, hours=hours)
 
     def acknowledge(self, session: Session, notice: Notice, actor: str) -> None:
         if notice.status != "issued":
@@ -135,12 +158,53 @@ class NoticeService:
         return summons
 
     def resync(self) -> None:
-        """Give every open, not yet overdue notice its overdue job (catch-up at start)."""
+        """Give every open, not yet overdue notice its overdue and reminder jobs (catch-up at start)."""
         with self.sessions() as session:
             rows = session.execute(select(Notice.id, Notice.due_at).where(Notice.status != "closed", Notice.overdue_at.is_(None))).all()
+            sent: dict[int, list[str]] = {}
+            for notice_id, action in session.execute(select(NoticeEntry.notice_id, NoticeEntry.action).where(
+                    NoticeEntry.notice_id.in_([row[0] for row in rows]), NoticeEntry.action.like("remind_%"))):
+                sent.setdefault(notice_id, []).append(action)
         for notice_id, due in rows:
-            if self.scheduler.next_run(OVERDUE, str(notice_id)) is None:
-                self.scheduler.at(OVERDUE, str(notice_id), as_utc(due), notice_id=notice_id)
+            self._schedule(notice_id, as_utc(due), sent.get(notice_id, ()))
+
+    def _send(self, session: Session, notice: Notice, unit: Unit, reason: str, subject: str, text: str) -> None:
+        """Queue ``text`` for ``unit``'s channel (``notices.channel_by_unit``, else ``notices.channel``), if any."""
+        channel = self.settings.channel_by_unit.get(unit.code or "", self.settings.channel)
+        if self.actions is not None and channel:
+            self.actions.enqueue(session, channel, Message(subject, text, reason, notice.incident_id,
+                                                           {"notice_no": notice.no, "unit": unit.name}))
+
+    def _remind(self, now: datetime, params: dict[str, Any]) -> None:
+        """Remind the receiving unit ``hours`` before the due time, once, while it still owes its rectification."""
+        hours = float(params["hours"])
+        with self.sessions() as session:
+            notice = session.get(Notice, params["notice_id"])
+            if notice is None or notice.status not in WAITING_FOR_UNIT:
+                return
+            action = reminder_action(hours)
+            if session.scalar(select(NoticeEntry.id).where(NoticeEntry.notice_id == notice.id, NoticeEntry.action == action)):
+                return  # sent before (e.g. by the run before a restart)
+            due = as_utc(notice.due_at)
+            if due - timedelta(hours=hours) > now:  # the due date was moved later
+                session.commit()
+                self.scheduler.at(REMIND, f"{notice.id}:{hours:g}", due - timedelta(hours=hours), notice_id=notice.id, hours=hours)
+                return
+            if hours > 0 and now >= due:
+                return  # caught up too late: the at-due reminder and the overdue escalation say it now
+            if due - timedelta(hours=hours) < as_utc(notice.issued_at):
+                return  # issued with less time than this reminder's lead: nothing to remind of yet
+            target = session.get(Unit, notice.target_unit_id)
+            assert target is not None
+            local_due = to_shanghai(due).strftime("%Y-%m-%d %H:%M")
+            if hours > 0:
+                text = (f"提醒 {target.name}：通报 {notice.no}「{notice.title}」将于 {local_due} 到期（剩余约 {(due - now).total_seconds() / 3600:.0f} 小时），"
+                        f"尚未提交整改报告")
+            else:
+                text = f"提醒 {target.name}：通报 {notice.no}「{notice.title}」已到整改期限（{local_due}），请立即提交整改报告"
+            _log(session, self.clock, notice, "system", action, text)
+            self._send(session, notice, target, "notice_reminder", f"[edusoc] 通报整改提醒 {notice.no}", text)
+            session.commit()
 
     def _overdue(self, now: datetime, params: dict[str, Any]) -> None:
         with self.sessions() as session:
@@ -155,6 +219,8 @@ class NoticeService:
             above = supervising_unit(session, notice)
             notice.overdue_at, notice.escalated_to_unit_id = to_db(now), above.id
             target = session.get(Unit, notice.target_unit_id)
-            _log(session, self.clock, notice, "system", "overdue",
-                 f"超过整改期限未销号（{NOTICE_STATUS_LABELS[notice.status]}），升级至 {above.name}；可记录约谈 {target.name if target else ''}")
+            text = (f"通报 {notice.no}「{notice.title}」超过整改期限未销号（{NOTICE_STATUS_LABELS[notice.status]}），"
+                    f"升级至 {above.name}；可记录约谈 {target.name if target else ''}")
+            _log(session, self.clock, notice, "system", "overdue", text)
+            self._send(session, notice, above, "notice_overdue", f"[edusoc] 通报逾期升级 {notice.no}", text)
             session.commit()

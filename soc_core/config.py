@@ -177,6 +177,26 @@ class ComplianceSettings(_Section):
     discovery_min_flows: int = 1
 
 
+class NoticeSettings(_Section):
+    """Notices (通报 → 整改 → 复核), DOMAIN.md §7: reminders before the rectification is due, escalation when overdue."""
+
+    # Remind the receiving unit this many hours before the due time (0 = at the due time) while it has not
+    # sent its rectification. [P] issuers chase units ahead of the 反馈期限 (DOMAIN.md §7); [I] 24 h and at due.
+    remind_hours_before: list[float] = Field(default_factory=lambda: [24.0, 0.0])
+    # Channel (actions.channels) reminders and overdue escalations are sent to; empty: none (history only).
+    channel: str = "duty"
+    # Unit code -> channel, for units with their own robot or mailbox (reminders go to the receiving unit's,
+    # escalations to the supervising unit's); others use ``channel``.
+    channel_by_unit: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("remind_hours_before")
+    @classmethod
+    def _not_negative(cls, value: list[float]) -> list[float]:
+        if any(hours < 0 for hours in value):
+            raise ValueError("reminders are hours before the due time: 0 or more")
+        return sorted(set(value), reverse=True)
+
+
 class PlaybookSettings(_Section):
     # Extra playbook directories; their files replace bundled playbooks of the same name.
     directories: list[str] = Field(default_factory=list)
@@ -222,6 +242,7 @@ class Settings(BaseSettings):
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
     compliance: ComplianceSettings = Field(default_factory=ComplianceSettings)
     playbooks: PlaybookSettings = Field(default_factory=PlaybookSettings)
+    notices: NoticeSettings = Field(default_factory=NoticeSettings)
     actions: ActionSettings = Field(default_factory=ActionSettings)
 
     @field_validator("data_dir")
