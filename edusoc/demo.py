@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,12 +17,18 @@ from sensors.pcap import read_pcap
 from sensors.shipper import ship_events
 from sensors.weblog import read_access_log
 from playbooks.app_registry import import_registry_csv
+from playbooks.duty import add_shift, on_duty_at, write_handover
 from playbooks.inventory import KINDS, create_row
-from soc_core.clock import Clock, to_shanghai
+from playbooks.zero_reports import beijing_today, deadline_of
+from soc_core.clock import SHANGHAI, Clock, to_db, to_shanghai
 from soc_core.models_assets import AssetRevision, FiledApp
+from soc_core.models_duty import DutyShift, HandoverNote, KeyPeriod, Notice, ZeroReport
 from soc_core.models import Sensor, Unit, User
 from soc_core.org import Role, UnitKind
 from soc_core.repositories import create_unit, create_user, register_sensor, rotate_sensor_token
+
+if TYPE_CHECKING:
+    from edusoc.runtime import Runtime
 
 DEMO_PASSWORD = "edusoc-demo"
 SAMPLES = Path(__file__).resolve().parent.parent / "sensors" / "samples"
@@ -39,6 +45,7 @@ DEMO_UNITS = (
 DEMO_USERS = (
     ("admin", "系统管理员", Role.SYSTEM_ADMIN, "DEMO-CITY"),
     ("duty", "市局值班员", Role.DUTY_OFFICER, "DEMO-CITY"),
+    ("duty2", "市局值班员（夜班）", Role.DUTY_OFFICER, "DEMO-CITY"),
     ("school1", "一中网管", Role.SCHOOL_ADMIN, "DEMO-SCHOOL-1"),
     ("school2", "实验小学网管", Role.SCHOOL_ADMIN, "DEMO-SCHOOL-2"),
     ("regulator", "市局监管（只读）", Role.REGULATOR, "DEMO-CITY"),
@@ -170,3 +177,99 @@ def replay_demo_samples(collector_url: str, sensors: list[DemoSensor]) -> Iterat
         report = ship_events(events, collector_url, sensor.token)
         yield (f"{sensor.name}: {sensor.sample.name}: {len(events)} events, {report.accepted} accepted, "
                f"{report.duplicates} already stored, {len(report.rejected)} rejected")
+
+
+# -- duty, a key period and a notice in progress: every page has something on it -------------------------
+DUTY_TEAM = "市局值班组"
+KEY_PERIOD = "示范重要时段网络安全保障（演示）"
+KEY_PERIOD_HOUR = 16  # [P] daily zero-report before 16:00–17:00 is common practice (DOMAIN.md §5)
+DEMO_NOTICE = "门户网站存在SQL注入漏洞"
+
+
+def _shift_block(instant: datetime) -> tuple[datetime, datetime]:
+    """The 12-hour duty block (08:00–20:00 or 20:00–08:00 Beijing) containing ``instant``."""
+    local = to_shanghai(instant)
+    day = local.date()
+    if local.hour < 8:
+        day -= timedelta(days=1)
+        start = datetime.combine(day, time(20), tzinfo=SHANGHAI)
+    elif local.hour < 20:
+        start = datetime.combine(day, time(8), tzinfo=SHANGHAI)
+    else:
+        start = datetime.combine(day, time(20), tzinfo=SHANGHAI)
+    return start, start + timedelta(hours=12)
+
+
+def seed_demo_operations(runtime: "Runtime") -> None:
+    """The city's duty roster around now with a handover at the last shift change, a key period in which
+    some schools have reported today and some have not, and a notice the school is working on.
+    Idempotent: each part is added only when missing (run on every `edusoc run --demo`)."""
+    clock = runtime.clock
+    with runtime.sessions() as session:
+        units = {u.code: u for u in session.scalars(select(Unit).where(Unit.code.like("DEMO-%")))}
+        users = {u.username: u for u in session.scalars(select(User).where(User.username.in_(("duty", "duty2", "school1", "school2"))))}
+        _seed_roster(session, clock, units["DEMO-CITY"], users["duty"], users["duty2"])
+        _seed_key_period(session, runtime, units)
+        _seed_notice(session, runtime, units, users)
+        session.commit()
+    runtime.zero_reports.resync()  # yesterday's missing reports become findings now, not at the next deadline
+
+
+def _seed_roster(session: Session, clock: Clock, city: Unit, day_officer: User, night_officer: User) -> None:
+    now = clock.now()
+    start, end = _shift_block(now)
+    # the previous block, the current one (who is on duty now) and the next: day shifts to duty, nights to duty2
+    for block_start in (start - timedelta(hours=12), start, end):
+        officer = day_officer if to_shanghai(block_start).hour == 8 else night_officer
+        taken = session.scalar(select(DutyShift.id).where(DutyShift.user_id == officer.id, DutyShift.starts_at < to_db(block_start + timedelta(hours=12)),
+                                                          DutyShift.ends_at > to_db(block_start)))
+        if taken is None:
+            add_shift(session, clock, "demo-seed", city, DUTY_TEAM, officer, block_start, block_start + timedelta(hours=12),
+                      "白班" if officer is day_officer else "夜班")
+    session.flush()
+    if session.scalar(select(HandoverNote.id).where(HandoverNote.unit_id == city.id, HandoverNote.at >= to_db(start))) is None:
+        outgoing = night_officer if to_shanghai(start).hour == 8 else day_officer
+        incoming = [s.user_id for s in on_duty_at(session, [city.id], now)]
+        to_user = day_officer.username if day_officer.id in incoming else night_officer.username
+        note = write_handover(session, clock, outgoing.username, city, DUTY_TEAM,
+                              "交班：上一班次平稳；第一中学出现端口扫描告警，已通知学校网管排查；实验小学通报整改中，请跟进反馈。", to_user)
+        note.at = to_db(start)  # written at the shift change
+
+
+def _seed_key_period(session: Session, runtime: "Runtime", units: dict[str, Unit]) -> None:
+    period = session.scalar(select(KeyPeriod).where(KeyPeriod.name == KEY_PERIOD))
+    if period is None:
+        today = beijing_today(runtime.clock)
+        schools = [units[code] for code in ("DEMO-SCHOOL-1", "DEMO-SCHOOL-2", "DEMO-SCHOOL-3")]
+        period = runtime.zero_reports.declare(session, "demo-seed", units["DEMO-CITY"], KEY_PERIOD, today - timedelta(days=1),
+                                              today + timedelta(days=6), KEY_PERIOD_HOUR, schools)
+        # Yesterday: 第一中学 and 实验小学 reported in time, 第二中学 did not (a finding once the check runs).
+        yesterday = today - timedelta(days=1)
+        for code in ("DEMO-SCHOOL-1", "DEMO-SCHOOL-2"):
+            report = runtime.zero_reports.submit(session, "demo-seed", period, units[code], False, summary="无异常，零报告",
+                                                 on_duty="值班：信息中心", report_date=yesterday)
+            report.submitted_at, report.late = to_db(deadline_of(period, yesterday) - timedelta(hours=2)), False
+    if period.active:
+        _seed_todays_report(session, runtime, period, units["DEMO-SCHOOL-1"])
+
+
+def _seed_todays_report(session: Session, runtime: "Runtime", period: KeyPeriod, school: Unit) -> None:
+    """Today 第一中学 has reported (zero-report); 实验小学 and 第二中学 have not yet."""
+    today: date = beijing_today(runtime.clock)
+    if not period.starts_on <= today <= period.ends_on:
+        return
+    if session.scalar(select(ZeroReport.id).where(ZeroReport.period_id == period.id, ZeroReport.unit_id == school.id,
+                                                  ZeroReport.report_date == today)) is None:
+        runtime.zero_reports.submit(session, "school1", period, school, False, summary="今日无网络安全事件，系统运行正常",
+                                    on_duty="王伟 13800012345")
+
+
+def _seed_notice(session: Session, runtime: "Runtime", units: dict[str, Unit], users: dict[str, User]) -> None:
+    if session.scalar(select(Notice.id).where(Notice.title == DEMO_NOTICE)) is not None:
+        return
+    notice = runtime.notices.issue(
+        session, "duty", units["DEMO-CITY"], units["DEMO-SCHOOL-2"], "vulnerability", DEMO_NOTICE,
+        description="监测发现实验小学门户网站 www.syxx.edu.cn 的查询参数存在SQL注入，可读取数据库内容。",
+        assets="www.syxx.edu.cn（10.30.1.80）", required_actions="修复注入点、排查是否已被利用、复测后提交整改报告",
+        due_at=runtime.clock.now() + timedelta(hours=48))
+    runtime.notices.acknowledge(session, notice, users["school2"].username)

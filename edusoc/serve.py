@@ -6,7 +6,7 @@ import threading
 
 import uvicorn
 
-from edusoc.demo import DEMO_PASSWORD, DEMO_USERS, replay_demo_samples, seed_demo_region
+from edusoc.demo import DEMO_PASSWORD, DEMO_USERS, replay_demo_samples, seed_demo_operations, seed_demo_region
 from edusoc.runtime import build_runtime
 from soc_core.config import Settings
 
@@ -21,6 +21,7 @@ def serve(settings: Settings, demo: bool = False) -> None:
     if demo:
         with runtime.sessions() as session:
             sensors = seed_demo_region(session, runtime.clock)
+        seed_demo_operations(runtime)  # duty roster, a key period with zero-reports, a notice in progress
         _print_demo_banner(base_url)
         threading.Thread(target=_replay_when_up, args=(runtime, server, base_url, sensors), name="demo-replay", daemon=True).start()
     try:
