@@ -4,7 +4,8 @@ from playbooks.grading import (
     grade_incident, handle_by,
 )
 from playbooks.incidents import (
-    AssetFacts, AssetLookup, IncidentError, TimeLeft, add_suppression, fold_alerts, open_incident, time_left,
+    AssetFacts, AssetLookup, IncidentError, TimeLeft, add_suppression, deactivate_suppression, fold_alerts, open_incident,
+    time_left,
 )
 from playbooks.workflow import (
     STATUS_LABELS, STATUSES, EvidenceTooLarge, add_comment, attach_evidence, change_status, evidence_path, link_event,
@@ -14,6 +15,6 @@ from playbooks.workflow import (
 __all__ = [
     "CATEGORY_LABELS", "GRADE_LABELS", "STATUSES", "STATUS_LABELS", "AssetFacts", "AssetLookup", "EvidenceTooLarge",
     "Grade", "GradeDecision", "GradingInputs", "IncidentError", "Source", "TimeLeft", "add_comment", "add_suppression",
-    "attach_evidence", "category_for", "change_status", "evidence_path", "fold_alerts", "grade_alert", "grade_incident",
+    "attach_evidence", "category_for", "deactivate_suppression", "change_status", "evidence_path", "fold_alerts", "grade_alert", "grade_incident",
     "handle_by", "link_event", "merge_incidents", "open_incident", "set_grade", "split_incident", "time_left",
 ]

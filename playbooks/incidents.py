@@ -267,3 +267,12 @@ def add_suppression(
     record_audit(session, clock, actor, "suppression.create", "suppression_rule", rule.id, unit.id,
                  rule_id=rule_id, entity=entity, reason=reason)
     return rule
+
+
+def deactivate_suppression(session: Session, clock: Clock, rule: SuppressionRule, actor: str) -> SuppressionRule:
+    """Switch a suppression rule off (kept on record with its hits); matching alerts open incidents again."""
+    if not rule.active:
+        raise IncidentError(f"suppression rule {rule.id} is already off")
+    rule.active = False
+    record_audit(session, clock, actor, "suppression.deactivate", "suppression_rule", rule.id, rule.unit_id, hits=rule.hits)
+    return rule

@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from soc_api.context import ApiContext
 from soc_api.routers import (
     asset_files, assets, auth, compliance, duty, duty_ui, events, health, incidents, jobs, rules, rules_ui, sensors,
-    sensors_ui, ui, ui_assets,
+    sensors_ui, suppression_ui, ui, ui_assets,
 )
 
 
@@ -25,7 +25,8 @@ def create_app(context: ApiContext, extra_routers: Sequence[APIRouter] = ()) -> 
     app.state.context = context
     for router in (auth.router, incidents.router, incidents.suppressions, events.router, sensors.router, asset_files.router,
                    assets.router, compliance.router, rules.router, health.router, jobs.router, duty.duty, duty.notices, duty.zero_reports,
-                   *extra_routers, ui_assets.router, ui.router, duty_ui.router, rules_ui.router, sensors_ui.router):
+                   *extra_routers, ui_assets.router, ui.router, duty_ui.router, rules_ui.router, sensors_ui.router,
+                   suppression_ui.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).resolve().parent / "static")), name="static")
     return app

@@ -12,11 +12,13 @@ from playbooks import CATEGORY_LABELS, GRADE_LABELS, STATUS_LABELS, time_left
 from soc_api.auth import Principal
 from playbooks.deadlines import TASK
 from playbooks.reports import KIND_LABELS
-from soc_api.schemas import AlertOut, EvidenceOut, IncidentDetail, IncidentOut, LinkedEventOut, ReportOut, TaskOut, TimelineOut
+from soc_api.schemas import (
+    AlertOut, EvidenceOut, IncidentDetail, IncidentOut, LinkedEventOut, ReportOut, SuppressionOut, TaskOut, TimelineOut,
+)
 from soc_core.clock import Clock, as_utc
 from soc_core.event_store import EventStore, EventStoreError
 from soc_core.models import Incident, Unit
-from soc_core.models_incidents import EventLink, EvidenceFile, TimelineEntry
+from soc_core.models_incidents import EventLink, EvidenceFile, SuppressionRule, TimelineEntry
 from soc_core.models_playbooks import EscalationStep, PlaybookTask
 from soc_core.models_reports import IncidentReport
 
@@ -37,6 +39,13 @@ def scoped_incidents(session: Session, principal: Principal, status: str | None 
         query.options(joinedload(Incident.unit)).order_by(Incident.handle_by.asc(), Incident.id.asc()).offset(offset).limit(limit)
     ).all()
     return total, list(rows)
+
+
+def merge_candidates(session: Session, incident: Incident, limit: int = 50) -> list[Incident]:
+    """Other incidents of the same unit that could be merged into ``incident`` (not merged or closed), newest first."""
+    return list(session.scalars(select(Incident).options(joinedload(Incident.unit)).where(
+        Incident.unit_id == incident.unit_id, Incident.id != incident.id, Incident.status.not_in(("merged", "closed")))
+        .order_by(Incident.id.desc()).limit(limit)))
 
 
 def scoped_incident(session: Session, principal: Principal, incident_id: int) -> Incident | None:
@@ -119,3 +128,22 @@ def _stored_event(event_store: EventStore | None, event_id: str) -> dict | None:
 def report_out(report: IncidentReport) -> ReportOut:
     return ReportOut(id=report.id, kind=report.kind, kind_label=KIND_LABELS[report.kind], seq=report.seq, fields=report.fields,
                      due_at=_utc(report.due_at), late=report.late, created_by=report.created_by, created_at=as_utc(report.created_at))
+
+
+def scoped_suppressions(session: Session, principal: Principal) -> list[SuppressionRule]:
+    """Suppression rules of the units in the principal's scope, active ones first, newest first."""
+    return list(session.scalars(select(SuppressionRule).where(SuppressionRule.unit_id.in_(principal.visible_units()))
+                                .order_by(SuppressionRule.active.desc(), SuppressionRule.id.desc())))
+
+
+def scoped_suppression(session: Session, principal: Principal, rule_id: int) -> SuppressionRule | None:
+    rule = session.get(SuppressionRule, rule_id)
+    unit = session.get(Unit, rule.unit_id) if rule is not None else None
+    return rule if unit is not None and principal.can_see(unit) else None
+
+
+def suppression_out(rule: SuppressionRule, session: Session | None = None) -> SuppressionOut:
+    unit = session.get(Unit, rule.unit_id) if session is not None else None
+    return SuppressionOut(id=rule.id, unit_id=rule.unit_id, rule_id=rule.rule_id, entity=rule.entity, reason=rule.reason,
+                          created_by=rule.created_by, created_at=as_utc(rule.created_at), expires_at=_utc(rule.expires_at),
+                          active=rule.active, hits=rule.hits, unit_name=unit.name if unit else "", last_hit_at=_utc(rule.last_hit_at))

@@ -74,10 +74,10 @@ def _open(process: Process, clock, tree, grade=Grade.II, source=Source.DETECTED)
         return incident.id
 
 
-def _escalations(process: Process, incident_id: int) -> list[str]:
+def _escalations(process: Process, incident_id: int, kind: str = "escalation") -> list[str]:
     with process.sessions() as session:
         return list(session.scalars(select(TimelineEntry.text).where(TimelineEntry.incident_id == incident_id,
-                                                                      TimelineEntry.kind == "escalation").order_by(TimelineEntry.id)))
+                                                                      TimelineEntry.kind == kind).order_by(TimelineEntry.id)))
 
 
 def test_bundled_playbooks_pick_major_notice_and_default():
@@ -244,11 +244,15 @@ def test_regrading_up_brings_the_escalations_forward(store, clock, tree):
     process.stop()
 
 
+def _tasks(session, incident_id: int) -> list[PlaybookTask]:  # type: ignore[no-untyped-def]
+    return list(session.scalars(select(PlaybookTask).where(PlaybookTask.incident_id == incident_id).order_by(PlaybookTask.position)))
+
+
 def test_playbook_tasks_carry_owner_roles_and_deadlines(store, clock, tree):
     process = Process(store, clock)
     incident_id = _open(process, clock, tree)
     with process.sessions() as session:
-        tasks = session.scalars(select(PlaybookTask).where(PlaybookTask.incident_id == incident_id).order_by(PlaybookTask.position)).all()
+        tasks = _tasks(session, incident_id)
         assert [t.owner_role for t in tasks] == ["duty_officer", "school_admin", "duty_officer", "school_admin"]
         assert as_utc(tasks[0].due_at) == clock.now() + timedelta(minutes=6)
         assert session.get(Incident, incident_id).playbook == "major"
@@ -256,9 +260,7 @@ def test_playbook_tasks_carry_owner_roles_and_deadlines(store, clock, tree):
 
 
 def _task_escalations(process: Process, incident_id: int) -> list[str]:
-    with process.sessions() as session:
-        return list(session.scalars(select(TimelineEntry.text).where(TimelineEntry.incident_id == incident_id,
-                                                                      TimelineEntry.kind == "task_overdue").order_by(TimelineEntry.id)))
+    return _escalations(process, incident_id, "task_overdue")
 
 
 def test_overdue_task_escalates_up_the_tree_once_and_is_audited(store, clock, tree):
@@ -282,7 +284,7 @@ def test_task_done_in_time_does_not_escalate(store, clock, tree):
     process = Process(store, clock)
     incident_id = _open(process, clock, tree)
     with process.sessions() as session:
-        first = session.scalars(select(PlaybookTask).where(PlaybookTask.incident_id == incident_id).order_by(PlaybookTask.position)).first()
+        first = _tasks(session, incident_id)[0]
         complete_task(session, clock, session.get(Incident, incident_id), first.id, "duty")
         session.commit()
     clock.advance(timedelta(minutes=7))
@@ -325,3 +327,19 @@ def test_task_escalation_level_is_the_tasks_own_or_the_step_reached_by_its_deadl
     assert major.task_levels_up(override) == 2
     assert Playbook(name="bare", title="无升级步骤", tasks=[override.model_copy(update={"escalate_levels_up": None})]).task_levels_up(
         TaskSpec(name="x", owner_role="duty_officer", due=0.5)) == 1
+
+
+def test_unacknowledged_escalation_missed_while_down_fires_once_after_restart(store, clock, tree):
+    first = Process(store, clock)
+    incident_id = _open(first, clock, tree, Grade.IV)
+    first.stop()
+    clock.advance(timedelta(minutes=40))  # nobody acknowledged it, and the process was down at the 15-minute mark
+    second = Process(store, clock)
+    second.start()
+    assert _escalations(second, incident_id) == ["事件超过 15 分钟未确认，已升级至 示范区教育局"]
+    second.stop()
+    third = Process(store, clock)
+    assert third.start() == [] and len(_escalations(third, incident_id)) == 1
+    with third.sessions() as session:
+        assert session.query(AuditEntry).filter_by(action="incident.unacknowledged").count() == 1
+    third.stop()

@@ -13,14 +13,7 @@ from pydantic import ValidationError
 from soc_core.clock import ManualClock
 from soc_core.config import NoticeSettings
 from tests.api_helpers import DemoProcess, start_demo_process
-from tests.test_actions import Receiver
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.stop()
+from tests.test_actions import Receiver, receiver  # noqa: F401 - the loopback webhook fixture
 
 
 def _start(tmp_path: Path, clock: ManualClock, receiver: Receiver) -> DemoProcess:

@@ -11,11 +11,13 @@ from sqlalchemy.orm import Session
 
 from playbooks import (
     EvidenceTooLarge, Grade, IncidentError, Source, add_comment, add_suppression, attach_evidence, change_status,
-    evidence_path, link_event, merge_incidents, open_incident, set_grade, split_incident,
+    deactivate_suppression, evidence_path, link_event, merge_incidents, open_incident, set_grade, split_incident,
 )
 from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, WritingPrincipal
 from soc_api.context import ApiContext
-from soc_api.incident_views import incident_detail, incident_out, report_out, scoped_incident, scoped_incidents
+from soc_api.incident_views import (
+    incident_detail, incident_out, report_out, scoped_incident, scoped_incidents, scoped_suppression, scoped_suppressions, suppression_out,
+)
 from soc_api.schemas import (
     CommentIn, EventLinkIn, GradeIn, IncidentCreate, IncidentDetail, IncidentPage, MergeIn, SplitIn, StatusChange,
     ReportFieldsIn, ReportIn, ReportOut, SuppressionIn, SuppressionOut,
@@ -25,9 +27,8 @@ from playbooks.deadlines import complete_task
 from playbooks.reports import find_cjk_font, to_docx, to_pdf
 from soc_core.audit import record_audit
 from soc_core.models_reports import IncidentReport
-from soc_core.clock import as_utc
 from soc_core.models import Incident, Unit
-from soc_core.models_incidents import EvidenceFile, SuppressionRule
+from soc_core.models_incidents import EvidenceFile
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 suppressions = APIRouter(prefix="/api/v1/suppressions", tags=["incidents"])
@@ -175,16 +176,9 @@ def post_grade(incident_id: int, body: GradeIn, principal: WritingPrincipal, con
     return _detail(session, context, incident)
 
 
-def _suppression_out(rule: SuppressionRule) -> SuppressionOut:
-    return SuppressionOut(id=rule.id, unit_id=rule.unit_id, rule_id=rule.rule_id, entity=rule.entity, reason=rule.reason,
-                          created_by=rule.created_by, created_at=as_utc(rule.created_at),
-                          expires_at=as_utc(rule.expires_at) if rule.expires_at else None, active=rule.active, hits=rule.hits)
-
-
 @suppressions.get("", response_model=list[SuppressionOut], summary="Suppression rules of the units in your scope")
 def list_suppressions(principal: CurrentPrincipal, session: DbSession) -> list[SuppressionOut]:
-    rows = session.scalars(select(SuppressionRule).where(SuppressionRule.unit_id.in_(principal.visible_units())).order_by(SuppressionRule.id))
-    return [_suppression_out(r) for r in rows]
+    return [suppression_out(r, session) for r in scoped_suppressions(session, principal)]
 
 
 @suppressions.post("", response_model=SuppressionOut, status_code=201, summary="Suppress known-noise alerts (rule and/or entity)")
@@ -194,18 +188,16 @@ def create_suppression(body: SuppressionIn, principal: WritingPrincipal, context
         raise HTTPException(404, f"unit {body.unit_id} not found")
     rule = _act(session, context, lambda: add_suppression(session, context.clock, unit, principal.user.username, body.reason,
                                                           body.rule_id, body.entity, body.expires_at))
-    return _suppression_out(rule)
+    return suppression_out(rule, session)
 
 
 @suppressions.delete("/{rule_id}", response_model=SuppressionOut, summary="Deactivate a suppression rule")
 def delete_suppression(rule_id: int, principal: WritingPrincipal, context: Context, session: DbSession) -> SuppressionOut:
-    rule = session.get(SuppressionRule, rule_id)
-    if rule is None or rule.unit_id not in set(session.scalars(principal.visible_units())):
+    rule = scoped_suppression(session, principal, rule_id)
+    if rule is None:
         raise HTTPException(404, f"suppression rule {rule_id} not found")
-    rule.active = False
-    record_audit(session, context.clock, principal.user.username, "suppression.deactivate", "suppression_rule", rule.id, rule.unit_id)
-    session.commit()
-    return _suppression_out(rule)
+    _act(session, context, lambda: deactivate_suppression(session, context.clock, rule, principal.user.username))
+    return suppression_out(rule, session)
 
 
 # -- reports upward (初报 / 续报 / 终报) ------------------------------------------------------------

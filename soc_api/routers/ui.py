@@ -15,11 +15,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from playbooks import (
-    Grade, IncidentError, add_comment, attach_evidence, change_status, link_event, merge_incidents, set_grade,
+    Grade, IncidentError, add_comment, attach_evidence, change_status, link_event, merge_incidents, set_grade, split_incident,
 )
 from soc_api.auth import SESSION_COOKIE, Context, DbSession, Principal, current_principal
 from soc_api.event_search import SearchError, SearchRequest, field_filters, histogram_interval, parse_time, scoped_query
-from soc_api.incident_views import incident_detail, incident_out, scoped_incident, scoped_incidents
+from soc_api.incident_views import incident_detail, incident_out, merge_candidates, scoped_incident, scoped_incidents
 from soc_core.audit import record_audit
 from soc_core.clock import SHANGHAI, to_shanghai
 from soc_core.event_store import EventStoreError
@@ -104,7 +104,7 @@ def incident_page(incident_id: int, request: Request, principal: UiPrincipal, co
         return templates.TemplateResponse(request, "not_found.html", {"principal": principal}, status_code=404)
     return templates.TemplateResponse(request, "incident.html", {
         "principal": principal, "incident": incident_detail(incident, context.clock, session, context.event_store),
-        "error": request.query_params.get("error"),
+        "error": request.query_params.get("error"), "merge_candidates": [incident_out(i, context.clock) for i in merge_candidates(session, incident)],
     })
 
 
@@ -206,13 +206,23 @@ async def incident_action(incident_id: int, action: str, request: Request, princ
             if context.on_incident_open is not None:
                 context.on_incident_open(session, incident)
         elif action == "merge":
-            ids = [int(part) for part in text("incident_ids").replace("，", ",").split(",") if part.strip().isdigit()]
+            # ticked candidates (incident_ids, repeated) and/or typed ids ("12,15")
+            typed = ",".join(str(v) for v in form.getlist("incident_ids")).replace("，", ",")
+            ids = list(dict.fromkeys(int(part) for part in typed.split(",") if part.strip().isdigit()))
             others = [scoped_incident(session, principal, other) for other in ids]
             if not ids or any(other is None for other in others):
-                raise IncidentError("incident ids to merge must exist in your scope")
+                raise IncidentError("选择要合并的事件 / choose incidents in your scope to merge")
             merge_incidents(session, clock, incident, [o for o in others if o is not None], actor)
             if context.on_incident_open is not None:
                 context.on_incident_open(session, incident)
+        elif action == "split":
+            alert_ids = [str(v) for v in form.getlist("alert_ids")]
+            if not alert_ids:
+                raise IncidentError("勾选要拆分的告警 / tick the alerts to split off")
+            new = split_incident(session, clock, policy, incident, alert_ids, actor, text("title").strip() or None,
+                                 on_open=context.on_incident_open)
+            session.commit()
+            return RedirectResponse(f"/incidents/{new.id}", status_code=303)
         else:
             return templates.TemplateResponse(request, "not_found.html", {"principal": principal}, status_code=404)
     except (IncidentError, ValueError) as exc:
