@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 
@@ -131,8 +131,11 @@ def report_out(report: IncidentReport) -> ReportOut:
 
 
 def scoped_suppressions(session: Session, principal: Principal) -> list[SuppressionRule]:
-    """Suppression rules of the units in the principal's scope, active ones first, newest first."""
-    return list(session.scalars(select(SuppressionRule).where(SuppressionRule.unit_id.in_(principal.visible_units()))
+    """Suppression rules of the units in the principal's scope and of the units above it (they apply here too,
+    read-only: see ``inherited``), active ones first, newest first."""
+    above = [int(part) for part in principal.scope_path.strip("/").split("/") if part]
+    return list(session.scalars(select(SuppressionRule).where(or_(SuppressionRule.unit_id.in_(principal.visible_units()),
+                                                                  SuppressionRule.unit_id.in_(above)))
                                 .order_by(SuppressionRule.active.desc(), SuppressionRule.id.desc())))
 
 
@@ -142,8 +145,10 @@ def scoped_suppression(session: Session, principal: Principal, rule_id: int) -> 
     return rule if unit is not None and principal.can_see(unit) else None
 
 
-def suppression_out(rule: SuppressionRule, session: Session | None = None) -> SuppressionOut:
+def suppression_out(rule: SuppressionRule, session: Session | None = None, principal: Principal | None = None) -> SuppressionOut:
     unit = session.get(Unit, rule.unit_id) if session is not None else None
+    inherited = unit is not None and principal is not None and not principal.can_see(unit)
     return SuppressionOut(id=rule.id, unit_id=rule.unit_id, rule_id=rule.rule_id, entity=rule.entity, reason=rule.reason,
                           created_by=rule.created_by, created_at=as_utc(rule.created_at), expires_at=_utc(rule.expires_at),
-                          active=rule.active, hits=rule.hits, unit_name=unit.name if unit else "", last_hit_at=_utc(rule.last_hit_at))
+                          active=rule.active, hits=rule.hits, unit_name=unit.name if unit else "", last_hit_at=_utc(rule.last_hit_at),
+                          inherited=inherited)

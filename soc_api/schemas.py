@@ -165,6 +165,7 @@ class SuppressionOut(BaseModel):
     hits: int
     unit_name: str = ""
     last_hit_at: datetime | None = None
+    inherited: bool = Field(default=False, description="set by a unit above yours: it applies to your units, read-only")
 
 
 class IncidentPage(BaseModel):

@@ -73,3 +73,16 @@ def test_mtta_and_mttr_are_figures_of_the_callers_subtree(demo, clock):
     assert (school2["incidents"], school2["mtta_seconds"], school2["mttr_seconds"], school2["resolved"]) == (1, 600, None, 0)
     city = demo.client.get("/api/v1/duty", headers=demo.login("regulator")).json()["response_times"]
     assert (city["incidents"], city["mtta_seconds"]) == (2, 360)
+
+
+def test_an_overdue_playbook_task_shows_where_it_escalated(demo, clock):
+    incident_id = _open(demo, "DEMO-SCHOOL-1", grade="II", title="网站被植入webshell")  # the major playbook: 1 hour
+    clock.advance(timedelta(minutes=6))  # 确认接警并初步研判 is due at 10 %
+    demo.runtime.scheduler.run_due()
+    tasks = demo.client.get(f"/api/v1/incidents/{incident_id}", headers=demo.login("school1")).json()["tasks"]
+    assert tasks[0]["name"] == "确认接警并初步研判" and tasks[0]["escalated_to"] == "示范区教育局"
+    assert tasks[0]["escalated_at"].startswith("2026-11-02T01:06:00")
+    assert all(t["escalated_at"] is None for t in tasks[1:])
+    page = demo.client
+    page.post("/login", data={"username": "school1", "password": "edusoc-demo"})
+    assert "逾期已升级至 示范区教育局" in page.get(f"/incidents/{incident_id}").text

@@ -126,7 +126,16 @@ def test_suppression_page_is_scoped_and_read_only_for_regulators(browser, site):
         session.commit()
     school2 = log_in(browser, live.base_url, "school2", ready="h1")
     school2.goto(f"{live.base_url}/suppressions")
-    assert "暂无抑制规则" in school2.locator("table.suppressions").inner_text()
+    assert "暂无抑制规则" in school2.locator("table.suppressions").inner_text()  # another school's rule stays out of sight
+    with demo.runtime.sessions() as session:
+        add_suppression(session, clock, session.get(Unit, demo.unit("DEMO-COUNTY").id), "duty", "区教育局统一扫描", entity="10.9.9.9")
+        session.commit()
+    school2.reload()
+    row = school2.locator("table.suppressions tbody tr").first
+    assert "区教育局统一扫描" in row.inner_text() and "上级单位设置" in row.inner_text()  # set above: applies here, read-only
+    assert school2.locator(".disable-form").count() == 0
+    listed = demo.client.get("/api/v1/suppressions", headers=demo.login("school2")).json()
+    assert [(r["reason"], r["inherited"]) for r in listed] == [("区教育局统一扫描", True)]
     regulator = log_in(browser, live.base_url, "regulator", ready="h1")
     regulator.goto(f"{live.base_url}/suppressions")
     assert "一中的授权扫描" in regulator.locator("table.suppressions").inner_text()

@@ -178,7 +178,7 @@ def post_grade(incident_id: int, body: GradeIn, principal: WritingPrincipal, con
 
 @suppressions.get("", response_model=list[SuppressionOut], summary="Suppression rules of the units in your scope")
 def list_suppressions(principal: CurrentPrincipal, session: DbSession) -> list[SuppressionOut]:
-    return [suppression_out(r, session) for r in scoped_suppressions(session, principal)]
+    return [suppression_out(r, session, principal) for r in scoped_suppressions(session, principal)]
 
 
 @suppressions.post("", response_model=SuppressionOut, status_code=201, summary="Suppress known-noise alerts (rule and/or entity)")

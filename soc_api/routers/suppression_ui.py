@@ -34,7 +34,7 @@ def suppressions_page(request: Request, principal: UiPrincipal, context: Context
         return _back("/login")
     names = _rule_names(context)
     prefill: dict[str, Any] = {k: request.query_params.get(k, "") for k in ("unit_id", "rule_id", "entity")}
-    return _page(request, "suppressions.html", principal, rules=[suppression_out(r, session) for r in scoped_suppressions(session, principal)],
+    return _page(request, "suppressions.html", principal, rules=[suppression_out(r, session, principal) for r in scoped_suppressions(session, principal)],
                  rule_names=names, units=_units(session, principal), prefill=prefill)
 
 
