@@ -140,3 +140,23 @@ def test_suppression_page_is_scoped_and_read_only_for_regulators(browser, site):
     regulator.goto(f"{live.base_url}/suppressions")
     assert "一中的授权扫描" in regulator.locator("table.suppressions").inner_text()
     assert regulator.locator("#suppression-form").count() == 0 and regulator.locator(".disable-form").count() == 0
+
+
+def test_a_rule_entered_with_an_expiry_in_beijing_time_stops_suppressing_after_it(browser, site, tmp_path):  # noqa: F811
+    demo, live, clock = site  # 2026-11-02 09:00 Beijing
+    page = log_in(browser, live.base_url, "duty", ready="h1")
+    page.goto(f"{live.base_url}/suppressions")
+    page.select_option("#suppression-form select[name=unit_id]", label="示范区第一中学")
+    page.select_option("#suppression-form select[name=rule_id]", SQL_INJECTION)
+    page.fill("#suppression-form input[name=entity]", "203.0.113.7")
+    page.fill("#suppression-form input[name=reason]", "渗透测试窗口")
+    page.fill("#suppression-form input[name=expires_at]", "2026-11-02T10:00")
+    page.click("#suppression-form button")
+    row = page.locator("table.suppressions tbody tr").first
+    row.wait_for()
+    assert "2026-11-02 10:00:00" in row.inner_text() and "生效中" in row.inner_text()
+    assert _fold(demo, clock, tmp_path, _sqli_lines("203.0.113.7", 1, 0), "a.log") == []
+    clock.advance(timedelta(hours=1))
+    page.reload()
+    assert "已过期" in page.locator("table.suppressions tbody tr").first.inner_text()
+    assert len(_fold(demo, clock, tmp_path, _sqli_lines("203.0.113.7", 1, 59), "b.log")) == 1  # no longer suppressed

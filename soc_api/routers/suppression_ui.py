@@ -35,7 +35,7 @@ def suppressions_page(request: Request, principal: UiPrincipal, context: Context
     names = _rule_names(context)
     prefill: dict[str, Any] = {k: request.query_params.get(k, "") for k in ("unit_id", "rule_id", "entity")}
     return _page(request, "suppressions.html", principal, rules=[suppression_out(r, session, principal) for r in scoped_suppressions(session, principal)],
-                 rule_names=names, units=_units(session, principal), prefill=prefill)
+                 rule_names=names, units=_units(session, principal), prefill=prefill, now=context.clock.now())
 
 
 @router.post("/suppressions")
