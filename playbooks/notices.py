@@ -219,8 +219,25 @@ class NoticeService:
             above = supervising_unit(session, notice)
             notice.overdue_at, notice.escalated_to_unit_id = to_db(now), above.id
             target = session.get(Unit, notice.target_unit_id)
+            assert target is not None
             text = (f"通报 {notice.no}「{notice.title}」超过整改期限未销号（{NOTICE_STATUS_LABELS[notice.status]}），"
-                    f"升级至 {above.name}；可记录约谈 {target.name if target else ''}")
+                    f"升级至 {above.name}；可记录约谈 {target.name}")
             _log(session, self.clock, notice, "system", "overdue", text)
+            repeated = self._repeated_overdue(session, target, now)
+            if repeated:
+                suggestion = (f"{target.name} 近 {self.settings.summons_window_days} 天内已有 {repeated} 份通报逾期未整改，"
+                              f"建议约谈其主要负责人（网络安全法第五十六条）")
+                _log(session, self.clock, notice, "system", "summons_suggested", suggestion)
+                text = f"{text}。{suggestion}"
             self._send(session, notice, above, "notice_overdue", f"[edusoc] 通报逾期升级 {notice.no}", text)
             session.commit()
+
+    def _repeated_overdue(self, session: Session, target: Unit, now: datetime) -> int:
+        """How many of the target's notices went overdue within the window, when that reaches the summons threshold; else 0."""
+        threshold = self.settings.summons_after_overdue
+        if threshold <= 0:
+            return 0
+        since = to_db(now - timedelta(days=self.settings.summons_window_days))
+        count = session.scalar(select(func.count()).select_from(Notice).where(
+            Notice.target_unit_id == target.id, Notice.overdue_at.is_not(None), Notice.overdue_at >= since)) or 0
+        return count if count >= threshold else 0

@@ -188,6 +188,11 @@ class NoticeSettings(_Section):
     # Unit code -> channel, for units with their own robot or mailbox (reminders go to the receiving unit's,
     # escalations to the supervising unit's); others use ``channel``.
     channel_by_unit: dict[str, str] = Field(default_factory=dict)
+    # "Overdue or repeated cases escalate to 约谈 of the unit head" ([P], DOMAIN.md §7; 网络安全法 art. 56):
+    # from this many overdue notices of one unit within ``summons_window_days``, the escalation suggests a
+    # summons. 0 = never. [I] defaults.
+    summons_after_overdue: int = Field(default=2, ge=0)
+    summons_window_days: int = Field(default=365, ge=1)
 
     @field_validator("remind_hours_before")
     @classmethod

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from soc_core.clock import ManualClock
 from soc_core.config import NoticeSettings
+from soc_core.models import AuditEntry
 from tests.api_helpers import DemoProcess, start_demo_process
 from tests.test_actions import Receiver, receiver  # noqa: F401 - the loopback webhook fixture
 
@@ -128,3 +129,22 @@ def test_reminder_hours_are_validated_and_ordered():
     assert NoticeSettings(remind_hours_before=[0, 24, 2]).remind_hours_before == [24, 2, 0]
     with pytest.raises(ValidationError, match="0 or more"):
         NoticeSettings(remind_hours_before=[-1])
+
+
+def test_a_units_repeated_overdue_notice_suggests_a_summons(demo, clock, receiver):
+    first, second = _issue(demo, 10, clock), _issue(demo, 20, clock)
+    clock.advance(timedelta(hours=10))
+    _passes(demo)
+    assert "summons_suggested" not in [a for a, _ in _history(demo, first)]  # one overdue notice: escalation only
+    clock.advance(timedelta(hours=10))
+    _passes(demo)
+    _passes(demo)
+    [(_, suggestion)] = [(a, t) for a, t in _history(demo, second) if a == "summons_suggested"]
+    assert suggestion == "示范区实验小学 近 365 天内已有 2 份通报逾期未整改，建议约谈其主要负责人（网络安全法第五十六条）"
+    assert suggestion in _sent(receiver, "/duty")[-1]  # with the escalation, to the supervising bureau's channel
+    with demo.runtime.sessions() as session:
+        assert session.query(AuditEntry).filter_by(action="notice.summons_suggested").count() == 1
+    summons = demo.client.post(f"/api/v1/notices/{second}/summons", json={"head": "张校长", "reason": suggestion,
+                                                                          "held_at": clock.now().isoformat()}, headers=demo.login("duty"))
+    assert summons.status_code == 201, summons.text
+    assert [a for a, _ in _history(demo, second)][-1] == "summons"
