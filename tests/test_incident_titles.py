@@ -32,13 +32,13 @@ def _webshell(api: httpx.Client) -> dict:  # type: ignore[type-arg]
 def test_detected_incident_is_titled_in_chinese_with_the_english_title_second(replayed):
     demo, api = replayed
     incident = _webshell(api)
-    assert incident["title"].startswith("上传目录网页木马（Webshell）访问")
+    assert incident["title"].startswith("上传或图片目录中的网页后门（Webshell）访问")
     assert incident["title_en"].startswith("Webshell Access In An Upload Or Image Directory")
     assert incident["key_entity"] and incident["title"].endswith(f"（{incident['key_entity']}）")
     detail = api.get(f"/api/v1/incidents/{incident['id']}").json()
-    assert {a["rule_title"] for a in detail["alerts"]} == {"上传目录网页木马（Webshell）访问"}
+    assert {a["rule_title"] for a in detail["alerts"]} == {"上传或图片目录中的网页后门（Webshell）访问"}
     assert {a["rule_title_en"] for a in detail["alerts"]} == {"Webshell Access In An Upload Or Image Directory"}
-    assert "规则 上传目录网页木马（Webshell）访问 告警" in detail["timeline"][0]["text"]
+    assert "规则 上传或图片目录中的网页后门（Webshell）访问 告警" in detail["timeline"][0]["text"]
 
 
 def test_incident_registered_by_hand_keeps_its_title_and_an_optional_english_one(replayed):
@@ -56,7 +56,7 @@ def test_queue_and_incident_page_show_the_chinese_title_before_the_english(repla
     page = demo.client
     page.post("/login", data={"username": "duty", "password": "edusoc-demo"})
     for html in (page.get("/").text, page.get(f"/incidents/{incident['id']}").text):
-        zh, en = html.index("上传目录网页木马（Webshell）访问"), html.index("Webshell Access In An Upload")
+        zh, en = html.index("上传或图片目录中的网页后门（Webshell）访问"), html.index("Webshell Access In An Upload")
         assert zh < en
 
 
@@ -67,5 +67,5 @@ def test_reports_upward_carry_the_chinese_title(replayed):
     assert f"事件名称 {incident['title']}" in report["fields"]["discovery"]
     docx = api.get(f"/api/v1/incidents/{incident['id']}/reports/{report['id']}/docx")
     heading = Document(io.BytesIO(docx.content)).paragraphs[0].text
-    assert heading.startswith("网络安全事件初报：上传目录网页木马（Webshell）访问")
+    assert heading.startswith("网络安全事件初报：上传或图片目录中的网页后门（Webshell）访问")
     assert "Webshell Access" not in heading

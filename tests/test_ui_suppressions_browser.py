@@ -52,7 +52,7 @@ def test_duty_officer_merges_an_incident_and_splits_alerts_off(browser, site, tm
     page = log_in(browser, live.base_url, "duty")
     page.goto(f"{live.base_url}/incidents/{first}")
     page.wait_for_selector("#merge-form")
-    assert "URL查询参数SQL注入攻击尝试" in page.locator("h1").inner_text()
+    assert "SQL 注入攻击尝试" in page.locator("h1").inner_text()
     page.check(f"#merge-form input[type=checkbox][value='{second}']")
     page.click("#merge-form button")
     page.wait_for_selector("ol.timeline li.kind-merge")
@@ -101,7 +101,7 @@ def test_suppression_rule_is_created_hit_and_disabled_from_its_page(browser, sit
     page.click("#suppression-form button")
     row = page.locator("table.suppressions tbody tr").first
     row.wait_for()
-    assert "URL查询参数SQL注入攻击尝试" in row.inner_text() and "示范区第一中学" in row.inner_text() and "生效中" in row.inner_text()
+    assert "SQL 注入攻击尝试" in row.inner_text() and "示范区第一中学" in row.inner_text() and "生效中" in row.inner_text()
 
     clock.advance(timedelta(hours=2))  # outside the grouping window: would open a new incident
     assert _fold(demo, clock, tmp_path, _sqli_lines("203.0.113.7", 4, 30), "c.log") == []
