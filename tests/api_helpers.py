@@ -4,6 +4,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,3 +70,14 @@ def start_live_server(runtime: Runtime) -> LiveServer:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
     return LiveServer(f"http://127.0.0.1:{port}", server, thread)
+
+
+@contextmanager
+def serving(demo: DemoProcess) -> Iterator[LiveServer]:
+    """Serve a demo process on loopback; on exit stop the server and close the runtime."""
+    live = start_live_server(demo.runtime)
+    try:
+        yield live
+    finally:
+        live.stop()
+        demo.runtime.close()

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from edusoc.demo import replay_demo_samples
-from tests.api_helpers import DemoProcess, LiveServer, start_demo_process, start_live_server
+from tests.api_helpers import DemoProcess, LiveServer, serving, start_demo_process
 from tests.test_actions import Receiver
 
 
@@ -23,10 +23,8 @@ from tests.test_actions import Receiver
 def live_demo(tmp_path, clock) -> Iterator[tuple[DemoProcess, LiveServer, Receiver]]:
     robot = Receiver()
     demo = start_demo_process(tmp_path, clock, actions={"channels": {"duty": {"adapter": "wecom", "url": f"{robot.url}/cgi-bin/webhook/send"}}})
-    live = start_live_server(demo.runtime)
-    yield demo, live, robot
-    live.stop()
-    demo.runtime.close()
+    with serving(demo) as live:
+        yield demo, live, robot
     robot.stop()
 
 

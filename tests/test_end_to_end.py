@@ -8,16 +8,14 @@ import httpx
 import pytest
 
 from edusoc.demo import replay_demo_samples
-from tests.api_helpers import DemoProcess, LiveServer, start_demo_process, start_live_server
+from tests.api_helpers import DemoProcess, LiveServer, serving, start_demo_process
 
 
 @pytest.fixture
 def live_demo(tmp_path, clock) -> Iterator[tuple[DemoProcess, LiveServer]]:
     demo = start_demo_process(tmp_path, clock)
-    live = start_live_server(demo.runtime)
-    yield demo, live
-    live.stop()
-    demo.runtime.close()
+    with serving(demo) as live:
+        yield demo, live
 
 
 def _incidents(base_url: str, username: str) -> list[dict[str, object]]:

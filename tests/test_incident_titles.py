@@ -10,18 +10,16 @@ import pytest
 from docx import Document
 
 from edusoc.demo import replay_demo_samples
-from tests.api_helpers import DemoProcess, LiveServer, start_demo_process, start_live_server
+from tests.api_helpers import DemoProcess, serving, start_demo_process
 
 
 @pytest.fixture
 def replayed(tmp_path, clock) -> Iterator[tuple[DemoProcess, httpx.Client]]:
     demo = start_demo_process(tmp_path, clock)
-    live: LiveServer = start_live_server(demo.runtime)
-    list(replay_demo_samples(live.base_url, [demo.sensors["sensor-school2-web"]]))
-    with httpx.Client(base_url=live.base_url, headers=demo.login("duty"), timeout=30) as api:
-        yield demo, api
-    live.stop()
-    demo.runtime.close()
+    with serving(demo) as live:
+        list(replay_demo_samples(live.base_url, [demo.sensors["sensor-school2-web"]]))
+        with httpx.Client(base_url=live.base_url, headers=demo.login("duty"), timeout=30) as api:
+            yield demo, api
 
 
 def _webshell(api: httpx.Client) -> dict:  # type: ignore[type-arg]

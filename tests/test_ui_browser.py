@@ -9,7 +9,7 @@ import pytest
 from playbooks import Grade, Source, open_incident
 from soc_core.clock import ManualClock
 from tests.browser_session import log_in
-from tests.api_helpers import DemoProcess, LiveServer, start_demo_process, start_live_server
+from tests.api_helpers import DemoProcess, LiveServer, serving, start_demo_process
 
 pytestmark = pytest.mark.browser
 
@@ -22,10 +22,8 @@ def site(tmp_path) -> Iterator[tuple[DemoProcess, LiveServer]]:
         open_incident(session, clock, policy, "duty", "网站SQL注入攻击", demo.unit("DEMO-SCHOOL-1"), Grade.II, Source.DETECTED)
         open_incident(session, clock, policy, "duty", "上级通报：弱口令", demo.unit("DEMO-SCHOOL-2"), Grade.IV, Source.NOTICE)
         session.commit()
-    live = start_live_server(demo.runtime)
-    yield demo, live
-    live.stop()
-    demo.runtime.close()
+    with serving(demo) as live:
+        yield demo, live
 
 
 def test_duty_officer_sees_the_city_queue_with_grades_and_countdowns(browser, site):

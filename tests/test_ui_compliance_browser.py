@@ -10,7 +10,7 @@ import pytest
 from soc_core.clock import ManualClock
 from soc_core.models import Sensor
 from soc_core.sensor_registry import record_heartbeat
-from tests.api_helpers import DemoProcess, LiveServer, start_demo_process, start_live_server
+from tests.api_helpers import DemoProcess, LiveServer, serving, start_demo_process
 from tests.test_asset_import import messy_workbook
 from tests.browser_session import log_in
 
@@ -26,10 +26,8 @@ def site(tmp_path) -> Iterator[tuple[DemoProcess, LiveServer]]:
         record_heartbeat(session, clock, session.query(Sensor).filter_by(name="sensor-school1-edge").one(), clock.now(), "1.0", {})
         session.commit()
     demo.runtime.run_compliance_checks("test")
-    live = start_live_server(demo.runtime)
-    yield demo, live
-    live.stop()
-    demo.runtime.close()
+    with serving(demo) as live:
+        yield demo, live
 
 
 def test_school_admin_files_a_host_and_imports_a_workbook(browser, site):  # noqa: F811

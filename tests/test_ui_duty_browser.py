@@ -8,7 +8,7 @@ import pytest
 
 from playbooks import Grade, Source, open_incident
 from soc_core.clock import ManualClock
-from tests.api_helpers import DemoProcess, LiveServer, start_demo_process, start_live_server
+from tests.api_helpers import DemoProcess, LiveServer, serving, start_demo_process
 from tests.browser_session import log_in
 
 pytestmark = pytest.mark.browser
@@ -18,10 +18,8 @@ pytestmark = pytest.mark.browser
 def site(tmp_path) -> Iterator[tuple[DemoProcess, LiveServer, ManualClock]]:
     clock = ManualClock(datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc))
     demo = start_demo_process(tmp_path, clock)
-    live = start_live_server(demo.runtime)
-    yield demo, live, clock
-    live.stop()
-    demo.runtime.close()
+    with serving(demo) as live:
+        yield demo, live, clock
 
 
 def test_duty_page_rosters_a_shift_and_takes_a_handover(browser, site):  # noqa: F811

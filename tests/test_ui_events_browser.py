@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 from soc_core.models import Incident
-from tests.api_helpers import DemoProcess, LiveServer, start_demo_process, start_live_server
+from tests.api_helpers import DemoProcess, LiveServer, serving, start_demo_process
 from tests.test_events_api import SQLI, _flow, _ship, _web
 from tests.browser_session import log_in
 
@@ -20,10 +20,8 @@ def site(tmp_path, clock) -> Iterator[tuple[DemoProcess, LiveServer, int]]:
     _ship(demo, "sensor-school1-edge", [_flow(n) for n in range(4)])
     with demo.runtime.sessions() as session:
         incident_id = session.query(Incident).one().id
-    live = start_live_server(demo.runtime)
-    yield demo, live, incident_id
-    live.stop()
-    demo.runtime.close()
+    with serving(demo) as live:
+        yield demo, live, incident_id
 
 
 def test_duty_officer_pivots_from_an_incident_to_the_event_behind_it(browser, site):  # noqa: F811

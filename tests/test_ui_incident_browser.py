@@ -8,7 +8,7 @@ import pytest
 
 from playbooks import Grade, Source, open_incident
 from soc_core.clock import ManualClock
-from tests.api_helpers import DemoProcess, LiveServer, start_demo_process, start_live_server
+from tests.api_helpers import DemoProcess, LiveServer, serving, start_demo_process
 from tests.browser_session import log_in
 
 pytestmark = pytest.mark.browser
@@ -22,10 +22,8 @@ def site(tmp_path) -> Iterator[tuple[DemoProcess, LiveServer, int]]:
         incident = open_incident(session, clock, demo.runtime.settings.incidents, "duty", "网站被植入webshell",
                                  demo.unit("DEMO-SCHOOL-1"), Grade.II, Source.DETECTED)
         session.commit()
-    live = start_live_server(demo.runtime)
-    yield demo, live, incident.id
-    live.stop()
-    demo.runtime.close()
+    with serving(demo) as live:
+        yield demo, live, incident.id
 
 
 def test_duty_officer_works_an_incident_from_its_page(browser, site, tmp_path):  # noqa: F811

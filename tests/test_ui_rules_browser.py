@@ -10,7 +10,7 @@ import pytest
 
 from soc_core.clock import ManualClock
 from soc_core.models import AuditEntry
-from tests.api_helpers import DemoProcess, LiveServer, start_demo_process, start_live_server
+from tests.api_helpers import DemoProcess, LiveServer, serving, start_demo_process
 from tests.browser_session import log_in
 from tests.test_detection_rule_pack import SQL_INJECTION
 
@@ -31,10 +31,8 @@ level: high
 @pytest.fixture
 def site(tmp_path) -> Iterator[tuple[DemoProcess, LiveServer]]:
     demo = start_demo_process(tmp_path, ManualClock(datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)))
-    live = start_live_server(demo.runtime)
-    yield demo, live
-    live.stop()
-    demo.runtime.close()
+    with serving(demo) as live:
+        yield demo, live
 
 
 def test_school_admin_switches_a_rule_off_for_the_school(browser, site):  # noqa: F811

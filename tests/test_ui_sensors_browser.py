@@ -13,7 +13,7 @@ import pytest
 
 from soc_core.clock import ManualClock
 from soc_core.models import AuditEntry
-from tests.api_helpers import DemoProcess, LiveServer, start_demo_process, start_live_server
+from tests.api_helpers import DemoProcess, LiveServer, serving, start_demo_process
 from tests.browser_session import log_in
 
 pytestmark = pytest.mark.browser
@@ -24,10 +24,8 @@ COUNTERS = {"packets": 120000, "drops": 3, "events": 950, "spool_bytes": 4096, "
 def site(tmp_path) -> Iterator[tuple[DemoProcess, LiveServer, ManualClock]]:
     clock = ManualClock(datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc))
     demo = start_demo_process(tmp_path, clock, ingest={"queue_max_bytes": 40_000})
-    live = start_live_server(demo.runtime)
-    yield demo, live, clock
-    live.stop()
-    demo.runtime.close()
+    with serving(demo) as live:
+        yield demo, live, clock
 
 
 def _beat(live: LiveServer, token: str, counters: dict[str, int] = COUNTERS) -> int:
