@@ -48,6 +48,9 @@ from sigma.types import (
 from detection_rules.matching import URL_FIELDS, url_variants
 
 MIN_LITERAL = 3  # shorter literals select too little to be worth indexing
+# Joins an event's string values for the keyword scan. A keyword spanning two values through it
+# would only add a candidate (the rule's own predicate then decides), never lose one.
+_SEPARATOR = "\x00"
 SCAN_CACHE_SIZE = 1 << 15  # string values remembered per automaton, with the clauses they hit
 EXACT_WEIGHT = 8  # an exact value selects about as well as a substring of this length
 NUMBER_STARTS = frozenset("0123456789+-. \t\n\r\f\v")  # first characters of a string float() reads as finite
@@ -211,8 +214,6 @@ class PrefilterIndex:
             automaton.make_automaton()
             self.automata[field] = automaton
         self._keywords = self.automata.pop(None, None)
-        self._keyword_cache: dict[str, tuple[int, ...]] = {}
-        self._keyword_url_cache: dict[str, tuple[int, ...]] = {}
         self._fields = tuple((field, automaton, {}) for field, automaton in self.automata.items())
         self._presence = tuple(presence.items())
         self._exact = tuple(exact.items())
@@ -259,17 +260,19 @@ class PrefilterIndex:
             else:
                 hits.update(_scan(automaton, _lowered(field, value)))
         if self._keywords is not None:
-            # every string value (values repeat: each one's hits are remembered, a bounded cache)
-            automaton, plain_cache, url_cache = self._keywords, self._keyword_cache, self._keyword_url_cache
+            # every string value, in one pass of the automaton over them all joined by a separator no
+            # keyword contains (one C call instead of a lookup per field: most of the values differ per event)
+            texts: list[str] = []
             for field, value in event.items():
                 if type(value) is str:
-                    cache = url_cache if field in URL_FIELDS else plain_cache
-                    found = cache.get(value)
-                    if found is None:
-                        found = _scan(automaton, _lowered(field, value), cache, value)
-                    hits.update(found)
+                    if field in URL_FIELDS:
+                        texts.extend(_url_forms(value))
+                    else:
+                        texts.append(value)
                 elif isinstance(value, list):
-                    hits.update(_scan(automaton, _lowered(field, [item for item in value if isinstance(item, str)])))
+                    texts.extend(_lowered(field, [item for item in value if isinstance(item, str)]))
+            for _, clause_ids in self._keywords.iter(_SEPARATOR.join(texts).lower()):
+                hits.update(clause_ids)
         found = set(self.always)
         if not hits:
             return found
