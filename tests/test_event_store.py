@@ -173,6 +173,19 @@ def test_write_then_get_returns_the_same_flat_dict(store: EventStore):
     assert store.count() == 3
 
 
+def test_values_hard_to_carry_come_back_exactly(store: EventStore):
+    # GBK devices' text decoded to CJK, control characters, U+2028, astral emoji, integers past 2^53
+    # and lists: what the store writes is what get and search return.
+    event = web(T0, url="/news.php?q=%E6%95%99")
+    event["message"] = "教务系统 登录失败 \x00 tab\t nl\n quote\" back\\ \u2028 😀"
+    event["http.request.body.bytes"] = 9_007_199_254_740_993
+    event["tags"] = ["扫描", "x", "😀"]
+    store.write([event])
+    assert store.get(event["event.id"]) == event
+    found = store.search(EventQuery(text="登录失败", limit=10)).events
+    assert found == [event]
+
+
 def test_a_retried_batch_counts_duplicates_and_stores_once(store: EventStore):
     batch = [flow(T0), dns(T0 + timedelta(seconds=1)), web(T0 + timedelta(seconds=2))]
     assert store.write(batch).written == 3
