@@ -15,16 +15,12 @@ from soc_api.schemas_duty import (
     DutyBoard, EvidenceRef, HandoverOut, KeyPeriodOut, NoticeDetail, NoticeEntryOut, NoticeOut, RectificationOut,
     ResponseTimesOut, ShiftOut, SummonsOut, ZeroReportBoard, ZeroReportOut, ZeroReportStatus,
 )
-from soc_core.clock import Clock, as_utc
+from soc_core.clock import Clock, as_utc, as_utc_or_none
 from soc_core.models import Incident, Unit, User
 from soc_core.models_duty import (
     DutyShift, HandoverNote, KeyPeriod, KeyPeriodUnit, Notice, NoticeEntry, Rectification, RectificationEvidence, Summons,
     ZeroReport,
 )
-
-
-def _utc(instant: datetime | None) -> datetime | None:
-    return as_utc(instant) if instant is not None else None
 
 
 def shift_out(session: Session, shift: DutyShift) -> ShiftOut:
@@ -81,8 +77,8 @@ def notice_out(session: Session, notice: Notice, clock: Clock) -> NoticeOut:
                      target_name=target.name, kind=notice.kind, kind_label=NOTICE_KINDS[notice.kind], title=notice.title,
                      description=notice.description, assets=notice.assets, required_actions=notice.required_actions,
                      issued_by=notice.issued_by, issued_at=as_utc(notice.issued_at), due_at=as_utc(notice.due_at), status=notice.status,
-                     status_label=NOTICE_STATUS_LABELS[notice.status], overdue=overdue, overdue_at=_utc(notice.overdue_at),
-                     escalated_to_unit_id=notice.escalated_to_unit_id, closed_at=_utc(notice.closed_at))
+                     status_label=NOTICE_STATUS_LABELS[notice.status], overdue=overdue, overdue_at=as_utc_or_none(notice.overdue_at),
+                     escalated_to_unit_id=notice.escalated_to_unit_id, closed_at=as_utc_or_none(notice.closed_at))
 
 
 def notice_detail(session: Session, notice: Notice, clock: Clock) -> NoticeDetail:

@@ -15,16 +15,12 @@ from playbooks.reports import KIND_LABELS
 from soc_api.schemas import (
     AlertOut, EvidenceOut, IncidentDetail, IncidentOut, LinkedEventOut, ReportOut, SuppressionOut, TaskOut, TimelineOut,
 )
-from soc_core.clock import Clock, as_utc
+from soc_core.clock import Clock, as_utc, as_utc_or_none
 from soc_core.event_store import EventStore, EventStoreError
 from soc_core.models import Incident, Unit
 from soc_core.models_incidents import EventLink, EvidenceFile, SuppressionRule, TimelineEntry
 from soc_core.models_playbooks import EscalationStep, PlaybookTask
 from soc_core.models_reports import IncidentReport
-
-
-def _utc(instant: datetime | None) -> datetime | None:
-    return as_utc(instant) if instant is not None else None
 
 
 def scoped_incidents(session: Session, principal: Principal, status: str | None = None, grade: str | None = None,
@@ -68,8 +64,8 @@ def incident_out(incident: Incident, clock: Clock) -> IncidentOut:
         overdue=incident.overdue_at is not None or (left.overdue and incident.status not in ("resolved", "closed", "merged")),
         category_label=CATEGORY_LABELS.get(incident.category, incident.category),
         status_label=STATUS_LABELS.get(incident.status, incident.status), key_entity=incident.key_entity,
-        unit_count=incident.unit_count, acknowledged_at=_utc(incident.acknowledged_at), acknowledged_by=incident.acknowledged_by,
-        resolved_at=_utc(incident.resolved_at), closed_at=_utc(incident.closed_at), overdue_at=_utc(incident.overdue_at),
+        unit_count=incident.unit_count, acknowledged_at=as_utc_or_none(incident.acknowledged_at), acknowledged_by=incident.acknowledged_by,
+        resolved_at=as_utc_or_none(incident.resolved_at), closed_at=as_utc_or_none(incident.closed_at), overdue_at=as_utc_or_none(incident.overdue_at),
         merged_into_id=incident.merged_into_id, playbook=incident.playbook,
     )
 
@@ -84,8 +80,8 @@ def incident_detail(incident: Incident, clock: Clock, session: Session | None = 
     if session is not None:
         fired = {step.step: step for step in session.scalars(select(EscalationStep).where(
             EscalationStep.incident_id == incident.id, EscalationStep.kind == TASK, EscalationStep.fired_at.is_not(None)))}
-        tasks = [TaskOut(id=t.id, name=t.name, owner_role=t.owner_role, due_at=as_utc(t.due_at), done_at=_utc(t.done_at), done_by=t.done_by,
-                         escalated_at=_utc(fired[t.position].fired_at) if t.position in fired else None,
+        tasks = [TaskOut(id=t.id, name=t.name, owner_role=t.owner_role, due_at=as_utc(t.due_at), done_at=as_utc_or_none(t.done_at), done_by=t.done_by,
+                         escalated_at=as_utc_or_none(fired[t.position].fired_at) if t.position in fired else None,
                          escalated_to=_unit_name(session, fired[t.position].target_unit_id) if t.position in fired else None)
                  for t in session.scalars(select(PlaybookTask).where(PlaybookTask.incident_id == incident.id).order_by(PlaybookTask.position))]
         reports = [report_out(r) for r in session.scalars(
@@ -127,7 +123,7 @@ def _stored_event(event_store: EventStore | None, event_id: str) -> dict | None:
 
 def report_out(report: IncidentReport) -> ReportOut:
     return ReportOut(id=report.id, kind=report.kind, kind_label=KIND_LABELS[report.kind], seq=report.seq, fields=report.fields,
-                     due_at=_utc(report.due_at), late=report.late, created_by=report.created_by, created_at=as_utc(report.created_at))
+                     due_at=as_utc_or_none(report.due_at), late=report.late, created_by=report.created_by, created_at=as_utc(report.created_at))
 
 
 def scoped_suppressions(session: Session, principal: Principal) -> list[SuppressionRule]:
@@ -149,6 +145,6 @@ def suppression_out(rule: SuppressionRule, session: Session | None = None, princ
     unit = session.get(Unit, rule.unit_id) if session is not None else None
     inherited = unit is not None and principal is not None and not principal.can_see(unit)
     return SuppressionOut(id=rule.id, unit_id=rule.unit_id, rule_id=rule.rule_id, entity=rule.entity, reason=rule.reason,
-                          created_by=rule.created_by, created_at=as_utc(rule.created_at), expires_at=_utc(rule.expires_at),
-                          active=rule.active, hits=rule.hits, unit_name=unit.name if unit else "", last_hit_at=_utc(rule.last_hit_at),
+                          created_by=rule.created_by, created_at=as_utc(rule.created_at), expires_at=as_utc_or_none(rule.expires_at),
+                          active=rule.active, hits=rule.hits, unit_name=unit.name if unit else "", last_hit_at=as_utc_or_none(rule.last_hit_at),
                           inherited=inherited)

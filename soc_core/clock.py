@@ -47,6 +47,11 @@ def as_utc(instant: datetime) -> datetime:
     return instant.astimezone(timezone.utc)
 
 
+def as_utc_or_none(instant: datetime | None) -> datetime | None:
+    """``as_utc`` for a column that may be empty."""
+    return as_utc(instant) if instant is not None else None
+
+
 def to_shanghai(instant: datetime) -> datetime:
     """Display time: stored UTC shown in Asia/Shanghai."""
     return as_utc(instant).astimezone(SHANGHAI)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from playbooks.scheduler import job_statuses
 from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal
-from soc_core.clock import as_utc
+from soc_core.clock import as_utc_or_none
 from soc_core.models_jobs import JobStatus
 from soc_core.org import Role
 
@@ -31,12 +31,9 @@ class JobOut(BaseModel):
 
 
 def job_out(status: JobStatus) -> JobOut:
-    def utc(value: datetime | None) -> datetime | None:
-        return as_utc(value) if value is not None else None
-
     return JobOut(job_id=status.job_id, kind=status.kind, label=status.label, node=status.node,
-                  interval_seconds=status.interval_seconds, last_run_at=utc(status.last_run_at), last_ok=status.last_ok,
-                  last_result=status.last_result, next_run_at=utc(status.next_run_at), runs=status.runs, failures=status.failures)
+                  interval_seconds=status.interval_seconds, last_run_at=as_utc_or_none(status.last_run_at), last_ok=status.last_ok,
+                  last_result=status.last_result, next_run_at=as_utc_or_none(status.next_run_at), runs=status.runs, failures=status.failures)
 
 
 def can_see_jobs(principal: Principal) -> bool:
