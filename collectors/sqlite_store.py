@@ -158,11 +158,8 @@ class SqliteEventStore:
             by_day.setdefault(_day_of(row[0]), []).append(row)
         if not by_day:
             return WriteResult(0, 0)
-        try:
-            # One JSON array per day, unpacked by SQLite (_insert_sql): see the module docstring.
-            payloads = {day: orjson.dumps(rows).decode() for day, rows in by_day.items()}
-        except orjson.JSONEncodeError as exc:
-            raise EventStoreError(f"event store {self.path}: an event cannot be stored as JSON: {exc}") from exc
+        # One JSON array per day, unpacked by SQLite (_insert_sql): see the module docstring.
+        payloads = {day: orjson.dumps(rows).decode() for day, rows in by_day.items()}
         with self._write_lock:
             try:
                 for day in by_day.keys() - self._days:
