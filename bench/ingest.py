@@ -36,9 +36,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -50,6 +51,7 @@ from soc_core.clock import SystemClock  # noqa: E402
 from soc_core.config import DetectionSettings, IngestSettings  # noqa: E402
 from soc_core.events import format_timestamp, stable_event_id  # noqa: E402
 
+T = TypeVar("T")
 T0 = datetime(2026, 11, 2, 0, 0, tzinfo=timezone.utc)
 
 
@@ -237,12 +239,15 @@ def main() -> None:
     for _ in range(max(1, args.repeat)):
         with tempfile.TemporaryDirectory(prefix="edusoc-bench-") as tmp:
             if args.store == "sqlite":
-                paths.append(_timed(cpu, lambda: _sqlite_path(Path(tmp), bodies, args), pid_file, args.events))
-                bares.append(_timed(cpu, lambda: (bare_sqlite(events, args.batch, Path(tmp) / "bare.db"),), pid_file, args.events))
+                path, path_note = _timed(cpu, lambda: _sqlite_path(Path(tmp), bodies, args), pid_file, args.events)
+                bare, bare_note = _timed(cpu, lambda: bare_sqlite(events, args.batch, Path(tmp) / "bare.db"),
+                                           pid_file, args.events)
             else:
-                paths.append(_timed(cpu, lambda: _elasticsearch_path(bodies, args), pid_file, args.events))
-                bares.append(_timed(cpu, lambda: (bare_elasticsearch(events, args.es_url, args.batch, args.senders),),
-                                    pid_file, args.events))
+                path, path_note = _timed(cpu, lambda: _elasticsearch_path(bodies, args), pid_file, args.events)
+                bare, bare_note = _timed(cpu, lambda: bare_elasticsearch(events, args.es_url, args.batch, args.senders),
+                                           pid_file, args.events)
+            paths.append((*path, path_note))
+            bares.append((bare, bare_note))
         print(f"round {len(paths)}: whole path {paths[-1][0]:.2f} s, bare {bares[-1][0]:.2f} s")
     reference_name = ("sqlite executemany" if args.store == "sqlite" else
                       "elasticsearch " + ("helpers.parallel_bulk" if args.senders > 1 else "helpers.bulk"))
@@ -283,8 +288,8 @@ def _elasticsearch_path(bodies: list[bytes], args: argparse.Namespace) -> tuple[
         store.close()
 
 
-def _timed(cpu: CpuClock, run: Any, pid_file: str | None, events: int) -> tuple[Any, ...]:
-    """``run()``'s result with a note of the CPU seconds it took here (and in the node) appended."""
+def _timed(cpu: CpuClock, run: Callable[[], T], pid_file: str | None, events: int) -> tuple[T, str]:
+    """``run()``'s result and a note of the CPU seconds it took here (and in the node)."""
     before = cpu.read()
     result = run()
     after = cpu.read()
@@ -294,7 +299,7 @@ def _timed(cpu: CpuClock, run: Any, pid_file: str | None, events: int) -> tuple[
         note += f" + {node:.2f} s Elasticsearch = {events / (own + node):,.0f} events per CPU-second"
     else:
         note += f" = {events / own:,.0f} events per CPU-second"
-    return (*result, note)
+    return result, note
 
 
 if __name__ == "__main__":
