@@ -6,7 +6,15 @@ COPY soc_core soc_core
 COPY sensors sensors
 COPY collectors collectors
 COPY detection_rules detection_rules
+COPY inventory inventory
+COPY incidents incidents
 COPY playbooks playbooks
+COPY reports reports
+COPY duty duty
+COPY notices notices
+COPY zero_reports zero_reports
+COPY compliance compliance
+COPY drills drills
 COPY soc_api soc_api
 COPY edusoc edusoc
 COPY config config

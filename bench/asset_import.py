@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from openpyxl import Workbook, load_workbook  # noqa: E402
 
-from playbooks.asset_import import import_inventory  # noqa: E402
+from inventory.asset_import import import_inventory  # noqa: E402
 from soc_core.clock import ManualClock  # noqa: E402
 from soc_core.db import make_engine, migrate, session_factory  # noqa: E402
 from soc_core.org import UnitKind  # noqa: E402

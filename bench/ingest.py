@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from collectors.ingest import EventOrigin, IngestService  # noqa: E402
 from detection_rules import DetectionEngine, load_ruleset  # noqa: E402
-from soc_core.address_book import AddressEntry, RangeAddressBook  # noqa: E402
+from inventory.address_book import AddressEntry, RangeAddressBook  # noqa: E402
 from soc_core.clock import SystemClock  # noqa: E402
 from soc_core.config import DetectionSettings, IngestSettings  # noqa: E402
 from soc_core.events import format_timestamp, stable_event_id  # noqa: E402

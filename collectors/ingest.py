@@ -18,7 +18,7 @@ import orjson
 
 from collectors.disk_queue import DiskQueue
 from detection_rules import Alert, DetectionEngine
-from soc_core.address_book import AddressBook
+from inventory.address_book import AddressBook
 from soc_core.clock import Clock
 from soc_core.config import IngestSettings
 from soc_core.event_store import EventStore, EventStoreError, WriteResult

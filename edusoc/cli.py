@@ -151,8 +151,8 @@ def events_retention(
 def compliance_check(config: ConfigOption = None) -> None:
     """Run every inventory check once, update the findings and take a compliance snapshot."""
     from edusoc.runtime import open_event_store
-    from playbooks.compliance import take_snapshots
-    from playbooks.check_runner import run_checks
+    from compliance.figures import take_snapshots
+    from compliance.check_runner import run_checks
 
     settings = _settings(config)
     store = open_event_store(settings)
@@ -173,8 +173,8 @@ def compliance_import_apps(
     config: ConfigOption = None,
 ) -> None:
     """Import the national education-app filing list (备案号, APP名称, 提供者, 状态, 域名)."""
-    from playbooks.app_registry import import_registry_csv
-    from playbooks.asset_import import ImportFileError
+    from inventory.app_registry import import_registry_csv
+    from inventory.asset_import import ImportFileError
 
     with _case_store(config) as session:
         try:

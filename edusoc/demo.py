@@ -13,19 +13,21 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from duty.models import DutyShift, HandoverNote
+from duty.roster import add_shift, on_duty_at, write_handover
+from inventory.app_registry import import_registry_csv
+from inventory.assets import KINDS, create_row
+from inventory.models import AssetRevision, FiledApp
+from notices.models import Notice
 from sensors.pcap import read_pcap
 from sensors.shipper import ship_events
 from sensors.weblog import read_access_log
-from playbooks.app_registry import import_registry_csv
-from playbooks.duty import add_shift, on_duty_at, write_handover
-from playbooks.inventory import KINDS, create_row
-from playbooks.zero_reports import beijing_today, deadline_of
-from soc_core.clock import SHANGHAI, Clock, to_db, to_shanghai
-from soc_core.models_assets import AssetRevision, FiledApp
-from soc_core.models_duty import DutyShift, HandoverNote, KeyPeriod, Notice, ZeroReport
+from soc_core.clock import Clock, SHANGHAI, to_db, to_shanghai
 from soc_core.models import Sensor, Unit, User
 from soc_core.org import Role, UnitKind
 from soc_core.repositories import create_unit, create_user, register_sensor, rotate_sensor_token
+from zero_reports.models import KeyPeriod, ZeroReport
+from zero_reports.service import beijing_today, deadline_of
 
 if TYPE_CHECKING:
     from edusoc.runtime import Runtime

@@ -16,27 +16,27 @@ from collectors.ingest import IngestService
 from collectors.ingest_api import build_ingest_router
 from collectors.retention import enforce_retention
 from collectors.sqlite_store import SqliteEventStore
+from compliance.check_runner import run_checks
+from compliance.figures import take_snapshots
 from detection_rules import Alert, DetectionEngine, IndicatorSet, RuleSet, RuleSwitches, YaraScanner, load_ruleset
-from playbooks import fold_alerts
-from playbooks.check_runner import run_checks
-from playbooks.compliance import take_snapshots
+from incidents import fold_alerts
+from inventory.address_book import address_book_from_inventory
+from inventory.asset_facts import inventory_lookup
+from notices.service import NoticeService
 from playbooks.actions import ActionService
-from playbooks.asset_facts import inventory_lookup
 from playbooks.deadlines import DeadlineService
-from playbooks.notices import NoticeService
-from playbooks.reports import ReportService
-from playbooks.zero_reports import ZeroReportService
 from playbooks.playbook import BUNDLED, load_playbooks
 from playbooks.scheduler import Scheduler
+from reports.incident_reports import ReportService
 from soc_api import ApiContext, create_app
 from soc_api.context import DetectionContext
-from soc_core.address_book import address_book_from_inventory
 from soc_core.clock import Clock, SystemClock
 from soc_core.config import Settings
 from soc_core.db import make_engine, migrate, session_factory
 from soc_core.event_store import EventStore
 from soc_core.models import Incident, Unit
 from soc_core.models_rules import RuleUnitSetting
+from zero_reports.service import ZeroReportService
 
 log = logging.getLogger("edusoc")
 # Periodic job kinds (playbooks.scheduler ``every``); the API lists them at /api/v1/jobs.

@@ -1,20 +1,2 @@
-"""Incident lifecycle and everything driven by time: grading, grouping, workflow, deadlines."""
-from playbooks.grading import (
-    CATEGORY_LABELS, GRADE_LABELS, Grade, GradeDecision, GradingInputs, Source, category_for, grade_alert,
-    grade_incident, handle_by,
-)
-from playbooks.incidents import (
-    AssetFacts, AssetLookup, IncidentError, TimeLeft, add_suppression, deactivate_suppression, fold_alerts, open_incident,
-    time_left,
-)
-from playbooks.workflow import (
-    STATUS_LABELS, STATUSES, EvidenceTooLarge, add_comment, attach_evidence, change_status, evidence_path, link_event,
-    merge_incidents, set_grade, split_incident,
-)
-
-__all__ = [
-    "CATEGORY_LABELS", "GRADE_LABELS", "STATUSES", "STATUS_LABELS", "AssetFacts", "AssetLookup", "EvidenceTooLarge",
-    "Grade", "GradeDecision", "GradingInputs", "IncidentError", "Source", "TimeLeft", "add_comment", "add_suppression",
-    "attach_evidence", "category_for", "deactivate_suppression", "change_status", "evidence_path", "fold_alerts", "grade_alert", "grade_incident",
-    "handle_by", "link_event", "merge_incidents", "open_incident", "set_grade", "split_incident", "time_left",
-]
+"""Playbooks (处置预案): definitions and their parsing, tasks, deadlines and escalation, actions sent through
+channels, and the job scheduler that drives them."""

@@ -23,16 +23,16 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from incidents.folding import add_timeline
 from playbooks.deadlines import after_commit
-from playbooks.incidents import add_timeline
+from playbooks.models import ActionAttempt, ActionDelivery
 from playbooks.playbook import ActionSpec
 from playbooks.scheduler import Scheduler
 from soc_core.audit import record_audit
 from soc_core.clock import Clock, to_db
 from soc_core.config import ActionSettings, ChannelSettings
-from soc_core.models import Alert as AlertRecord
 from soc_core.models import Incident
-from soc_core.models_playbooks import ActionAttempt, ActionDelivery
+from soc_core.models import Alert as AlertRecord
 
 log = logging.getLogger("edusoc.actions")
 DELIVER = "action.deliver"

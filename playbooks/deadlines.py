@@ -16,15 +16,15 @@ from typing import Any
 from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from playbooks.grading import Grade
-from playbooks.incidents import IncidentError, add_timeline
+from incidents.folding import IncidentError, add_timeline
+from incidents.grading import Grade
+from playbooks.models import EscalationStep, PlaybookTask
 from playbooks.playbook import ActionSpec, Playbook, select_playbook
 from playbooks.scheduler import Scheduler
 from soc_core.audit import record_audit
 from soc_core.clock import Clock, as_utc, to_db
 from soc_core.config import IncidentSettings
 from soc_core.models import Incident, Unit
-from soc_core.models_playbooks import EscalationStep, PlaybookTask
 
 log = logging.getLogger("edusoc.deadlines")
 
@@ -223,7 +223,6 @@ def overdue_by_unit(session: Session, unit_ids: Any) -> dict[int, int]:
     rows = session.execute(select(Incident.unit_id, func.count()).where(Incident.overdue_at.is_not(None), Incident.unit_id.in_(unit_ids))
                            .group_by(Incident.unit_id))
     return {unit_id: count for unit_id, count in rows}
-
 
 
 def complete_task(session: Session, clock: Clock, incident: Incident, task_id: int, actor: str) -> PlaybookTask:

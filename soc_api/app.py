@@ -9,9 +9,10 @@ from fastapi.staticfiles import StaticFiles
 
 from soc_api.context import ApiContext
 from soc_api.routers import (
-    asset_files, assets, auth, compliance, duty, duty_ui, events, health, incidents, jobs, rules, rules_ui, sensors,
-    sensors_ui, suppression_ui, ui, ui_assets,
+    asset_files, assets, auth, compliance, duty, events, health, incidents, jobs, notices, rules, sensors, zero_reports,
 )
+from soc_api.ui import pages, suppressions
+from soc_api.ui import assets as ui_assets, duty as duty_ui, rules as rules_ui, sensors as sensors_ui
 
 
 def create_app(context: ApiContext, extra_routers: Sequence[APIRouter] = ()) -> FastAPI:
@@ -24,9 +25,9 @@ def create_app(context: ApiContext, extra_routers: Sequence[APIRouter] = ()) -> 
     )
     app.state.context = context
     for router in (auth.router, incidents.router, incidents.suppressions, events.router, sensors.router, asset_files.router,
-                   assets.router, compliance.router, rules.router, health.router, jobs.router, duty.duty, duty.notices, duty.zero_reports,
-                   *extra_routers, ui_assets.router, ui.router, duty_ui.router, rules_ui.router, sensors_ui.router,
-                   suppression_ui.router):
+                   assets.router, compliance.router, rules.router, health.router, jobs.router, duty.router, notices.router,
+                   zero_reports.router, *extra_routers, ui_assets.router, pages.router, duty_ui.router, rules_ui.router, sensors_ui.router,
+                   suppressions.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).resolve().parent / "static")), name="static")
     return app

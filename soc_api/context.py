@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from detection_rules import IndicatorSet, RuleSet, RuleSwitches, YaraScanner
-from playbooks.notices import NoticeService
-from playbooks.reports import ReportService
+from notices.service import NoticeService
 from playbooks.scheduler import Scheduler
-from playbooks.zero_reports import ZeroReportService
+from reports.incident_reports import ReportService
 from soc_core.clock import Clock
 from soc_core.config import Settings
 from soc_core.event_store import EventStore
+from zero_reports.service import ZeroReportService
 
 
 @dataclass

@@ -1,26 +1,24 @@
 """Duty, notices and zero-reports shaped for the API and the UI, within a principal's scope."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from duty.models import DutyShift, HandoverNote
+from duty.roster import on_duty_at, response_times
+from notices.models import Notice, NoticeEntry, Rectification, RectificationEvidence, Summons
+from notices.service import NOTICE_KINDS, NOTICE_STATUS_LABELS
 from playbooks.deadlines import overdue_by_unit
-from playbooks.duty import on_duty_at, response_times
-from playbooks.notices import NOTICE_KINDS, NOTICE_STATUS_LABELS
-from playbooks.zero_reports import ZeroReportService, deadline_of
 from soc_api.auth import Principal
-from soc_api.schemas_duty import (
-    DutyBoard, EvidenceRef, HandoverOut, KeyPeriodOut, NoticeDetail, NoticeEntryOut, NoticeOut, RectificationOut,
-    ResponseTimesOut, ShiftOut, SummonsOut, ZeroReportBoard, ZeroReportOut, ZeroReportStatus,
-)
+from soc_api.schemas.duty import DutyBoard, HandoverOut, ResponseTimesOut, ShiftOut
+from soc_api.schemas.notices import EvidenceRef, NoticeDetail, NoticeEntryOut, NoticeOut, RectificationOut, SummonsOut
+from soc_api.schemas.zero_reports import KeyPeriodOut, ZeroReportBoard, ZeroReportOut, ZeroReportStatus
 from soc_core.clock import Clock, as_utc, as_utc_or_none
 from soc_core.models import Incident, Unit, User
-from soc_core.models_duty import (
-    DutyShift, HandoverNote, KeyPeriod, KeyPeriodUnit, Notice, NoticeEntry, Rectification, RectificationEvidence, Summons,
-    ZeroReport,
-)
+from zero_reports.models import KeyPeriod, KeyPeriodUnit, ZeroReport
+from zero_reports.service import ZeroReportService, deadline_of
 
 
 def shift_out(session: Session, shift: DutyShift) -> ShiftOut:

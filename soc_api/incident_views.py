@@ -1,26 +1,23 @@
 """Reading incidents within a principal's scope, shaped for the API and the UI."""
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 
-
-from playbooks import CATEGORY_LABELS, GRADE_LABELS, STATUS_LABELS, time_left
-from soc_api.auth import Principal
+from incidents import CATEGORY_LABELS, GRADE_LABELS, STATUS_LABELS, time_left
+from incidents.models import EventLink, EvidenceFile, SuppressionRule, TimelineEntry
 from playbooks.deadlines import TASK
-from playbooks.reports import KIND_LABELS
-from soc_api.schemas import (
-    AlertOut, EvidenceOut, IncidentDetail, IncidentOut, LinkedEventOut, ReportOut, SuppressionOut, TaskOut, TimelineOut,
-)
+from playbooks.models import EscalationStep, PlaybookTask
+from reports.incident_reports import KIND_LABELS
+from reports.models import IncidentReport
+from soc_api.auth import Principal
+from soc_api.schemas.incidents import AlertOut, EvidenceOut, IncidentDetail, IncidentOut, LinkedEventOut, TaskOut, TimelineOut
+from soc_api.schemas.reports import ReportOut
+from soc_api.schemas.suppressions import SuppressionOut
 from soc_core.clock import Clock, as_utc, as_utc_or_none
 from soc_core.event_store import EventStore, EventStoreError
 from soc_core.models import Incident, Unit
-from soc_core.models_incidents import EventLink, EvidenceFile, SuppressionRule, TimelineEntry
-from soc_core.models_playbooks import EscalationStep, PlaybookTask
-from soc_core.models_reports import IncidentReport
 
 
 def scoped_incidents(session: Session, principal: Principal, status: str | None = None, grade: str | None = None,

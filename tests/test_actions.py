@@ -21,14 +21,14 @@ import pytest
 from sqlalchemy import select
 
 from detection_rules import Alert
-from playbooks import fold_alerts
+from incidents import fold_alerts
 from playbooks.actions import ActionService, Message
 from playbooks.deadlines import DeadlineService
+from playbooks.models import ActionAttempt, ActionDelivery
 from playbooks.playbook import load_playbooks
 from playbooks.scheduler import Scheduler
 from soc_core.config import ActionSettings, IncidentSettings
 from soc_core.events import format_timestamp
-from soc_core.models_playbooks import ActionAttempt, ActionDelivery
 from soc_core.org import UnitKind
 from soc_core.repositories import create_unit
 

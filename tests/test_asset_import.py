@@ -11,8 +11,8 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 
 from edusoc.demo import DEMO_PASSWORD
+from inventory.models import InformationSystem, SecurityAdmin
 from soc_core.models import Unit
-from soc_core.models_assets import InformationSystem, SecurityAdmin
 from soc_core.org import Role, UnitKind
 from soc_core.repositories import create_unit, create_user
 from tests.api_helpers import DemoProcess, start_demo_process

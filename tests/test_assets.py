@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from playbooks import cells
-from playbooks.inventory import KINDS, InventoryError, create_row, history, update_row
+from inventory import cells
+from inventory.assets import InventoryError, KINDS, create_row, history, update_row
 from soc_core.models import AuditEntry
 from tests.api_helpers import DemoProcess, start_demo_process
 

@@ -8,14 +8,15 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from openpyxl import load_workbook
 
-from playbooks import Grade, Source, open_incident
-from playbooks.compliance import incident_counts, notice_counts, zero_report_counts
+from compliance.figures import incident_counts, notice_counts, zero_report_counts
+from incidents import Grade, Source, open_incident
+from notices.models import Notice
 from soc_core.clock import to_db
 from soc_core.config import Settings
 from soc_core.models import Incident, Sensor
-from soc_core.models_duty import KeyPeriod, Notice, ZeroReport
 from soc_core.sensor_registry import record_heartbeat
 from tests.api_helpers import DemoProcess, start_demo_process
+from zero_reports.models import KeyPeriod, ZeroReport
 
 
 @pytest.fixture

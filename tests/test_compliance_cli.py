@@ -5,12 +5,13 @@ from datetime import datetime, timezone
 
 from typer.testing import CliRunner
 
+from compliance.models import ComplianceSnapshot
 from edusoc.cli import app
 from edusoc.demo import seed_demo_region
+from inventory.models import FiledApp, Finding
 from soc_core.clock import ManualClock
 from soc_core.config import Settings
 from soc_core.db import make_engine, migrate, session_factory
-from soc_core.models_assets import ComplianceSnapshot, FiledApp, Finding
 
 runner = CliRunner()
 

@@ -11,16 +11,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from playbooks import Grade, Source, change_status, open_incident, set_grade
+from incidents import Grade, Source, change_status, open_incident, set_grade
+from incidents.models import TimelineEntry
 from playbooks.deadlines import DeadlineService, complete_task, overdue_by_unit
+from playbooks.models import EscalationStep, PlaybookTask, scheduled_jobs
 from playbooks.playbook import Playbook, PlaybookError, TaskSpec, load_playbooks, select_playbook
 from playbooks.scheduler import Scheduler
 from soc_core.clock import as_utc
 from soc_core.config import IncidentSettings
 from soc_core.db import make_engine, migrate, session_factory
 from soc_core.models import AuditEntry, Incident, Unit
-from soc_core.models_incidents import TimelineEntry
-from soc_core.models_playbooks import EscalationStep, PlaybookTask, scheduled_jobs
 from soc_core.org import UnitKind
 from soc_core.repositories import create_unit
 

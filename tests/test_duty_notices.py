@@ -7,9 +7,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from playbooks import Grade, Source, change_status, open_incident
+from incidents import Grade, Source, change_status, open_incident
+from inventory.models import Finding
 from soc_core.models import AuditEntry, Incident
-from soc_core.models_assets import Finding
 from tests.api_helpers import DemoProcess, start_demo_process
 
 

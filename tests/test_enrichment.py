@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from soc_core.address_book import AddressEntry, RangeAddressBook
+from inventory.address_book import AddressEntry, RangeAddressBook
 from soc_core.repositories import register_sensor
 from tests.api_helpers import DemoProcess, start_demo_process
 

@@ -11,24 +11,21 @@ from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
 from collectors.sqlite_store import SqliteEventStore
-from playbooks.app_registry import import_registry_csv
-from playbooks.check_runner import load_inventories, observe_traffic, run_checks
-from playbooks.filing_checks import (
-    AppRegistry, Traffic, UnitInventory, check_admins, check_apps, check_coverage, check_discovery, check_double_non,
-    check_mlps, check_mlps_monitoring,
+from compliance.check_runner import load_inventories, observe_traffic, run_checks
+from compliance.filing_checks import (
+    AppRegistry, Traffic, UnitInventory, check_admins, check_apps, check_coverage, check_discovery, check_double_non, check_mlps, check_mlps_monitoring,
 )
+from inventory.app_registry import import_registry_csv
+from inventory.coverage import SensorHealth, health_of
+from inventory.models import EducationApp, FiledApp, Finding, Host, InformationSystem, IpRange, SecurityAdmin, Service, Website
 from sensors.pcap import read_pcap
 from soc_core.clock import to_db
 from soc_core.config import ComplianceSettings
-from soc_core.coverage import SensorHealth, health_of
 from soc_core.models import Sensor, Unit
 from soc_core.models_sensors import SensorStatus
-from soc_core.sensor_registry import record_heartbeat
-from soc_core.models_assets import (
-    EducationApp, FiledApp, Finding, Host, InformationSystem, IpRange, SecurityAdmin, Service, Website,
-)
 from soc_core.org import UnitKind
 from soc_core.repositories import create_unit, register_sensor
+from soc_core.sensor_registry import record_heartbeat
 
 NOW = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)
 SETTINGS = ComplianceSettings()
@@ -47,7 +44,7 @@ def system(name="学籍管理系统", level=3, status="filed", graded_on=date(20
 
 
 def sensor(beat_minutes_ago: float | None, revoked: bool = False) -> SensorHealth:
-    """A sensor's health as soc_core.coverage sees it, its last heartbeat ``beat_minutes_ago``."""
+    """A sensor's health as inventory.coverage sees it, its last heartbeat ``beat_minutes_ago``."""
     beat = None if beat_minutes_ago is None else to_db(NOW - timedelta(minutes=beat_minutes_ago))
     status = SensorStatus(last_heartbeat_at=beat, sensor_time=beat, version="1.0", counters={}) if beat else None
     return health_of(Sensor(id=1, name="edge", unit_id=1, revoked_at=to_db(NOW) if revoked else None, last_seen_at=beat),

@@ -11,13 +11,13 @@ from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
 from detection_rules import DetectionEngine, load_ruleset
-from playbooks import AssetFacts, add_suppression, fold_alerts
+from incidents import AssetFacts, add_suppression, fold_alerts
+from incidents.models import SuppressionRule
 from sensors.pcap import read_pcap
 from sensors.weblog import read_access_log
 from soc_core.config import IncidentSettings
-from soc_core.models import Alert as AlertRecord
 from soc_core.models import Incident
-from soc_core.models_incidents import SuppressionRule
+from soc_core.models import Alert as AlertRecord
 from soc_core.org import UnitKind
 from soc_core.repositories import create_unit
 
@@ -169,8 +169,8 @@ def test_category_follows_the_national_scheme(session, clock, schools):
 
 
 def test_grading_reads_mlps_level_and_cii_from_the_asset_inventory(session, clock, schools):
-    from playbooks.asset_facts import inventory_lookup
-    from soc_core.models_assets import InformationSystem
+    from inventory.asset_facts import inventory_lookup
+    from inventory.models import InformationSystem
 
     session.add(InformationSystem(unit_id=schools[0].id, name="学籍管理系统", addresses="10.20.1.0/24, xj.school.edu.cn", level=3, is_cii=False))
     session.add(InformationSystem(unit_id=schools[1].id, name="招生考试系统", addresses="10.30.0.5", level=2, is_cii=True))

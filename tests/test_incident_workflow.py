@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from detection_rules import Alert
-from playbooks import Grade, IncidentError, Source, change_status, fold_alerts, open_incident
+from incidents import Grade, IncidentError, Source, change_status, fold_alerts, open_incident
 from soc_core.events import format_timestamp
 from soc_core.models import AuditEntry, Incident
 from tests.api_helpers import DemoProcess, start_demo_process

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from detection_rules import Alert
-from playbooks import Grade, Source, fold_alerts, handle_by, open_incident, time_left
+from incidents import Grade, Source, fold_alerts, handle_by, open_incident, time_left
 from soc_core.clock import as_utc
 from soc_core.config import IncidentSettings
 from soc_core.events import format_timestamp

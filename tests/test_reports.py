@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from playbooks import Grade, Source, change_status, open_incident
+from incidents import Grade, Source, change_status, open_incident
+from incidents.models import TimelineEntry
 from soc_core.models import AuditEntry
-from soc_core.models_incidents import TimelineEntry
 from tests.api_helpers import DemoProcess, start_demo_process
 
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from soc_core.coverage import unit_coverage
+from inventory.coverage import unit_coverage
 from soc_core.models import AuditEntry, Sensor
 from soc_core.org import Role
 from soc_core.repositories import create_user

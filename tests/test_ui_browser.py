@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from playbooks import Grade, Source, open_incident
+from incidents import Grade, Source, open_incident
 from soc_core.clock import ManualClock
-from tests.browser_session import log_in
 from tests.api_helpers import DemoProcess, LiveServer, serving, start_demo_process
+from tests.browser_session import log_in
 
 pytestmark = pytest.mark.browser
 

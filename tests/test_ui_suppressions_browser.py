@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from detection_rules import DetectionEngine
-from playbooks import add_suppression, fold_alerts
+from incidents import add_suppression, fold_alerts
+from incidents.models import SuppressionRule
 from sensors.weblog import read_access_log
 from soc_core.clock import ManualClock
 from soc_core.models import AuditEntry, Incident, Unit
-from soc_core.models_incidents import SuppressionRule
 from tests.api_helpers import DemoProcess
 from tests.browser_session import log_in
 from tests.test_ui_duty_browser import site  # noqa: F401 - a demo process served on loopback, on a manual clock

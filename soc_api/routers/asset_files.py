@@ -5,26 +5,18 @@ Mounted before the {kind} routes of assets.py so these fixed paths are matched f
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import Response
 
-from playbooks.asset_import import ImportFileError, build_csv, build_workbook, import_inventory, iter_rejections
-from playbooks.inventory import KINDS
+from inventory.asset_import import ImportFileError, build_csv, build_workbook, import_inventory, iter_rejections
+from inventory.assets import KINDS
 from soc_api.auth import Context, CurrentPrincipal, DbSession, WritingPrincipal
-from soc_api.routers.assets import filing_unit, scoped_unit
+from soc_api.downloads import MAX_UPLOAD_BYTES, XLSX, attachment
+from soc_api.scoping import filing_unit, scoped_unit
 from soc_core.audit import record_audit
 
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"])
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-
-
-def attachment(content: bytes, media_type: str, filename: str) -> Response:
-    return Response(content, media_type=media_type,
-                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
 
 
 @router.post("/import", summary="Import a unit's inventory from XLSX or CSV; each row is saved whole or not at all")

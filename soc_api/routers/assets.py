@@ -12,33 +12,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Query
 from sqlalchemy.orm import Session
 
-from playbooks.inventory import KINDS, InventoryError, KindSpec, create_row, delete_row, history, row_values, rows_of, spec_for, update_row
+from inventory.assets import InventoryError, KINDS, KindSpec, create_row, delete_row, history, row_values, rows_of, update_row
 from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, WritingPrincipal
+from soc_api.scoping import filing_unit, scoped_unit
 from soc_core.clock import as_utc
 from soc_core.models import Base, Unit
-from soc_core.org import Role
 from soc_core.repositories import units_within
 
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"])
-
 # The fixed paths (/import, /template.xlsx, /export.xlsx) live in asset_files.py, whose router the
 # app mounts before this one so they are not taken for a {kind}.
-# Roles that file inventory; drill organizers and regulators do not.
-INVENTORY_WRITERS = (Role.SYSTEM_ADMIN, Role.SCHOOL_ADMIN, Role.DUTY_OFFICER)
-
-
-def scoped_unit(session: Session, principal: Principal, unit_id: int | None) -> Unit:
-    """The unit asked for (default: the principal's own), or 404 when outside their scope."""
-    unit = principal.user.unit if unit_id is None else session.get(Unit, unit_id)
-    if unit is None or not principal.can_see(unit):
-        raise HTTPException(404, f"unit {unit_id} not found")
-    return unit
-
-
-def filing_unit(session: Session, principal: Principal, unit_id: int | None) -> Unit:
-    if principal.role not in INVENTORY_WRITERS:
-        raise HTTPException(403, f"role {principal.role.value} does not file inventory")
-    return scoped_unit(session, principal, unit_id)
 
 
 def _spec(kind: str) -> KindSpec:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.security import OAuth2PasswordRequestForm
 
 from soc_api.auth import Context, DbSession
-from soc_api.schemas import TokenOut
+from soc_api.schemas.auth import TokenOut
 from soc_core.audit import record_audit
 from soc_core.repositories import authenticate_user, issue_login_token
 

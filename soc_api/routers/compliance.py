@@ -6,31 +6,30 @@ it, with the same figures per direct child for drill-down.
 from __future__ import annotations
 
 import io
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile
 from fastapi.responses import Response
 from openpyxl import Workbook
 from openpyxl.styles import Font
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from playbooks.app_registry import import_registry_csv
-from playbooks.asset_import import ImportFileError
-from playbooks.check_runner import run_checks
-from playbooks import IncidentError
-from playbooks.compliance import FIGURES, ComplianceReport, compliance_report, take_snapshots, trend
+from compliance.check_runner import run_checks
+from compliance.figures import ComplianceReport, FIGURES, compliance_report, take_snapshots, trend
+from compliance.findings import PRIORITY_LABELS, open_findings
+from incidents import IncidentError
+from inventory.app_registry import import_registry_csv
+from inventory.asset_import import ImportFileError
+from inventory.models import FiledApp, Finding
 from soc_api.auth import Context, CurrentPrincipal, DbSession, WritingPrincipal
-from soc_api.routers.asset_files import XLSX, attachment
-from soc_api.routers.assets import scoped_unit
+from soc_api.downloads import XLSX, attachment
+from soc_api.schemas.compliance import FindingNotice
+from soc_api.scoping import scoped_unit
 from soc_core.clock import as_utc, to_shanghai
 from soc_core.models import Unit
-from soc_core.models_assets import FiledApp, Finding
 from soc_core.org import Role
 
 router = APIRouter(tags=["compliance"])
-PRIORITY_LABELS = {"high": "高", "medium": "中", "low": "低"}
 
 
 @router.get("/api/v1/compliance", summary="Compliance figures of a unit and everything below it, with drill-down")
@@ -76,21 +75,12 @@ def report_workbook(report: ComplianceReport, findings: list[tuple[Finding, str]
     return buffer.getvalue()
 
 
-def _open_findings(session, unit: Unit, check_id: str | None = None) -> list[tuple[Finding, str]]:  # type: ignore[no-untyped-def]
-    query = (select(Finding, Unit.name).join(Unit, Unit.id == Finding.unit_id)
-             .where(Finding.resolved_at.is_(None), Unit.path.startswith(unit.path)))
-    if check_id:
-        query = query.where(Finding.check_id == check_id)
-    order = {"high": 0, "medium": 1, "low": 2}
-    return sorted(((f, name) for f, name in session.execute(query)), key=lambda pair: (order.get(pair[0].priority, 3), pair[0].id))
-
-
 @router.get("/api/v1/compliance/export.xlsx", summary="The compliance figures, per child unit and open findings, as XLSX")
 def export_compliance(principal: CurrentPrincipal, context: Context, session: DbSession,
                       unit_id: Annotated[int | None, Query()] = None) -> Response:
     unit = scoped_unit(session, principal, unit_id)
     report = compliance_report(session, context.clock, context.settings, unit)
-    return attachment(report_workbook(report, _open_findings(session, unit)), XLSX, f"合规情况-{unit.name}.xlsx")
+    return attachment(report_workbook(report, open_findings(session, unit)), XLSX, f"合规情况-{unit.name}.xlsx")
 
 
 @router.get("/api/v1/findings", summary="Open findings of the checks in a unit and everything below it")
@@ -100,7 +90,7 @@ def list_findings(principal: CurrentPrincipal, session: DbSession, unit_id: Anno
     return [{"id": f.id, "check_id": f.check_id, "unit_id": f.unit_id, "unit_name": name, "subject": f.subject,
              "priority": f.priority, "message": f.message, "detail": f.detail,
              "first_seen_at": as_utc(f.first_seen_at).isoformat(), "last_seen_at": as_utc(f.last_seen_at).isoformat()}
-            for f, name in _open_findings(session, unit, check_id)]
+            for f, name in open_findings(session, unit, check_id)]
 
 
 @router.post("/api/v1/compliance/run-checks", summary="Run every check now (system admin or duty officer)")
@@ -136,11 +126,6 @@ async def import_registry(principal: WritingPrincipal, context: Context, session
     session.commit()
     return {"created": report.created, "updated": report.updated,
             "rejected": [{"row": line, "reason": reason} for line, reason in report.rejected]}
-
-
-class FindingNotice(BaseModel):
-    due_at: datetime | None = Field(default=None, description="rectification due date; default: the notice service's")
-    required_actions: str = Field(default="", max_length=5000)
 
 
 @router.post("/api/v1/findings/{finding_id}/notice", status_code=201,

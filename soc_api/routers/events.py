@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from soc_api.auth import Context, CurrentPrincipal, DbSession
 from soc_api.event_search import SearchError, SearchRequest, field_filters, histogram_interval, scoped_query
-from soc_api.schemas import EventPageOut, HistogramOut, TermsOut
+from soc_api.schemas.events import EventPageOut, HistogramOut, TermsOut
 from soc_core.event_store import EventQuery, EventStore, EventStoreError, TermCount, TimeBucket, check_count_field
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])

@@ -6,7 +6,7 @@ from sqlalchemy import text
 from fastapi import APIRouter
 
 from soc_api.auth import Context, CurrentPrincipal, DbSession
-from soc_api.schemas import HealthOut
+from soc_api.schemas.health import HealthOut
 
 router = APIRouter(prefix="/api/v1", tags=["health"])
 

@@ -9,26 +9,26 @@ from fastapi.responses import FileResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from playbooks import (
-    EvidenceTooLarge, Grade, IncidentError, Source, add_comment, add_suppression, attach_evidence, change_status,
-    deactivate_suppression, evidence_path, link_event, merge_incidents, open_incident, set_grade, split_incident,
+from incidents import (
+    EvidenceTooLarge, Grade, IncidentError, Source, add_comment, add_suppression, attach_evidence, change_status, deactivate_suppression, evidence_path, link_event, merge_incidents, open_incident, set_grade, split_incident,
 )
+from incidents.models import EvidenceFile
+from playbooks.deadlines import complete_task
+from reports.incident_reports import find_cjk_font, to_docx, to_pdf
+from reports.incident_reports import EDITABLE as REPORT_EDITABLE
+from reports.models import IncidentReport
 from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, WritingPrincipal
 from soc_api.context import ApiContext
 from soc_api.incident_views import (
     incident_detail, incident_out, report_out, scoped_incident, scoped_incidents, scoped_suppression, scoped_suppressions, suppression_out,
 )
-from soc_api.schemas import (
+from soc_api.schemas.incidents import (
     CommentIn, EventLinkIn, GradeIn, IncidentCreate, IncidentDetail, IncidentPage, MergeIn, SplitIn, StatusChange,
-    ReportFieldsIn, ReportIn, ReportOut, SuppressionIn, SuppressionOut,
 )
-from playbooks.reports import EDITABLE as REPORT_EDITABLE
-from playbooks.deadlines import complete_task
-from playbooks.reports import find_cjk_font, to_docx, to_pdf
+from soc_api.schemas.reports import ReportFieldsIn, ReportIn, ReportOut
+from soc_api.schemas.suppressions import SuppressionIn, SuppressionOut
 from soc_core.audit import record_audit
-from soc_core.models_reports import IncidentReport
 from soc_core.models import Incident, Unit
-from soc_core.models_incidents import EvidenceFile
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 suppressions = APIRouter(prefix="/api/v1/suppressions", tags=["incidents"])

@@ -12,20 +12,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, File, HTTPException, UploadFile
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from detection_rules import BUNDLED_RULES, CompiledCorrelation, dry_run, parse_pasted_events
 from soc_api.auth import Context, CurrentPrincipal, DbSession, WritingPrincipal
 from soc_api.context import DetectionContext
+from soc_api.schemas.rules import DryRunRequest, Switch
+from soc_api.scoping import RULE_SWITCHERS
 from soc_core.audit import record_audit
 from soc_core.clock import to_db
 from soc_core.models import Unit
 from soc_core.models_rules import RuleUnitSetting
-from soc_core.org import Role
 
 router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
-RULE_SWITCHERS = (Role.SYSTEM_ADMIN, Role.DUTY_OFFICER, Role.SCHOOL_ADMIN)
 
 
 def _detection(context: Any) -> DetectionContext:
@@ -63,10 +62,6 @@ def _pack(path: Path) -> str:
     return path.parent.name
 
 
-class Switch(BaseModel):
-    enabled: bool
-
-
 @router.put("/{rule_id}/units/{unit_id}")
 def switch_rule(rule_id: str, unit_id: int, switch: Switch, principal: WritingPrincipal, context: Context, session: DbSession) -> dict[str, Any]:
     """Switch a rule on or off for one unit (takes effect on the next event)."""
@@ -90,12 +85,6 @@ def switch_rule(rule_id: str, unit_id: int, switch: Switch, principal: WritingPr
     session.commit()
     detection.switches.set(rule_id, unit.code, switch.enabled)
     return {"rule_id": rule_id, "unit_id": unit.id, "unit": unit.code, "enabled": switch.enabled}
-
-
-class DryRunRequest(BaseModel):
-    rule: str = Field(description="One or more Sigma rule documents (YAML)")
-    events: str = Field(description="Events as a JSON array or NDJSON lines")
-    pipeline: str = "ecs"
 
 
 @router.post("/dry-run")

@@ -10,16 +10,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy.orm import Session
 
+from inventory.coverage import SensorHealth, sensor_health, unit_coverage
 from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal
-from soc_api.schemas import CoverageOut, SensorCreate, SensorOut, SensorRegistered, SensorToken
-from soc_core.coverage import SensorHealth, sensor_health, unit_coverage
+from soc_api.schemas.sensors import CoverageOut, SensorCreate, SensorOut, SensorRegistered, SensorToken
+from soc_api.scoping import can_manage_sensors
 from soc_core.models import Sensor, Unit
-from soc_core.org import Role
 from soc_core.repositories import OrgError, register_sensor, rotate_sensor_token
 from soc_core.sensor_registry import revoke_sensor
 
 router = APIRouter(prefix="/api/v1/sensors", tags=["sensors"])
-_MANAGERS = (Role.SYSTEM_ADMIN, Role.DUTY_OFFICER, Role.SCHOOL_ADMIN)
 
 
 def _window(context: Context) -> timedelta:
@@ -32,10 +31,6 @@ def _interval(context: Context) -> timedelta:
 
 def _scope(principal: Principal) -> Unit | None:
     return None if principal.is_global else principal.user.unit
-
-
-def can_manage_sensors(principal: Principal) -> bool:
-    return principal.role in _MANAGERS
 
 
 def _manager(principal: Principal) -> None:

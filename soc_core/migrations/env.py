@@ -4,16 +4,21 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import importlib
+import importlib.util
 import pkgutil
 
 import soc_core
 from soc_core.models import Base
 
-# Tables live in soc_core/models.py and in soc_core/models_<area>.py modules; load them all
-# so autogenerate sees every table.
+# Core tables live in soc_core/models.py and soc_core/models_<area>.py; every casework package keeps its own tables
+# in <package>/models.py. Load them all so ``upgrade heads`` and autogenerate see every table.
+CASEWORK = ("inventory", "incidents", "playbooks", "reports", "duty", "notices", "zero_reports", "compliance", "drills")
 for module in pkgutil.iter_modules(soc_core.__path__):
     if module.name.startswith("models_"):
         importlib.import_module(f"soc_core.{module.name}")
+for package in CASEWORK:
+    if importlib.util.find_spec(f"{package}.models") is not None:
+        importlib.import_module(f"{package}.models")
 
 config = context.config
 target_metadata = Base.metadata

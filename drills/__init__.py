@@ -1,0 +1,3 @@
+"""Drills (演练): exercises run on the real incident machinery, kept apart from real incidents.
+
+Empty until the drills work lands."""

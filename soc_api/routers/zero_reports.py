@@ -1,0 +1,66 @@
+"""/api/v1/zero-reports: key periods (重要时段) and daily zero-reports (零报告)."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+
+from incidents import IncidentError
+from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, WritingPrincipal
+from soc_api.duty_views import period_out, report_out, scoped_periods, zero_report_board
+from soc_api.schemas.zero_reports import KeyPeriodIn, KeyPeriodOut, ZeroReportBoard, ZeroReportIn, ZeroReportOut
+from soc_api.scoping import refused, visible_unit
+from soc_core.org import Role
+from zero_reports.models import KeyPeriod
+from zero_reports.service import beijing_today
+
+router = APIRouter(prefix="/api/v1/zero-reports", tags=["zero-reports"])
+
+
+def _period(session: DbSession, principal: Principal, period_id: int) -> KeyPeriod:
+    period = next((p for p in scoped_periods(session, principal) if p.id == period_id), None)
+    if period is None:
+        raise HTTPException(404, f"key period {period_id} not found")
+    return period
+
+
+@router.get("/periods", response_model=list[KeyPeriodOut], summary="Key periods (重要时段) in your scope")
+def list_periods(principal: CurrentPrincipal, session: DbSession) -> list[KeyPeriodOut]:
+    return [period_out(session, p) for p in scoped_periods(session, principal)]
+
+
+@router.post("/periods", response_model=KeyPeriodOut, status_code=201,
+                   summary="Declare a key period: the units that report daily and the deadline hour")
+def post_period(body: KeyPeriodIn, principal: CurrentPrincipal, context: Context, session: DbSession) -> KeyPeriodOut:
+    # Declaring a key period is the one write regulators make (the issue: "a regulator declares a key period").
+    if principal.role not in (Role.REGULATOR, Role.SYSTEM_ADMIN, Role.DUTY_OFFICER) or principal.user.unit.kind == "school":
+        raise HTTPException(403, "key periods are declared by regulators and bureau duty staff")
+    units = [visible_unit(session, principal, unit_id) for unit_id in body.unit_ids]
+    try:
+        period = context.zero_report_service.declare(session, principal.user.username, principal.user.unit, body.name,
+                                                     body.starts_on, body.ends_on, body.deadline_hour, units)
+    except IncidentError as exc:
+        raise refused(exc) from exc
+    session.commit()
+    return period_out(session, period)
+
+
+@router.get("", response_model=ZeroReportBoard, summary="Who has and has not reported on a day (default today, Beijing)")
+def get_board(principal: CurrentPrincipal, context: Context, session: DbSession,
+              period_id: Annotated[int, Query()], day: Annotated[date | None, Query(alias="date")] = None) -> ZeroReportBoard:
+    period = _period(session, principal, period_id)
+    return zero_report_board(session, principal, context.zero_report_service, period, day or beijing_today(context.clock))
+
+
+@router.post("", response_model=ZeroReportOut, status_code=201, summary="Submit today's report (零报告, or the incidents)")
+def post_report(body: ZeroReportIn, principal: WritingPrincipal, context: Context, session: DbSession) -> ZeroReportOut:
+    period = _period(session, principal, body.period_id)
+    unit = visible_unit(session, principal, body.unit_id)
+    try:
+        report = context.zero_report_service.submit(session, principal.user.username, period, unit, body.has_incident,
+                                                    body.incident_ids, body.summary, body.systems_down, body.on_duty)
+    except IncidentError as exc:
+        raise refused(exc) from exc
+    session.commit()
+    return report_out(report)
