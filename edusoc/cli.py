@@ -101,9 +101,13 @@ def user_add(
     display_name: Annotated[str, typer.Option(help="Name shown in the UI.")] = "",
     config: ConfigOption = None,
 ) -> None:
-    """Create a user account (the password is stored as an Argon2id hash)."""
+    """Create a user account (password policy applies; stored as an Argon2id hash). They enrol TOTP at first login."""
+    from soc_core.accounts import policy_from
+
+    policy = policy_from(_settings(config).auth)
     with _case_store(config) as session:
-        user = create_user(session, SystemClock(), username, password, role, _find_unit(session, unit), display_name, actor="cli")
+        user = create_user(session, SystemClock(), username, password, role, _find_unit(session, unit), display_name, actor="cli",
+                           policy=policy)
         typer.echo(f"created user {user.username} ({role.value}) in {user.unit.name}")
 
 
@@ -189,3 +193,47 @@ def compliance_import_apps(
 
 if __name__ == "__main__":
     app()
+
+
+audit_app = typer.Typer(help="The audit log: verify its hash chain, prune entries past retention.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(config: ConfigOption = None) -> None:
+    """Recompute the audit log's hash chain; exit 1 naming each entry that was edited or follows a removed one."""
+    from soc_core.audit import verify_chain
+
+    settings = _settings(config)
+    engine = make_engine(settings.case_store_url)
+    try:
+        migrate(engine)
+        with session_factory(engine)() as session:
+            report = verify_chain(session)
+    finally:
+        engine.dispose()
+    typer.echo(f"审计日志哈希链：校验 {report.checked} 条（{report.first_id or '-'} … {report.last_id or '-'}），"
+               f"链前未入链 {report.unchained} 条 / checked {report.checked} entries, {report.unchained} before the chain")
+    for chain_break in report.breaks:
+        typer.echo(f"  条目 entry {chain_break.entry_id}: {chain_break.reason}")
+    if not report.ok:
+        err.print(f"[red]审计日志被改动 / the audit log was tampered with: {len(report.breaks)} entr(y/ies)[/red]")
+        raise typer.Exit(1)
+    typer.echo("完好 / intact")
+
+
+@audit_app.command("prune")
+def audit_prune(config: ConfigOption = None) -> None:
+    """Delete audit entries older than audit.retention_days (at least 184); the pruning is audited."""
+    from soc_core.audit import prune_audit
+
+    settings = _settings(config)
+    engine = make_engine(settings.case_store_url)
+    try:
+        migrate(engine)
+        with session_factory(engine)() as session:
+            deleted = prune_audit(session, SystemClock(), settings.audit.retention_days, actor="cli")
+            session.commit()
+    finally:
+        engine.dispose()
+    typer.echo(f"deleted {deleted} audit entr(y/ies) older than {max(settings.audit.retention_days, 184)} days")

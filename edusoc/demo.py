@@ -68,6 +68,14 @@ class DemoSensor:
     sample: Path
 
 
+def create_demo_user(session: Session, clock: Clock, username: str, role: Role, unit: Unit, display_name: str = "") -> User:
+    """A demo account: the published DEMO_PASSWORD (outside the password policy) and no second factor.
+    Demo only — `edusoc run --demo` says so at start."""
+    user = create_user(session, clock, username, DEMO_PASSWORD, role, unit, display_name, actor="demo-seed", policy=None)
+    user.mfa_exempt = True
+    return user
+
+
 def seed_demo_region(session: Session, clock: Clock) -> list[DemoSensor]:
     """Create the demo units, users and sensors if missing (idempotent); return fresh sensor tokens."""
     units: dict[str, Unit] = {}
@@ -76,7 +84,7 @@ def seed_demo_region(session: Session, clock: Clock) -> list[DemoSensor]:
         units[code] = unit or create_unit(session, name, kind, units[parent_code] if parent_code else None, code=code)
     for username, display_name, role, unit_code in DEMO_USERS:
         if session.scalar(select(User).where(User.username == username)) is None:
-            create_user(session, clock, username, DEMO_PASSWORD, role, units[unit_code], display_name, actor="demo-seed")
+            create_demo_user(session, clock, username, role, units[unit_code], display_name)
     sensors: list[DemoSensor] = []
     for name, unit_code, sample in DEMO_SENSORS:
         existing = session.scalar(select(Sensor).where(Sensor.name == name))

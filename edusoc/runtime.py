@@ -29,6 +29,7 @@ from playbooks.playbook import BUNDLED, load_playbooks
 from playbooks.scheduler import Scheduler
 from reports.incident_reports import ReportService
 from soc_api import ApiContext, create_app
+from soc_core.security import limit_concurrent_hashing
 from soc_api.context import DetectionContext
 from soc_core.clock import Clock, SystemClock
 from soc_core.config import Settings
@@ -163,6 +164,7 @@ def open_event_store(settings: Settings) -> EventStore:
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
     settings.data_path.mkdir(parents=True, exist_ok=True)
+    limit_concurrent_hashing(settings.auth.max_concurrent_hashes, settings.auth.hash_wait_seconds)
     engine = make_engine(settings.case_store_url)
     migrate(engine)
     sessions = session_factory(engine)

@@ -47,6 +47,9 @@ def _print_demo_banner(base_url: str) -> None:
     accounts = "\n".join(f"    {username:<10} {role.label}" for username, _, role, _ in DEMO_USERS)
     print(
         f"\n  edusoc demo — {base_url}\n"
-        f"  Demo accounts (password for all: {DEMO_PASSWORD} — demo only, change for real use):\n{accounts}\n",
+        f"  Demo accounts (password for all: {DEMO_PASSWORD} — demo only, change for real use):\n{accounts}\n"
+        "  注意：演示账户不启用两步登录（动态口令），也不受口令策略约束；其他账户按 auth.require_mfa 要求两步登录。\n"
+        "  Note: the demo accounts log in without a second factor (TOTP) and skip the password policy;\n"
+        "  every other account follows auth.require_mfa (two-step login).\n",
         flush=True,
     )

@@ -30,6 +30,40 @@ class ApiSettings(_Section):
     cookie_secure: bool = False
 
 
+class AuthSettings(_Section):
+    """Login and sessions. Defaults follow GB/T 22239-2019 level 3 (等保三级) §8.1.4.1 身份鉴别: login failure
+    handling (limit attempts, lock), idle sessions end, two factors of which one cryptographic (DOMAIN.md §2)."""
+
+    # Every user logs in with password + TOTP (RFC 6238). The demo exempts its own demo accounts and says so.
+    require_mfa: bool = True
+    # Lockout: this many failed logins within the window lock the account (and, at the address limit, the
+    # source address) for lockout_minutes. [I] 5 / 15 min, OWASP Authentication Cheat Sheet's usual figures.
+    max_failures: int = Field(default=5, ge=1)
+    address_max_failures: int = Field(default=20, ge=1)  # higher: a school's users share one NAT address
+    failure_window_minutes: float = Field(default=15.0, gt=0)
+    lockout_minutes: float = Field(default=15.0, gt=0)
+    # A session (bearer token or UI cookie) unused this long ends (登录连接超时自动退出); 0 = never.
+    session_idle_minutes: float = Field(default=30.0, ge=0)
+    # The short-lived token between the password step and the TOTP step.
+    mfa_challenge_minutes: float = Field(default=5.0, gt=0)
+    mfa_issuer: str = "edusoc"
+    # Password policy on create, reset and change (口令复杂度): length, character classes (lower, upper,
+    # digit, other), never the user name, never one of the last password_history passwords.
+    password_min_length: int = Field(default=12, ge=8)
+    password_min_classes: int = Field(default=3, ge=1, le=4)
+    password_history: int = Field(default=5, ge=0)
+    # Password hashing runs at most this many at once; a login beyond waits up to hash_wait_seconds, then 503.
+    # Each Argon2id hash holds 19 MiB (OWASP's minimum: m=19 MiB, t=2, p=1), so at most 4 × 19 MiB.
+    max_concurrent_hashes: int = Field(default=4, ge=1)
+    hash_wait_seconds: float = Field(default=10.0, gt=0)
+
+
+class AuditSettings(_Section):
+    # Audit entries are kept at least six months (GB/T 22239-2019 L3 §8.1.4.3 审计记录保护; 网络安全法 art. 21):
+    # 184 days covers any six calendar months. Pruning never deletes a younger entry; fewer days are refused.
+    retention_days: int = Field(default=184, ge=184)
+
+
 class EventStoreSettings(_Section):
     backend: Literal["sqlite", "elasticsearch"] = "sqlite"
     sqlite_path: str = "events.db"  # relative to data_dir
@@ -241,6 +275,8 @@ class Settings(BaseSettings):
     # SQLAlchemy URL of the case store; empty means SQLite at <data_dir>/edusoc.db.
     database_url: str = ""
     api: ApiSettings = Field(default_factory=ApiSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     event_store: EventStoreSettings = Field(default_factory=EventStoreSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     detection: DetectionSettings = Field(default_factory=DetectionSettings)

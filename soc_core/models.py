@@ -38,12 +38,16 @@ class User(Base):
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
+    # Only the demo's seeded accounts are exempt from two-factor login (auth.require_mfa).
+    mfa_exempt: Mapped[bool] = mapped_column(default=False)
+    password_changed_at: Mapped[datetime | None]
 
     unit: Mapped[Unit] = relationship()
 
 
 class LoginToken(Base):
-    """A bearer token or UI session; only its SHA-256 is stored."""
+    """A bearer token or UI session (kind "session"), or the short-lived token between the password and the
+    TOTP step (kind "mfa"); only its SHA-256 is stored."""
 
     __tablename__ = "login_tokens"
 
@@ -53,6 +57,10 @@ class LoginToken(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    kind: Mapped[str] = mapped_column(String(16), default="session")
+    last_used_at: Mapped[datetime | None]  # for the idle timeout (auth.session_idle_minutes)
+    address: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
 
     user: Mapped[User] = relationship()
 
@@ -150,3 +158,6 @@ class AuditEntry(Base):
     target_id: Mapped[str] = mapped_column(String(64))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Hash chain (soc_core.audit_chain): SHA-256 over the previous entry's hash and this entry's content.
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))

@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from soc_core.audit import record_audit
-from soc_core.clock import Clock, as_utc, to_db
+from soc_core.clock import Clock, to_db
 from soc_core.models import LoginToken, Sensor, Unit, User
 from soc_core.org import PARENT_KIND, Role, UnitKind, child_path
-from soc_core.security import hash_password, hash_token, new_token, verify_password
+from soc_core.passwords import PasswordPolicy, display_name_problems, password_problems, username_problems
+from soc_core.security import hash_password, hash_token, new_token
 
 
 class OrgError(ValueError):
@@ -39,10 +39,14 @@ def units_within(scope: Unit) -> Select[tuple[Unit]]:
 
 def create_user(
     session: Session, clock: Clock, username: str, password: str, role: Role, unit: Unit,
-    display_name: str = "", actor: str = "system",
+    display_name: str = "", actor: str = "system", policy: PasswordPolicy | None = PasswordPolicy(),
 ) -> User:
-    if len(password) < 8:
-        raise OrgError("a password needs at least 8 characters")
+    """A new user; ``policy`` None is only for the demo's seeded accounts (they share a published password)."""
+    problems = username_problems(username) + display_name_problems(display_name)
+    if policy is not None:
+        problems += password_problems(policy, password, username)
+    if problems:
+        raise OrgError("；".join(problems))
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise OrgError(f"user {username!r} exists already")
     if role is Role.SCHOOL_ADMIN and unit.kind != UnitKind.SCHOOL.value:
@@ -55,29 +59,6 @@ def create_user(
     session.flush()
     record_audit(session, clock, actor, "user.create", "user", user.id, unit.id, username=username, role=role.value)
     return user
-
-
-def authenticate_user(session: Session, username: str, password: str) -> User | None:
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active or not verify_password(user.password_hash, password):
-        return None
-    return user
-
-
-def issue_login_token(session: Session, clock: Clock, user: User, lifetime: timedelta) -> str:
-    """Create a bearer token / UI session for ``user``; the plain token is returned once."""
-    token = new_token()
-    now = clock.now()
-    session.add(LoginToken(token_hash=hash_token(token), user_id=user.id, created_at=to_db(now), expires_at=to_db(now + lifetime)))
-    record_audit(session, clock, user.username, "auth.login", "user", user.id, user.unit_id)
-    return token
-
-
-def user_for_token(session: Session, clock: Clock, token: str) -> User | None:
-    login = session.scalar(select(LoginToken).where(LoginToken.token_hash == hash_token(token)))
-    if login is None or login.revoked_at is not None or as_utc(login.expires_at) <= clock.now():
-        return None
-    return login.user if login.user.active else None
 
 
 def revoke_login_token(session: Session, clock: Clock, token: str) -> None:

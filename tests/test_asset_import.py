@@ -10,11 +10,11 @@ from openpyxl import Workbook, load_workbook
 
 from sqlalchemy import select
 
-from edusoc.demo import DEMO_PASSWORD
+from edusoc.demo import create_demo_user
 from inventory.models import InformationSystem, SecurityAdmin
 from soc_core.models import Unit
 from soc_core.org import Role, UnitKind
-from soc_core.repositories import create_unit, create_user
+from soc_core.repositories import create_unit
 from tests.api_helpers import DemoProcess, start_demo_process
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -27,7 +27,7 @@ def demo(tmp_path, clock) -> Iterator[DemoProcess]:
     with process.runtime.sessions() as session:
         county = session.scalars(select(Unit).where(Unit.code == "DEMO-COUNTY")).one()
         school = create_unit(session, "示范区第九中学", UnitKind.SCHOOL, county, code="DEMO-SCHOOL-9")
-        create_user(session, clock, "school9", DEMO_PASSWORD, Role.SCHOOL_ADMIN, school)
+        create_demo_user(session, clock, "school9", Role.SCHOOL_ADMIN, school)
         session.commit()
     yield process
     process.runtime.close()

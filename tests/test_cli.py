@@ -10,8 +10,9 @@ from edusoc.demo import seed_demo_region
 from soc_core.clock import ManualClock
 from soc_core.config import Settings
 from soc_core.db import make_engine, migrate, session_factory
-from soc_core.models import AuditEntry
-from soc_core.repositories import authenticate_user, sensor_for_token
+from soc_core.models import AuditEntry, User
+from soc_core.repositories import sensor_for_token
+from soc_core.security import verify_password
 
 runner = CliRunner()
 
@@ -29,18 +30,19 @@ def _seeded(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
 def test_user_add_creates_a_login(tmp_path, monkeypatch):
     engine, sessions = _seeded(tmp_path, monkeypatch)
     result = runner.invoke(app, ["user", "add", "alice", "--role", "duty_officer", "--unit", "DEMO-COUNTY",
-                                 "--password", "s3cret-pass", "--display-name", "张值班"])
+                                 "--password", "s3cret-pass-1", "--display-name", "张值班"])
     assert result.exit_code == 0, result.output
     assert "示范区教育局" in result.output
     with sessions() as session:
-        assert authenticate_user(session, "alice", "s3cret-pass") is not None
+        alice = session.query(User).filter_by(username="alice").one()
+        assert verify_password(alice.password_hash, "s3cret-pass-1")
         assert session.query(AuditEntry).filter_by(action="user.create", actor="cli").count() == 1
     engine.dispose()
 
 
 def test_user_add_refuses_a_school_admin_outside_a_school(tmp_path, monkeypatch):
     engine, _ = _seeded(tmp_path, monkeypatch)
-    result = runner.invoke(app, ["user", "add", "bob", "--role", "school_admin", "--unit", "DEMO-CITY", "--password", "s3cret-pass"])
+    result = runner.invoke(app, ["user", "add", "bob", "--role", "school_admin", "--unit", "DEMO-CITY", "--password", "s3cret-pass-1"])
     assert result.exit_code == 1 and "must belong to a school" in result.output
     engine.dispose()
 

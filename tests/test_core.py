@@ -10,9 +10,9 @@ from soc_core.config import ConfigError, load_settings
 from soc_core.events import EventError, stable_event_id, validate_event
 from soc_core.models import AuditEntry
 from soc_core.org import Role, UnitKind
-from soc_core.repositories import (
-    OrgError, authenticate_user, create_unit, create_user, issue_login_token, units_within, user_for_token,
-)
+from soc_core.config import AuthSettings
+from soc_core.login import LoginRefused, live_session, password_step
+from soc_core.repositories import OrgError, create_unit, create_user, units_within
 
 
 def _event(**fields: object) -> dict[str, object]:
@@ -101,16 +101,17 @@ def test_org_tree_scopes_subtrees(session):
 
 def test_password_is_hashed_and_token_expires(session, clock):
     province = create_unit(session, "省教育厅", UnitKind.PROVINCE)
-    user = create_user(session, clock, "duty", "correct horse", Role.DUTY_OFFICER, province)
-    assert "correct horse" not in user.password_hash
-    assert authenticate_user(session, "duty", "wrong password") is None
-    assert authenticate_user(session, "duty", "correct horse") is user
-    token = issue_login_token(session, clock, user, timedelta(hours=1))
-    assert user_for_token(session, clock, token) is user
+    user = create_user(session, clock, "duty", "Correct horse 9", Role.DUTY_OFFICER, province)
+    assert "Correct horse 9" not in user.password_hash
+    settings = AuthSettings(require_mfa=False, session_idle_minutes=0)
+    with pytest.raises(LoginRefused):
+        password_step(session, clock, settings, 1.0, "duty", "wrong password", "127.0.0.1")
+    token = password_step(session, clock, settings, 1.0, "duty", "Correct horse 9", "127.0.0.1").token
+    assert live_session(session, clock, token, 0).user is user
     clock.advance(timedelta(hours=1, seconds=1))
-    assert user_for_token(session, clock, token) is None
+    assert live_session(session, clock, token, 0) is None
     actions = [entry.action for entry in session.query(AuditEntry)]
-    assert actions == ["user.create", "auth.login"]
+    assert actions == ["user.create", "auth.failed", "auth.login"]
 
 
 def test_example_config_lists_valid_settings():

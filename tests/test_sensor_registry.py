@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from edusoc.demo import create_demo_user
 from inventory.coverage import unit_coverage
 from soc_core.models import AuditEntry, Sensor
 from soc_core.org import Role
-from soc_core.repositories import create_user
 from soc_core.security import hash_token
 from tests.api_helpers import DemoProcess, start_demo_process
 
@@ -79,9 +79,9 @@ def test_only_admins_duty_officers_and_school_admins_within_scope_manage_sensors
     assert demo.client.post("/api/v1/sensors", json=body, headers=demo.login("drill")).status_code == 403
     assert demo.client.post("/api/v1/sensors", json=body, headers=demo.login("school2")).status_code == 201
     with demo.runtime.sessions() as session:
-        create_user(session, clock, "duty1", "duty1-password", Role.DUTY_OFFICER, demo.unit("DEMO-SCHOOL-1"))
+        create_demo_user(session, clock, "duty1", Role.DUTY_OFFICER, demo.unit("DEMO-SCHOOL-1"))
         session.commit()
-    local = demo.login("duty1", "duty1-password")
+    local = demo.login("duty1")
     assert demo.client.post("/api/v1/sensors", json=body, headers=local).status_code == 404
     other = _sensor(demo, "duty", "sensor-school2-web")["sensor_id"]
     assert demo.client.post(f"/api/v1/sensors/{other}/revoke", headers=local).status_code == 404
