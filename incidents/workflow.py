@@ -11,7 +11,7 @@ import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,8 +22,9 @@ from incidents.models import EventLink, EvidenceFile
 from soc_core.audit import record_audit
 from soc_core.clock import Clock, as_utc, to_db
 from soc_core.config import IncidentSettings
-from soc_core.models import Incident
+from soc_core.event_store import EventStore, EventStoreError
 from soc_core.models import Alert as AlertRecord
+from soc_core.models import Incident, Unit
 
 STATUSES = ("new", "acknowledged", "investigating", "contained", "resolved", "closed")
 STATUS_LABELS = {
@@ -142,10 +143,33 @@ def attach_evidence(
     return evidence
 
 
-def link_event(session: Session, clock: Clock, incident: Incident, actor: str, event_id: str, note: str = "") -> EventLink:
+def stored_event_within(session: Session, event_store: EventStore | None, event_id: str, scope_path: str) -> dict[str, Any] | None:
+    """The stored event ``event_id`` when its unit (``organization.id``) lies in the subtree ``scope_path``
+    ("" = everywhere); None when it is missing, unreadable or another unit's — the caller cannot tell which."""
+    if event_store is None:
+        return None
+    try:
+        event = event_store.get(event_id)
+    except EventStoreError:
+        return None
+    if event is None:
+        return None
+    if not scope_path:
+        return event
+    unit_ref = str(event.get("organization.id") or "")
+    unit = session.get(Unit, int(unit_ref)) if unit_ref.isdigit() and len(unit_ref) < 19 else None
+    return event if unit is not None and unit.path.startswith(scope_path) else None
+
+
+def link_event(session: Session, clock: Clock, incident: Incident, actor: str, event_id: str, note: str = "",
+               event_store: EventStore | None = None, scope_path: str = "") -> EventLink:
+    """Link a stored event to the incident; with an event store, only an event of a unit in the actor's
+    subtree ``scope_path`` ("" = everywhere) — another school's event id is refused like a missing one."""
     event_id = event_id.strip()
     if not event_id or len(event_id) > 128:
         raise IncidentError("an event id is 1 to 128 characters")
+    if event_store is not None and stored_event_within(session, event_store, event_id, scope_path) is None:
+        raise IncidentError(f"事件 {event_id} 不存在或不在您的管辖范围内 / event not found in your part of the org tree")
     existing = session.scalar(select(EventLink).where(EventLink.incident_id == incident.id, EventLink.event_id == event_id))
     if existing is not None:
         return existing

@@ -9,15 +9,13 @@ and reason and skipped; the others are kept.
 """
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from inventory import cells
-from inventory.asset_import import ImportFileError, decode_text
+from inventory.asset_import import ImportFileError, csv_grid
 from inventory.models import FiledApp
 from soc_core.audit import record_audit
 from soc_core.clock import Clock, to_db
@@ -42,7 +40,7 @@ class RegistryImport:
 
 def import_registry_csv(session: Session, clock: Clock, actor: str, content: bytes) -> RegistryImport:
     """Upsert the list's entries; the caller commits."""
-    rows = list(csv.reader(io.StringIO(decode_text(content))))
+    rows = csv_grid(content)
     if not rows:
         raise ImportFileError("名单文件为空")
     header = [cells.clean(h) for h in rows[0]]

@@ -169,8 +169,20 @@ def decode_text(content: bytes) -> str:
     raise ImportFileError("CSV 文件编码无法识别：请另存为 UTF-8 或 GBK")
 
 
+def csv_grid(content: bytes) -> list[list[str]]:
+    """The rows of a CSV file; a malformed line (e.g. a bare CR inside an unquoted field) is an ImportFileError naming it."""
+    reader = csv.reader(io.StringIO(decode_text(content)))
+    grid: list[list[str]] = []
+    try:
+        for row in reader:
+            grid.append(list(row))
+    except csv.Error as exc:
+        raise ImportFileError(f"CSV 第 {reader.line_num} 行格式错误（字段中的换行或回车须放在双引号内）：{exc}") from exc
+    return grid
+
+
 def read_csv(content: bytes, kind: str | None, report: ImportReport) -> list[SheetRows]:
-    grid = [list(row) for row in csv.reader(io.StringIO(decode_text(content)))]
+    grid = csv_grid(content)
     if kind is not None:
         if kind not in KINDS:
             raise ImportFileError(f"未知的资产类别“{kind}”")

@@ -8,8 +8,11 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from soc_api.context import ApiContext
+from soc_api.input_guard import InputGuard
+from soc_api.security_headers import SecurityHeaders
 from soc_api.routers import (
-    asset_files, assets, auth, compliance, duty, events, health, incidents, jobs, notices, rules, sensors, zero_reports,
+    asset_files, assets, audit, auth, compliance, duty, events, health, incidents, jobs, notices, rules, sensors, users,
+    zero_reports,
 )
 from soc_api.ui import pages, suppressions
 from soc_api.ui import assets as ui_assets, duty as duty_ui, rules as rules_ui, sensors as sensors_ui
@@ -24,10 +27,13 @@ def create_app(context: ApiContext, extra_routers: Sequence[APIRouter] = ()) -> 
         "Every /api/v1 route needs a bearer token from POST /api/v1/auth/token and is scoped by the org tree.",
     )
     app.state.context = context
-    for router in (auth.router, incidents.router, incidents.suppressions, events.router, sensors.router, asset_files.router,
-                   assets.router, compliance.router, rules.router, health.router, jobs.router, duty.router, notices.router,
-                   zero_reports.router, *extra_routers, ui_assets.router, pages.router, duty_ui.router, rules_ui.router, sensors_ui.router,
-                   suppressions.router):
+    for router in (auth.router, users.router, audit.router, incidents.router, incidents.suppressions, events.router,
+                   sensors.router, asset_files.router, assets.router, compliance.router, rules.router, health.router, jobs.router,
+                   duty.router, notices.router, zero_reports.router, *extra_routers, ui_assets.router, pages.router, duty_ui.router,
+                   rules_ui.router, sensors_ui.router, suppressions.router):
         app.include_router(router)
+    # The last added runs first: SecurityHeaders wraps InputGuard, so the guard's 422s carry the headers too.
+    app.add_middleware(InputGuard)
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).resolve().parent / "static")), name="static")
     return app

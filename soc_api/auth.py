@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from soc_api.context import ApiContext
 from soc_core.models import Unit, User
 from soc_core.org import Role
-from soc_core.repositories import user_for_token
+from soc_core.login import live_session
 
 SESSION_COOKIE = "edusoc_session"
 
@@ -33,10 +33,16 @@ class Principal:
     user: User
     role: Role
     scope_path: str
+    session_id: int | None = None  # the login session (token) this request came with
 
     @property
     def is_global(self) -> bool:
         return self.role is Role.SYSTEM_ADMIN
+
+    @property
+    def event_scope(self) -> str:
+        """The org-tree path prefix of the events this principal may read ("" = all)."""
+        return "" if self.is_global else self.scope_path
 
     def visible_units(self) -> Select[tuple[int]]:
         query = select(Unit.id)
@@ -59,10 +65,12 @@ def current_principal(
     session: Annotated[Session, Depends(get_session)],
 ) -> Principal:
     token = _token_from(request)
-    user = user_for_token(session, context.clock, token) if token else None
-    if user is None:
-        raise HTTPException(401, "not authenticated: log in or send a valid bearer token", headers={"WWW-Authenticate": "Bearer"})
-    return Principal(user=user, role=Role(user.role), scope_path=user.unit.path)
+    login = live_session(session, context.clock, token, context.settings.auth.session_idle_minutes) if token else None
+    if login is None:
+        raise HTTPException(401, "未登录或会话已过期，请重新登录 / not authenticated: log in or send a valid bearer token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    user = login.user
+    return Principal(user=user, role=Role(user.role), scope_path=user.unit.path, session_id=login.id)
 
 
 def writing_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:

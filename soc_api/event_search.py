@@ -65,9 +65,12 @@ def field_filters(params: Mapping[str, str], reserved: frozenset[str]) -> dict[s
             raise SearchError(422, f"unknown parameter {name!r}: neither a search option nor a field of the event schema")
         if spec.type in ("port", "long"):
             try:
-                filters[name] = int(value)
+                number = int(value)
             except ValueError:
                 raise SearchError(422, f"{name}: expected an integer, got {value!r}") from None
+            if not -(2**63) <= number < 2**63:
+                raise SearchError(422, f"{name}：整数超出范围 / integer out of range (signed 64-bit)")
+            filters[name] = number
         else:
             filters[name] = value
     return filters

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from incidents import CATEGORY_LABELS, GRADE_LABELS, STATUS_LABELS, time_left
 from incidents.models import EventLink, EvidenceFile, SuppressionRule, TimelineEntry
+from incidents.workflow import stored_event_within
 from playbooks.deadlines import TASK
 from playbooks.models import EscalationStep, PlaybookTask
 from reports.incident_reports import KIND_LABELS
@@ -16,7 +17,7 @@ from soc_api.schemas.incidents import AlertOut, EvidenceOut, IncidentDetail, Inc
 from soc_api.schemas.reports import ReportOut
 from soc_api.schemas.suppressions import SuppressionOut
 from soc_core.clock import Clock, as_utc, as_utc_or_none
-from soc_core.event_store import EventStore, EventStoreError
+from soc_core.event_store import EventStore
 from soc_core.models import Incident, Unit
 
 
@@ -68,7 +69,8 @@ def incident_out(incident: Incident, clock: Clock) -> IncidentOut:
 
 
 def incident_detail(incident: Incident, clock: Clock, session: Session | None = None,
-                    event_store: EventStore | None = None) -> IncidentDetail:
+                    event_store: EventStore | None = None, event_scope: str = "") -> IncidentDetail:
+    """The incident with its parts; linked events are read only within ``event_scope`` (the caller's subtree)."""
     timeline: list[TimelineOut] = []
     evidence: list[EvidenceOut] = []
     linked: list[LinkedEventOut] = []
@@ -89,7 +91,7 @@ def incident_detail(incident: Incident, clock: Clock, session: Session | None = 
                                 uploaded_by=e.uploaded_by, uploaded_at=as_utc(e.uploaded_at)) for e in session.scalars(
             select(EvidenceFile).where(EvidenceFile.incident_id == incident.id).order_by(EvidenceFile.id))]
         linked = [LinkedEventOut(event_id=link.event_id, note=link.note, added_by=link.added_by,
-                                 event=_stored_event(event_store, link.event_id)) for link in session.scalars(
+                                 event=stored_event_within(session, event_store, link.event_id, event_scope)) for link in session.scalars(
             select(EventLink).where(EventLink.incident_id == incident.id).order_by(EventLink.id))]
     return IncidentDetail(
         timeline=timeline, evidence=evidence, linked_events=linked, tasks=tasks, reports=reports,
@@ -107,15 +109,6 @@ def incident_detail(incident: Incident, clock: Clock, session: Session | None = 
 def _unit_name(session: Session, unit_id: int | None) -> str | None:
     unit = session.get(Unit, unit_id) if unit_id else None
     return unit.name if unit else None
-
-
-def _stored_event(event_store: EventStore | None, event_id: str) -> dict | None:  # type: ignore[type-arg]
-    if event_store is None:
-        return None
-    try:
-        return event_store.get(event_id)
-    except EventStoreError:
-        return None  # the link stays; the event is shown as unavailable
 
 
 def report_out(report: IncidentReport) -> ReportOut:

@@ -53,8 +53,8 @@ def _act(session: Session, context: ApiContext, action: Callable[[], T]) -> T:
     return result
 
 
-def _detail(session: Session, context: ApiContext, incident: Incident) -> IncidentDetail:
-    return incident_detail(incident, context.clock, session, context.event_store)
+def _detail(session: Session, context: ApiContext, principal: Principal, incident: Incident) -> IncidentDetail:
+    return incident_detail(incident, context.clock, session, context.event_store, principal.event_scope)
 
 
 @router.get("", response_model=IncidentPage, summary="Incidents in your scope, soonest deadline first")
@@ -71,7 +71,7 @@ def list_incidents(
 
 @router.get("/{incident_id}", response_model=IncidentDetail, summary="One incident with its alerts, timeline, evidence and linked events")
 def get_incident(incident_id: int, principal: CurrentPrincipal, context: Context, session: DbSession) -> IncidentDetail:
-    return _detail(session, context, _incident(session, principal, incident_id))
+    return _detail(session, context, principal, _incident(session, principal, incident_id))
 
 
 @router.post("", response_model=IncidentDetail, status_code=201, summary="Register an incident by hand")
@@ -84,7 +84,7 @@ def create_incident(body: IncidentCreate, principal: WritingPrincipal, context: 
         Grade(body.grade), Source(body.source), body.description, principal.user.id, on_open=context.on_incident_open,
         title_en=body.title_en,
     ))
-    return _detail(session, context, incident)
+    return _detail(session, context, principal, incident)
 
 
 @router.post("/{incident_id}/status", response_model=IncidentDetail, summary="Move the incident along its workflow")
@@ -97,14 +97,14 @@ def post_status(incident_id: int, body: StatusChange, principal: WritingPrincipa
             context.on_incident_open(session, incident)  # closing starts the 30-day final-report clock
 
     _act(session, context, step)
-    return _detail(session, context, incident)
+    return _detail(session, context, principal, incident)
 
 
 @router.post("/{incident_id}/comments", response_model=IncidentDetail, status_code=201, summary="Add a comment to the timeline")
 def post_comment(incident_id: int, body: CommentIn, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     incident = _incident(session, principal, incident_id)
     _act(session, context, lambda: add_comment(session, context.clock, incident, principal.user.username, body.text))
-    return _detail(session, context, incident)
+    return _detail(session, context, principal, incident)
 
 
 @router.post("/{incident_id}/evidence", response_model=IncidentDetail, status_code=201,
@@ -119,7 +119,7 @@ def post_evidence(incident_id: int, file: UploadFile, principal: WritingPrincipa
         if isinstance(exc.__cause__, EvidenceTooLarge):
             raise HTTPException(413, str(exc.__cause__)) from exc
         raise
-    return _detail(session, context, incident)
+    return _detail(session, context, principal, incident)
 
 
 @router.get("/{incident_id}/evidence/{evidence_id}", summary="Download an evidence file")
@@ -138,8 +138,9 @@ def get_evidence(incident_id: int, evidence_id: int, principal: CurrentPrincipal
 @router.post("/{incident_id}/events", response_model=IncidentDetail, status_code=201, summary="Link an event (by id) to the incident")
 def post_event_link(incident_id: int, body: EventLinkIn, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     incident = _incident(session, principal, incident_id)
-    _act(session, context, lambda: link_event(session, context.clock, incident, principal.user.username, body.event_id, body.note))
-    return _detail(session, context, incident)
+    _act(session, context, lambda: link_event(session, context.clock, incident, principal.user.username, body.event_id, body.note,
+                                                 context.event_store, principal.event_scope))
+    return _detail(session, context, principal, incident)
 
 
 @router.post("/{incident_id}/merge", response_model=IncidentDetail, summary="Merge other incidents of the same unit into this one")
@@ -152,7 +153,7 @@ def post_merge(incident_id: int, body: MergeIn, principal: WritingPrincipal, con
             context.on_incident_open(session, target)  # the merged deadline may be sooner
 
     _act(session, context, merge)
-    return _detail(session, context, target)
+    return _detail(session, context, principal, target)
 
 
 @router.post("/{incident_id}/split", response_model=IncidentDetail, status_code=201, summary="Split alerts off into a new incident")
@@ -161,7 +162,7 @@ def post_split(incident_id: int, body: SplitIn, principal: WritingPrincipal, con
     new = _act(session, context, lambda: split_incident(
         session, context.clock, context.settings.incidents, incident, body.alert_ids, principal.user.username, body.title,
         on_open=context.on_incident_open))
-    return _detail(session, context, new)
+    return _detail(session, context, principal, new)
 
 
 @router.post("/{incident_id}/grade", response_model=IncidentDetail, summary="Regrade by hand, with a reason")
@@ -173,7 +174,7 @@ def post_grade(incident_id: int, body: GradeIn, principal: WritingPrincipal, con
             context.on_incident_open(session, incident)
 
     _act(session, context, regrade)
-    return _detail(session, context, incident)
+    return _detail(session, context, principal, incident)
 
 
 @suppressions.get("", response_model=list[SuppressionOut], summary="Suppression rules of the units in your scope")
@@ -216,7 +217,7 @@ def patch_report_fields(incident_id: int, body: ReportFieldsIn, principal: Writi
     if context.on_incident_open is not None:
         context.on_incident_open(session, incident)  # the operator type moves the first-report deadline
     session.commit()
-    return _detail(session, context, incident)
+    return _detail(session, context, principal, incident)
 
 
 @router.get("/{incident_id}/reports", response_model=list[ReportOut], summary="Reports made for the incident, every version")
@@ -253,4 +254,4 @@ def export_report(incident_id: int, report_id: int, fmt: str, principal: Current
 def post_task_done(incident_id: int, task_id: int, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     incident = _incident(session, principal, incident_id)
     _act(session, context, lambda: complete_task(session, context.clock, incident, task_id, principal.user.username))
-    return _detail(session, context, incident)
+    return _detail(session, context, principal, incident)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 from urllib.parse import quote
@@ -19,11 +18,13 @@ from soc_api.auth import Context, DbSession, SESSION_COOKIE
 from soc_api.event_search import SearchError, SearchRequest, field_filters, histogram_interval, parse_time, scoped_query
 from soc_api.incident_views import incident_detail, incident_out, merge_candidates, scoped_incident, scoped_incidents
 from soc_api.ui.common import UiPrincipal, templates, to_login
-from soc_core.audit import record_audit
-from soc_core.clock import SHANGHAI
+from soc_core.clock import SHANGHAI, to_db
 from soc_core.event_store import EventStoreError
 from soc_core.models import Unit
-from soc_core.repositories import authenticate_user, issue_login_token, revoke_login_token, units_within
+from soc_core.login import MFA_CHALLENGE, LoginRefused, challenge_token, open_session, password_step, record_failure
+from soc_core.mfa import verify_second_factor
+from soc_core.repositories import revoke_login_token, units_within
+from soc_core.security import HashingBusy
 
 router = APIRouter(include_in_schema=False)
 
@@ -36,19 +37,37 @@ def login_page(request: Request) -> Response:
 @router.post("/login")
 def login(
     request: Request, context: Context, session: DbSession,
-    username: Annotated[str, Form()], password: Annotated[str, Form()],
+    username: Annotated[str, Form()], password: Annotated[str, Form()], otp: Annotated[str, Form()] = "",
 ) -> Response:
-    user = authenticate_user(session, username, password)
-    if user is None:
-        record_audit(session, context.clock, username[:64], "auth.failed", "user", username[:64])
-        session.commit()
-        return templates.TemplateResponse(request, "login.html", {"error": "用户名或密码错误 / Wrong username or password"}, status_code=401)
-    lifetime = timedelta(hours=context.settings.api.session_hours)
-    token = issue_login_token(session, context.clock, user, lifetime)
-    session.commit()
+    """The server-rendered form logs in in one post: password and, for an enrolled user, the TOTP code."""
+    address = request.client.host if request.client else ""
+    agent = request.headers.get("user-agent", "")
+
+    def refused(message: str, status: int) -> Response:
+        return templates.TemplateResponse(request, "login.html", {"error": message}, status_code=status)
+
+    try:
+        accepted = password_step(session, clock := context.clock, context.settings.auth, context.settings.api.session_hours,
+                                 username, password, address, agent)
+        if accepted.kind == MFA_CHALLENGE:
+            challenge = challenge_token(session, clock, accepted.token)
+            if challenge is not None:
+                challenge.revoked_at = to_db(clock.now())
+            if not accepted.enrolled:
+                session.commit()
+                return refused("请先在控制台绑定动态口令（两步登录） / enrol an authenticator in the console first", 401)
+            if not verify_second_factor(session, clock, accepted.user, otp):
+                session.commit()
+                record_failure(session, clock, context.settings.auth, username, address, "mfa")
+                return refused("动态口令错误或已使用 / wrong or reused authenticator code", 401)
+            accepted = open_session(session, clock, context.settings.api.session_hours, accepted.user, address, agent)
+    except LoginRefused as exc:
+        return refused(exc.message, exc.status)
+    except HashingBusy:
+        return refused("登录繁忙，请稍后重试 / too many logins at once, retry shortly", 503)
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=int(lifetime.total_seconds()), httponly=True,
+        SESSION_COOKIE, accepted.token, max_age=accepted.expires_in, httponly=True,
         samesite="strict", secure=context.settings.api.cookie_secure,
     )
     return response
@@ -82,7 +101,7 @@ def incident_page(incident_id: int, request: Request, principal: UiPrincipal, co
     if incident is None:
         return templates.TemplateResponse(request, "not_found.html", {"principal": principal}, status_code=404)
     return templates.TemplateResponse(request, "incident.html", {
-        "principal": principal, "incident": incident_detail(incident, context.clock, session, context.event_store),
+        "principal": principal, "incident": incident_detail(incident, context.clock, session, context.event_store, principal.event_scope),
         "error": request.query_params.get("error"), "merge_candidates": [incident_out(i, context.clock) for i in merge_candidates(session, incident)],
     })
 
@@ -179,7 +198,7 @@ async def incident_action(incident_id: int, action: str, request: Request, princ
             attach_evidence(session, clock, incident, actor, upload.filename or "", upload.content_type or "", upload.file,
                             context.settings.data_path / "evidence", policy.evidence_max_bytes)
         elif action == "link":
-            link_event(session, clock, incident, actor, text("event_id"), text("note"))
+            link_event(session, clock, incident, actor, text("event_id"), text("note"), context.event_store, principal.event_scope)
         elif action == "grade":
             set_grade(session, clock, policy, incident, Grade(text("grade")), actor, text("reason"))
             if context.on_incident_open is not None:
