@@ -38,7 +38,10 @@ class DemoProcess:
 
 
 def start_demo_process(data_dir: Path, clock: Clock, **settings: object) -> DemoProcess:
-    runtime = build_runtime(Settings(data_dir=str(data_dir), **settings), clock)
+    """A runtime with the demo region. Tests move the clock by hours while holding a login, so sessions do not end
+    when idle here unless a test sets ``auth={"session_idle_minutes": …}`` itself (tests/test_auth_login.py does)."""
+    auth = {"session_idle_minutes": 0, **dict(settings.pop("auth", {}))}  # type: ignore[call-overload]
+    runtime = build_runtime(Settings(data_dir=str(data_dir), auth=auth, **settings), clock)
     with runtime.sessions() as session:
         sensors = {s.name: s for s in seed_demo_region(session, clock)}
     return DemoProcess(runtime, TestClient(runtime.app), sensors)

@@ -14,7 +14,7 @@ STRONG = "Wachdienst-2026"
 
 @pytest.fixture
 def demo(tmp_path, clock) -> Iterator[DemoProcess]:
-    process = start_demo_process(tmp_path, clock, auth={"require_mfa": False})
+    process = start_demo_process(tmp_path, clock, auth={"require_mfa": False, "session_idle_minutes": 30})
     yield process
     process.runtime.close()
 
