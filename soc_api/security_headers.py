@@ -2,13 +2,14 @@
 
 Headers (OWASP Secure Headers): a Content-Security-Policy for a same-origin single-page app built by Vite
 (scripts only from this origin, no inline script, no eval; no framing), X-Frame-Options DENY for old
-browsers, nosniff, a strict Referrer-Policy and a restrictive Permissions-Policy. The interactive API docs
+browsers, nosniff, a Referrer-Policy that tells other sites nothing and a restrictive Permissions-Policy. The interactive API docs
 (/docs, /redoc) load Swagger UI from its CDN, so only they get a wider policy.
 
 CSRF (OWASP CSRF Prevention, "verify origin with standard headers"): a state-changing request (POST, PUT,
 PATCH, DELETE) that does not carry a bearer token — so a browser may have attached the session cookie — is
 refused with 403 when the browser says it comes from elsewhere: ``Sec-Fetch-Site`` other than same-origin
-or none, or an ``Origin`` other than this server's own (another port of the same host is another origin).
+or none, or (from browsers without Fetch Metadata) an ``Origin`` other than this server's own (another port of
+the same host is another origin).
 Clients that send neither header (command-line tools, sensors) are not browsers and are let through.
 """
 from __future__ import annotations
@@ -26,7 +27,8 @@ DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.j
 _COMMON = [
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    # same-origin, not no-referrer: with no-referrer Chromium sends "Origin: null" on this site's own form posts
+    (b"referrer-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
@@ -48,8 +50,8 @@ def cross_origin_reason(scope: Scope) -> str | None:
     if (_header(scope, b"authorization") or "").lower().startswith("bearer "):
         return None  # a bearer token is never attached by a browser on its own
     fetch_site = _header(scope, b"sec-fetch-site")
-    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
-        return f"Sec-Fetch-Site: {fetch_site}"
+    if fetch_site is not None:  # set by the browser itself, never by a page's script: it alone decides
+        return None if fetch_site in ("same-origin", "none") else f"Sec-Fetch-Site: {fetch_site}"
     origin = _header(scope, b"origin")
     if origin is not None:
         # Host and port decide (behind a TLS-terminating proxy the scheme seen here may differ).

@@ -112,7 +112,7 @@ def unlock(session: Session, clock: Clock, user: User, actor: str) -> None:
     record_audit(session, clock, actor, "user.unlock", "user", user.id, user.unit_id)
 
 
-_WRONG = "用户名或口令错误 / wrong username or password"
+_WRONG = "用户名或密码错误 / wrong username or password"
 
 
 def password_step(session: Session, clock: Clock, settings: AuthSettings, session_hours: float,

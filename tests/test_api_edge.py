@@ -81,7 +81,7 @@ def test_every_response_carries_the_security_headers(demo):
         assert "frame-ancestors 'none'" in csp
         assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["x-content-type-options"] == "nosniff"
-        assert response.headers["referrer-policy"] == "no-referrer"
+        assert response.headers["referrer-policy"] == "same-origin"
 
 
 def test_a_form_posted_from_another_port_with_the_session_cookie_is_refused(demo, clock):

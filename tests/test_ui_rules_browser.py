@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pytest
+from playwright.sync_api import expect  # locator waits: the page's CSP forbids the eval behind wait_for_function
 
 from soc_core.clock import ManualClock
 from soc_core.models import AuditEntry
@@ -45,14 +46,14 @@ def test_school_admin_switches_a_rule_off_for_the_school(browser, site):  # noqa
     options = page.locator("#switch-unit option").all_inner_texts()
     assert len(options) == 1 and "第一中学" in options[0]  # only the school's own unit
     row.locator("button.disable").click()
-    page.wait_for_function(f"document.querySelector(\"tr[data-rule-id='{SQL_INJECTION}'] .disabled-units\").textContent.includes('DEMO')")
+    expect(page.locator(f"tr[data-rule-id='{SQL_INJECTION}'] .disabled-units")).to_contain_text("DEMO", timeout=30_000)
     code = row.locator(".disabled-units").inner_text()
     detection = demo.runtime.app.state.context.detection
     assert not detection.switches.enabled(SQL_INJECTION, code)
     with demo.runtime.sessions() as session:
         assert session.query(AuditEntry).filter_by(action="rule.disabled", target_id=SQL_INJECTION).count() == 1
     row.locator("button.enable").click()
-    page.wait_for_function(f"document.querySelector(\"tr[data-rule-id='{SQL_INJECTION}'] .disabled-units\").textContent === '—'")
+    expect(page.locator(f"tr[data-rule-id='{SQL_INJECTION}'] .disabled-units")).to_have_text("—", timeout=30_000)
     assert detection.switches.enabled(SQL_INJECTION, code)
 
 

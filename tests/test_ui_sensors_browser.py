@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
+from playwright.sync_api import expect  # locator waits: the page's CSP forbids the eval behind wait_for_function
 
 from soc_core.clock import ManualClock
 from soc_core.models import AuditEntry
@@ -63,12 +64,12 @@ def test_school_admin_registers_rotates_and_revokes_their_schools_sensor(browser
 
     page.on("dialog", lambda dialog: dialog.accept())
     _row(page, "school1-gate-2").locator("button.rotate").click()
-    page.wait_for_function("(old) => document.getElementById('token-value').textContent.length > 20 "
-                           "&& document.getElementById('token-value').textContent !== old", arg=token)
+    expect(page.locator("#token-value")).not_to_have_text(token, timeout=30_000)
     rotated = page.locator("#token-value").inner_text()
+    assert len(rotated) > 20
     assert _beat(live, token) == 401 and _beat(live, rotated) == 200
     _row(page, "school1-gate-2").locator("button.revoke").click()
-    page.wait_for_function("() => document.querySelector(\"tr[data-name='school1-gate-2'] .sensor-status\").textContent === '已吊销'")
+    expect(page.locator("tr[data-name='school1-gate-2'] .sensor-status")).to_have_text("已吊销", timeout=30_000)
     assert _beat(live, rotated) == 401
     page.reload()
     assert _row(page, "school1-gate-2").locator(".sensor-status").inner_text() == "已吊销"
@@ -146,6 +147,6 @@ def test_duty_staff_see_the_disk_queue_alarm_from_80_percent_and_admins_see_the_
     assert "21600 s" in retention.inner_text() and "2026-11-02 15:00:00" in retention.inner_text()  # next run, Beijing time
     assert "合规检查" in jobs.inner_text() and "采集磁盘队列回放" in jobs.inner_text()
     retention.locator("button.run-job").click()
-    admin.wait_for_function("() => document.querySelector(\"tr[data-job-id='events.retention:all'] td.next-run\").textContent.includes('due now')")
+    expect(admin.locator("tr[data-job-id='events.retention:all'] td.next-run")).to_contain_text("due now", timeout=30_000)
     assert demo.runtime.scheduler.run_due() == ["events.retention:all"]
     admin.screenshot(path=str(demo.runtime.settings.data_path / "sensors.png"), full_page=True)
