@@ -17,9 +17,10 @@ from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
+from soc_api.account_views import SessionOut, session_out
 from soc_api.auth import SESSION_COOKIE, Context, CurrentPrincipal, DbSession
 from soc_core.accounts import AccountError, end_session, live_sessions, policy_from, set_password
-from soc_core.clock import as_utc, as_utc_or_none, to_db
+from soc_core.clock import as_utc_or_none, to_db
 from soc_core.login import (
     MFA_CHALLENGE, LoginRefused, PasswordAccepted, challenge_token, check_not_locked, open_session, password_step, record_failure,
 )
@@ -75,16 +76,6 @@ class MeOut(BaseModel):
     mfa_enrolled: bool
     recovery_codes_left: int
     password_changed_at: datetime | None
-
-
-class SessionOut(BaseModel):
-    id: int
-    created_at: datetime
-    last_used_at: datetime | None
-    expires_at: datetime
-    address: str
-    user_agent: str
-    current: bool = Field(description="the session this request came with")
 
 
 class PasswordChangeIn(BaseModel):
@@ -203,12 +194,6 @@ def me(principal: CurrentPrincipal, session: DbSession) -> MeOut:
     return MeOut(id=user.id, username=user.username, display_name=user.display_name, role=user.role, unit_id=user.unit_id,
                  mfa_enrolled=is_enrolled(session, user), recovery_codes_left=remaining_recovery_codes(session, user),
                  password_changed_at=as_utc_or_none(user.password_changed_at))
-
-
-def session_out(login: LoginToken, current_id: int | None) -> SessionOut:
-    return SessionOut(id=login.id, created_at=as_utc(login.created_at), last_used_at=as_utc_or_none(login.last_used_at),
-                      expires_at=as_utc(login.expires_at), address=login.address, user_agent=login.user_agent,
-                      current=login.id == current_id)
 
 
 @router.get("/sessions", response_model=list[SessionOut], summary="My live sessions (tokens and console logins)")

@@ -9,8 +9,8 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from soc_api.account_views import SessionOut, session_out
 from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal
-from soc_api.routers.auth import SessionOut, session_out
 from soc_core.accounts import AccountError, end_session, end_sessions, live_sessions, policy_from, set_active, set_password
 from soc_core.audit import record_audit
 from soc_core.clock import as_utc, as_utc_or_none
