@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from playbooks import Grade, Source, open_incident
+from incidents import Grade, Source, open_incident
 from soc_core.events import format_timestamp
 from tests.api_helpers import DemoProcess, start_demo_process
 
