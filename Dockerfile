@@ -1,6 +1,8 @@
 # edusoc: one image for the API, the collectors and the scheduler (see docker-compose.yml).
 FROM python:3.11-slim
 WORKDIR /app
+# OWASP CRS 3.3.4 (Debian's modsecurity-crs) for detection.crs; the libmodsecurity wheel brings the engine
+RUN apt-get update && apt-get install -y --no-install-recommends modsecurity-crs && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY soc_core soc_core
 COPY sensors sensors

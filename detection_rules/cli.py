@@ -12,11 +12,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from detection_rules.engine import DetectionEngine, RuleSet, load_ruleset
+from detection_rules.default_set import DetectionSet, default_detection, load_crs
+from detection_rules.engine import RuleSet, load_ruleset
 from detection_rules.indicators import IndicatorSet
 from detection_rules.yara_scan import YaraScanner
 from detection_rules.field_mapping import PIPELINE_NAMES
 from detection_rules.windows_events import flatten_windows_event, is_windows_event
+from soc_core.config import ConfigError, DetectionSettings, load_settings
 from soc_core.events import EventError, validate_event
 
 MAX_REPORTED_LINE_ERRORS = 20
@@ -36,27 +38,45 @@ def _report_rule_errors(ruleset: RuleSet) -> None:
 
 
 def detect(
-    rules: Annotated[list[Path], typer.Option("--rules", help="Sigma rule file or directory (repeatable).")],
     events: Annotated[Path, typer.Option("--events", help="NDJSON file of ECS events ('-' for stdin).")],
+    rules: Annotated[Optional[list[Path]], typer.Option("--rules", help="Sigma rule file or directory (repeatable). Without --rules, --yara and --crs: exactly what `edusoc run` loads (settings).")] = None,
     pipeline: Annotated[str, typer.Option("--pipeline", help="Field mapping: ecs, or none for events in Sigma's own field names (EVTX JSON records are flattened).")] = "ecs",
     yara: Annotated[Optional[list[Path]], typer.Option("--yara", help="YARA rule file or directory (repeatable): scan carved HTTP bodies.")] = None,
     indicators: Annotated[Optional[list[Path]], typer.Option("--indicators", help="Indicator list: CSV (type,value,...) or STIX 2 bundle .json (repeatable).")] = None,
+    crs: Annotated[Optional[Path], typer.Option("--crs", help="OWASP CRS rules directory: run the CRS (paranoia level and threshold from the settings) on every HTTP request.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML settings file (else $EDUSOC_CONFIG, else defaults): the default rule set and CRS settings.")] = None,
 ) -> None:
-    """Run Sigma rules over NDJSON events; print alerts as NDJSON on stdout."""
-    ruleset = load_ruleset(rules, pipeline=_checked_pipeline(pipeline))
-    _report_rule_errors(ruleset)
-    scanner = YaraScanner(yara) if yara else None
-    for error in scanner.errors if scanner else ():
-        typer.echo(f"YARA file left out: {error}", err=True)
-    indicator_set = None
-    if indicators:
-        indicator_set = IndicatorSet()
-        for path in indicators:
-            indicator_set.load_file(path)
-        for problem in indicator_set.problems:
-            typer.echo(f"indicator skipped: {problem}", err=True)
-    engine = DetectionEngine(ruleset, yara=scanner, indicators=indicator_set)
+    """Run detection over NDJSON events; print alerts as NDJSON on stdout.
+
+    With no rule flags the rule set is the one `edusoc run` uses (Sigma pack, YARA pack, indicator lists, OWASP CRS).
+    Exits 1 when every input line was rejected."""
+    settings = _detection_settings(config)
+    if rules is None and yara is None and crs is None:
+        detection = default_detection(settings)
+        if indicators:
+            detection.indicators = _indicators(indicators, detection.indicators)
+        for problem in detection.problems:
+            typer.echo(problem, err=True)
+        if pipeline != "ecs":
+            detection.ruleset = load_ruleset([Path(p) for p in settings.sigma_paths], pipeline=_checked_pipeline(pipeline),
+                                             placeholders=settings.placeholders)
+    else:
+        ruleset = load_ruleset(rules or [], pipeline=_checked_pipeline(pipeline))
+        _report_rule_errors(ruleset)
+        scanner = YaraScanner(yara) if yara else None
+        for error in scanner.errors if scanner else ():
+            typer.echo(f"YARA file left out: {error}", err=True)
+        crs_engine = None
+        if crs is not None:
+            crs_engine, problem = load_crs(settings.crs.model_copy(update={"rules_dir": str(crs), "enabled": True}))
+            if problem:
+                typer.echo(problem, err=True)
+                raise typer.Exit(2)
+        detection = DetectionSet(ruleset, scanner, _indicators(indicators, None) if indicators else None, crs_engine)
+    typer.echo(f"detection: {detection.describe()}", err=True)
+    engine = detection.engine()
     counts = {"events": 0, "bad_lines": 0, "alerts": 0}
+    first_reason = ""
     stream = sys.stdin if str(events) == "-" else events.open(encoding="utf-8", errors="replace")
     try:
         for number, line in enumerate(stream, start=1):
@@ -66,9 +86,11 @@ def detect(
                 event = _read_event(json.loads(line), pipeline)
                 alerts = engine.process(event)
             except json.JSONDecodeError as error:
+                first_reason = first_reason or f"line {number}: invalid JSON: {error.msg} at column {error.colno}"
                 _bad_line(counts, number, f"invalid JSON: {error.msg} at column {error.colno}")
                 continue
             except EventError as error:
+                first_reason = first_reason or f"line {number}: {error.reason}"
                 _bad_line(counts, number, error.reason)
                 continue
             counts["events"] += 1
@@ -79,11 +101,32 @@ def detect(
         if stream is not sys.stdin:
             stream.close()
     sys.stdout.flush()
+    ruleset = detection.ruleset
     typer.echo(
         f"{counts['events']} events, {counts['alerts']} alerts, {counts['bad_lines']} bad lines skipped, "
         f"{len(ruleset.rules)} rules compiled, {len(ruleset.errors)} rule errors",
         err=True,
     )
+    if counts["bad_lines"] and not counts["events"]:
+        typer.echo(f"every input line was rejected ({counts['bad_lines']} lines); first: {first_reason}", err=True)
+        raise typer.Exit(1)
+
+
+def _detection_settings(config: Path | None) -> DetectionSettings:
+    try:
+        return load_settings(config).detection
+    except ConfigError as error:
+        typer.echo(f"configuration error: {error}", err=True)
+        raise typer.Exit(2) from error
+
+
+def _indicators(paths: list[Path], into: IndicatorSet | None) -> IndicatorSet:
+    indicator_set = into if into is not None else IndicatorSet()
+    for path in paths:
+        indicator_set.load_file(path)
+    for problem in indicator_set.problems:
+        typer.echo(f"indicator skipped: {problem}", err=True)
+    return indicator_set
 
 
 def _read_event(document: object, pipeline: str) -> dict[str, object]:

@@ -25,6 +25,7 @@ from detection_rules.correlation import KINDS, CorrelationSpec, CorrelationWindo
 from detection_rules.field_mapping import (
     MAPPED_DATASETS, PIPELINE_NAMES, dataset_for, mapped_logsources, processing_pipeline,
 )
+from detection_rules.crs import CrsEngine
 from detection_rules.indicators import IndicatorSet
 from detection_rules.yara_scan import YaraScanner
 from detection_rules.prefilter import PrefilterIndex, Requirement, requirement
@@ -448,11 +449,13 @@ class DetectionEngine:
         yara: YaraScanner | None = None,
         indicators: IndicatorSet | None = None,
         switches: RuleSwitchesLike | None = None,
+        crs: CrsEngine | None = None,
     ) -> None:
         """``prefilter=False`` tries every rule on every event (the reference the bench compares with);
         ``yara`` scans the HTTP bodies sensors carve into events; ``indicators`` are matched on
-        every event's addresses, names and URL."""
+        every event's addresses, names and URL; ``crs`` runs the OWASP CRS on every HTTP request."""
         self.yara = yara
+        self.crs = crs
         self.indicators = indicators
         self.switches = switches  # rules switched off per unit (detection_rules.tuning.RuleSwitches)
         self.ruleset = ruleset
@@ -482,6 +485,11 @@ class DetectionEngine:
             unit = _unit(event)
             hits = [rule for rule in hits if self.switches.enabled(rule.rule_id, unit)]
         content_alerts = self.yara.scan_event(event) if self.yara is not None else []
+        if self.crs is not None:
+            crs_alerts = self.crs.scan_event(event)
+            if crs_alerts and self.switches is not None and len(self.switches):
+                crs_alerts = [alert for alert in crs_alerts if self.switches.enabled(alert.rule_id, _unit(event))]
+            content_alerts += crs_alerts
         if self.indicators is not None:
             indicator_hits = self.indicators.match_event(event)
             if indicator_hits:

@@ -18,7 +18,8 @@ from collectors.retention import enforce_retention
 from collectors.sqlite_store import SqliteEventStore
 from compliance.check_runner import run_checks
 from compliance.figures import take_snapshots
-from detection_rules import Alert, DetectionEngine, IndicatorSet, RuleSet, RuleSwitches, YaraScanner, load_ruleset
+from detection_rules import Alert, RuleSet, RuleSwitches
+from detection_rules.default_set import default_detection
 from incidents import fold_alerts
 from inventory.address_book import address_book_from_inventory
 from inventory.asset_facts import inventory_lookup
@@ -169,15 +170,12 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     migrate(engine)
     sessions = session_factory(engine)
     event_store = open_event_store(settings)
-    detection = settings.detection
-    ruleset = load_ruleset([Path(p) for p in detection.sigma_paths], placeholders=detection.placeholders)
-    for error in ruleset.errors:
-        log.warning("rule rejected: %s: %s", error.path, error.reason)
-    scanner = YaraScanner(
-        [Path(p) for p in detection.yara_paths], timeout_seconds=detection.yara_timeout_seconds, max_bytes=detection.yara_max_bytes
-    )
-    for yara_error in scanner.errors:
-        log.warning("YARA file left out: %s", yara_error)
+    detection = default_detection(settings.detection)
+    for problem in detection.problems:
+        log.warning("%s", problem)
+    log.info("detection: %s", detection.describe())
+    ruleset, scanner, crs = detection.ruleset, detection.yara, detection.crs
+    assert scanner is not None  # default_detection always builds one: uploads are scanned with it
     with sessions() as session:
         switches = RuleSwitches(
             (setting.rule_id, code)
@@ -186,11 +184,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             )
             if code
         )
-    indicators = IndicatorSet()
-    for indicator_path in detection.indicator_paths:
-        indicators.load_file(Path(indicator_path))
-    for problem in indicators.problems:
-        log.warning("indicator skipped: %s", problem)
+    indicators = detection.indicators
 
     scheduler = Scheduler(engine, clock, settings.playbooks.tick_seconds, node=f"{socket.gethostname()}:{settings.data_path}")
     playbooks = load_playbooks([BUNDLED, *(Path(p) for p in settings.playbooks.directories)])
@@ -213,7 +207,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
                 plan_incident(session, incident)  # a raised grade brings the steps forward; idempotent otherwise
             session.commit()
 
-    ingest = IngestService(event_store, DetectionEngine(ruleset, yara=scanner, indicators=indicators if len(indicators) else None, switches=switches), fold_into_incidents, settings.ingest, clock)
+    ingest = IngestService(event_store, detection.engine(switches), fold_into_incidents, settings.ingest, clock)
     if settings.ingest.queue_max_bytes > 0:
         ingest.queue = DiskQueue(settings.data_path / "ingest-queue", settings.ingest.queue_max_bytes)
     context = ApiContext(
@@ -224,8 +218,9 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             "ingest_queue": ingest.queue_metrics,
             "rules": lambda: {"loaded": len(ruleset.rules), "rejected": len(ruleset.errors)},
             "yara": lambda: {"rules": scanner.rule_count, "left_out": len(scanner.errors), **asdict(scanner.stats)},
+            "crs": lambda: {**crs.describe(), **asdict(crs.stats)} if crs is not None else {"loaded": False},
         },
-        detection=DetectionContext(ruleset, switches, scanner, indicators if len(indicators) else None),
+        detection=DetectionContext(ruleset, switches, scanner, indicators),
     )
     app = create_app(context, [build_ingest_router(ingest, sessions)])
     runtime = Runtime(settings, clock, engine, sessions, event_store, ruleset, ingest, app, scheduler, deadlines, actions, notices,

@@ -12,6 +12,8 @@ dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need+=(fonts-noto-cjk)
 # PDF reports: a TrueType CJK font reportlab can embed, and poppler to check the rendered pages
 dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || need+=(fonts-wqy-microhei)
 command -v pdftoppm >/dev/null || need+=(poppler-utils)
+# OWASP CRS rules run through ModSecurity v3 (the Python wheel brings the engine itself)
+[ -d /usr/share/modsecurity-crs/rules ] || need+=(modsecurity-crs)
 # docker-compose.yml is validated with Compose (the client only: no engine runs here).
 { docker compose version || command -v docker-compose; } >/dev/null 2>&1 || need+=(docker-compose)
 if ((${#need[@]})); then

@@ -98,6 +98,21 @@ class IngestSettings(_Section):
     queue_drain_seconds: float = 2.0  # how often the drainer retries the store
 
 
+class CrsSettings(_Section):
+    """OWASP CRS through ModSecurity v3 (detection only) on every HTTP request the sensors see."""
+
+    enabled: bool = True
+    # Debian's modsecurity-crs (3.3.4); REQUEST-*.conf are loaded, the GeoIP-only REQUEST-910 left out
+    rules_dir: str = "/usr/share/modsecurity-crs/rules"
+    # 1 = fewest false positives; 2-4 add stricter rules (more alerts on ordinary traffic)
+    paranoia_level: int = Field(default=1, ge=1, le=4)
+    # a request whose anomaly score (CRITICAL 5, ERROR 4, WARNING 3, NOTICE 2 points per rule) reaches this raises one alert
+    anomaly_threshold: int = Field(default=5, ge=1)
+    # GET/HEAD of static assets with nothing any rule keys on (no body, cookie, odd characters or scanner names) skip the engine
+    skip_static: bool = True
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # only the head of a longer carved body is inspected
+
+
 class DetectionSettings(_Section):
     sigma_paths: list[str] = Field(default_factory=lambda: [str(_package_root() / "detection_rules" / "sigma")])
     # values of Sigma %placeholders% (modifier expand), e.g. {"admin_users": ["root", "admin"]}
@@ -112,6 +127,7 @@ class DetectionSettings(_Section):
     # N minutes (0 = never), each over [last window end - overlap, now) so a late run skips nothing
     scheduled_query_minutes: int = Field(default=5, ge=0)
     scheduled_query_overlap_minutes: int = Field(default=5, ge=0)
+    crs: CrsSettings = Field(default_factory=CrsSettings)
 
 
 Category = Literal[
