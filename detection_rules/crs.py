@@ -72,6 +72,7 @@ FAMILIES: dict[int, Family] = {
     944: Family("java", "Java injection (deserialization, Log4Shell, Spring)", "Java 注入攻击（反序列化、Log4Shell、Spring）", "high",
                 _EXPLOIT + ("attack.execution", "attack.t1059")),
 }
+SUPPORTING = frozenset({"scanner", "protocol", "method"})  # what a tool or a malformed request shows, not the attack itself
 OTHER = Family("generic", "Web application attack", "Web 应用攻击", "high", _EXPLOIT)
 
 STATIC_SUFFIXES = frozenset(
@@ -137,7 +138,7 @@ class CrsVerdict:
 
     @property
     def family(self) -> Family:
-        """The family whose rules scored most (the first to fire on a tie)."""
+        """The family whose rules scored most; an attack family before scanner and protocol findings, then the first to fire."""
         points: dict[str, int] = {}
         by_key: dict[str, Family] = {}
         for hit in self.hits:
@@ -146,8 +147,9 @@ class CrsVerdict:
             by_key.setdefault(family.key, family)
         if not points:
             return OTHER
-        best = max(points.values())
-        return next(by_key[key] for key in points if points[key] == best)
+        order = list(points)
+        best = max(order, key=lambda key: (points[key], key not in SUPPORTING, -order.index(key)))
+        return by_key[best]
 
 
 @dataclass

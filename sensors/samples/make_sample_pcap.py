@@ -6,6 +6,8 @@ Scenario on 2026-11-02 from 01:00:00Z (09:00 Beijing), campus 10.20.0.0/16:
   +60 s  10.20.1.50 asks resolver 10.20.0.53: 60 TXT queries <40-char base32>.t.exfil-tunnel.example,
          interleaved with ordinary A lookups (and one NXDOMAIN)
   +120 s 10.20.1.50 browses http://10.20.1.80/: 3 complete HTTP/1.1 GETs (SF)
+  +140 s 10.20.3.66 posts the login form of http://10.20.1.80/ with a SQL injection in the body
+         (username=admin' or '1'='1'-- ): only the request body shows it (OWASP CRS catches it)
 
 Run: python -m sensors.samples.make_sample_pcap [OUT]
 """
@@ -103,20 +105,20 @@ def dns_burst(rng: random.Random, start: float) -> list[Packet]:
     return frames
 
 
-def http_get(rng: random.Random, start: float, path: str) -> list[Packet]:
+def http_get(rng: random.Random, start: float, path: str, request: bytes | None = None, client: str = CLIENT) -> list[Packet]:
     sport = rng.randint(40_000, 60_000)
     c, s = rng.getrandbits(32), rng.getrandbits(32)
-    request = (f"GET {path} HTTP/1.1\r\nHost: www.school-no1.edu.cn\r\n"
-               "User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64)\r\nAccept: */*\r\n\r\n").encode()
+    request = request or (f"GET {path} HTTP/1.1\r\nHost: www.school-no1.edu.cn\r\n"
+                          "User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64)\r\nAccept: */*\r\n\r\n").encode()
     body = f"<html><body>page {path}</body></html>".encode()
     response = (b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/html\r\n"
                 + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
 
     def to_server(t: float, flags: str, seq: int, ack: int, data: bytes = b"") -> Packet:
-        return _frame(start + t, CLIENT, WEB, TCP(sport=sport, dport=80, flags=flags, seq=seq, ack=ack) / data)
+        return _frame(start + t, client, WEB, TCP(sport=sport, dport=80, flags=flags, seq=seq, ack=ack) / data)
 
     def to_client(t: float, flags: str, seq: int, ack: int, data: bytes = b"") -> Packet:
-        return _frame(start + t, WEB, CLIENT, TCP(sport=80, dport=sport, flags=flags, seq=seq, ack=ack) / data)
+        return _frame(start + t, WEB, client, TCP(sport=80, dport=sport, flags=flags, seq=seq, ack=ack) / data)
 
     c_after, s_after = c + 1 + len(request), s + 1 + len(response)
     return [
@@ -138,8 +140,18 @@ def build() -> list[Packet]:
     frames += dns_burst(rng, BASE + 60)
     for i, path in enumerate(PAGES):
         frames += http_get(rng, BASE + 120 + i * 5, path)
+    frames += http_get(rng, BASE + 140, "/login.php", sqli_login_post(), client=SCANNER)
     frames.sort(key=lambda p: float(p.time))
     return frames
+
+
+def sqli_login_post() -> bytes:
+    """A login form posted with a SQL injection in its body (the URL is clean)."""
+    form = b"username=admin%27+or+%271%27%3D%271%27--+&password=x&submit=%E7%99%BB%E5%BD%95"
+    return (b"POST /login.php HTTP/1.1\r\nHost: www.school-no1.edu.cn\r\n"
+            b"User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64)\r\nAccept: */*\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            + f"Content-Length: {len(form)}\r\n\r\n".encode() + form)
 
 
 def main(out: Path = OUT) -> None:
