@@ -98,8 +98,11 @@ def test_sql_injection_becomes_an_incident_with_its_alert_stored(demo):
     alerts = demo.runtime.event_store.search(EventQuery(filters={"event.kind": "alert"}))
     assert alerts.total == body["alerts"]
     with demo.runtime.sessions() as session:
-        incident = session.query(Incident).one()
-        assert incident.unit.code == "DEMO-SCHOOL-2" and incident.source == "detected"
+        incidents = session.query(Incident).all()
+        # one incident per rule: the bundled Sigma rule and the OWASP CRS (its SQL injection family)
+        assert sorted(incident.rule_id for incident in incidents) == ["883fe4fe-3a19-41bd-85b3-6bb76654e90a", "crs:sqli"]
+        for incident in incidents:
+            assert incident.unit.code == "DEMO-SCHOOL-2" and incident.source == "detected"
 
 
 def test_concurrent_batches_store_each_event_once(demo):
