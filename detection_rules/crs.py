@@ -3,7 +3,10 @@
 Pure: rules from disk in, alerts out; no network, no database. ``CrsEngine(rules_dir)`` loads the
 CRS request rules (``REQUEST-*.conf`` of the directory, the GeoIP-only REQUEST-910 left out)
 behind a small setup of its own (engine in DetectionOnly, request bodies inspected, paranoia level
-and inbound anomaly threshold from the settings). Each HTTP request an event describes — from
+and inbound anomaly threshold from the settings), plus edusoc's supplement in the CRS's own form
+(``crs_supplement/``: Log4Shell, Spring4Shell and Fastjson autoType, which CRS 3.3.4 predates). Request
+bodies are parsed as forms, multipart and JSON; any other body (XML included: libxml2 would print every
+parse error of hostile input to stderr) is inspected as raw REQUEST_BODY. Each HTTP request an event describes — from
 packets the method, target, Host, User-Agent, Referer, Cookie, Content-Type and the carved body;
 from an access-log line the target, User-Agent and Referer — is replayed into one ModSecurity
 transaction. A request whose anomaly score reaches the threshold becomes one ``Alert``: the CRS
@@ -30,6 +33,9 @@ from typing import Any
 from detection_rules.alerts import Alert, alert_id, summarize
 
 DEFAULT_RULES_DIR = Path("/usr/share/modsecurity-crs/rules")
+# edusoc's own rules in the CRS's form (Log4Shell, Spring4Shell, Fastjson), loaded between REQUEST-944 and -949
+SUPPLEMENT_DIR = Path(__file__).resolve().parent / "crs_supplement"
+SUPPLEMENT_FAMILY = {99150: 944, 99151: 944, 99152: 944}
 LEFT_OUT = ("REQUEST-910-",)  # IP reputation: needs a GeoIP database and says nothing about the request itself
 BLOCKING_EVALUATION = 949110  # "Inbound Anomaly Score Exceeded (Total Score: N)"
 NOT_CONTRIBUTING = frozenset({949110, 949111, 980130, 980140})
@@ -123,7 +129,7 @@ class CrsHit:
 
     @property
     def family(self) -> Family:
-        return FAMILIES.get(self.rule_id // 1000, OTHER)
+        return FAMILIES.get(SUPPLEMENT_FAMILY.get(self.rule_id, self.rule_id // 1000), OTHER)
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,8 @@ class CrsStats:
     skipped: int = 0
     crossed: int = 0
     bad_body: int = 0  # body fields that were not valid base64
+    errors: int = 0  # requests the engine could not take (the event is kept; the last reason is below)
+    last_error: str = ""
 
 
 class CrsError(RuntimeError):
@@ -175,6 +183,7 @@ class CrsEngine:
         anomaly_threshold: int = 5,
         skip_static: bool = True,
         max_body_bytes: int = MAX_BODY_BYTES,
+        supplement: bool = True,
     ) -> None:
         from libmodsecurity import ModSecurity, RulesSet  # the wheel carries its own libmodsecurity
 
@@ -193,22 +202,27 @@ class CrsEngine:
         self._modsec.set_rule_message_callback(_ignore)  # hits are read per transaction; nothing goes to a server log
         self.engine_version = self._modsec.who_am_i()
         files = crs_rule_files(self.rules_dir)
-        self.files = files
+        self.version = _crs_version(files)
+        extra = sorted(SUPPLEMENT_DIR.glob("*.conf")) if supplement else []
+        files = sorted(files + extra, key=lambda path: path.name)  # the supplement sorts before REQUEST-949
         self._rules = RulesSet()
         if self._rules.load(_setup(paranoia_level, anomaly_threshold, max_body_bytes)) < 0:
             raise CrsError(f"edusoc's CRS setup does not parse: {self._rules.get_parser_error()}")
-        count = 0
+        self.files = files
+        self.rule_count = self.supplement_rule_count = 0
         for path in files:
             loaded = self._rules.load_from_uri(str(path))
             if loaded < 0:
                 raise CrsError(f"{path}: {self._rules.get_parser_error().strip()}")
-            count += loaded
-        self.rule_count = count
-        self.version = _crs_version(files)
+            if path in extra:
+                self.supplement_rule_count += loaded
+            else:
+                self.rule_count += loaded
         self._scanner_names = _scanner_pattern(self.rules_dir)
 
     def describe(self) -> dict[str, object]:
-        return {"version": self.version, "rules": self.rule_count, "files": len(self.files), "engine": self.engine_version,
+        return {"version": self.version, "rules": self.rule_count, "supplement_rules": self.supplement_rule_count,
+                "files": len(self.files), "engine": self.engine_version,
                 "paranoia_level": self.paranoia_level, "anomaly_threshold": self.anomaly_threshold,
                 "skip_static": self.skip_static}
 
@@ -253,11 +267,13 @@ class CrsEngine:
         total: int | None = None
         for message in messages:
             if message.rule_id == BLOCKING_EVALUATION:
-                total = _total_score(message.message)
+                total = _total_score(_field(message, "message"))
             if message.rule_id in NOT_CONTRIBUTING or message.severity not in POINTS_BY_SEVERITY:
                 continue
-            hits.append(CrsHit(message.rule_id, message.message, _matched(message.data or message.match),
-                               message.severity, tuple(message.tags)))
+            tags = _field(message, "tags")
+            hits.append(CrsHit(message.rule_id, _field(message, "message"),
+                               _matched(_field(message, "data") or _field(message, "match")),
+                               message.severity, tuple(tags) if isinstance(tags, list) else ()))
         score = total if total is not None else sum(hit.points for hit in hits)
         verdict = CrsVerdict(score, tuple(hits), self.anomaly_threshold)
         if verdict.crossed:
@@ -269,7 +285,12 @@ class CrsEngine:
         request = request_from_event(event, self.stats)
         if request is None:
             return []
-        verdict = self.inspect(request)
+        try:
+            verdict = self.inspect(request)
+        except (UnicodeError, ValueError, RuntimeError) as error:  # one odd request must not stop detection
+            self.stats.errors += 1
+            self.stats.last_error = f"{type(error).__name__}: {error}"[:300]
+            return []
         if verdict is None or not verdict.crossed:
             return []
         return [self.alert(verdict, event)]
@@ -393,6 +414,15 @@ def _port(value: object, default: int = 0) -> int:
     return value if isinstance(value, int) and 0 <= value <= 65535 else default
 
 
+def _field(message: Any, name: str) -> Any:
+    """A RuleMessage attribute; the bindings decode text strictly as UTF-8, and matched request bytes need not be."""
+    try:
+        return getattr(message, name)
+    except UnicodeDecodeError as error:
+        raw = error.object if isinstance(error.object, bytes) else b""
+        return raw.decode("utf-8", errors="replace") if name != "tags" else []
+
+
 def _matched(text: str) -> str:
     return text if len(text) <= MAX_MATCHED_CHARS else text[: MAX_MATCHED_CHARS - 1] + "…"
 
@@ -438,8 +468,8 @@ SecRequestBodyLimitAction ProcessPartial
 SecPcreMatchLimit 100000
 SecPcreMatchLimitRecursion 100000
 SecAuditEngine Off
-SecRule REQUEST_HEADERS:Content-Type "^(?:application(?:/soap\\+|/)|text/)xml" "id:200000,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=XML"
 SecRule REQUEST_HEADERS:Content-Type "^application/json" "id:200001,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON"
+SecRule REQUEST_HEADERS:Content-Type "!@rx ^(?:application/x-www-form-urlencoded|multipart/form-data)" "id:200002,phase:1,t:none,t:lowercase,pass,nolog,ctl:forceRequestBodyVariable=On"
 SecAction "id:900000,phase:1,nolog,pass,t:none,setvar:tx.paranoia_level={paranoia_level}"
 SecAction "id:900110,phase:1,nolog,pass,t:none,setvar:tx.inbound_anomaly_score_threshold={anomaly_threshold},setvar:tx.outbound_anomaly_score_threshold=4"
 SecAction "id:900990,phase:1,nolog,pass,t:none,setvar:tx.crs_setup_version=334"

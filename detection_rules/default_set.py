@@ -35,8 +35,8 @@ class DetectionSet:
         if self.indicators is not None:
             parts.append(f"{len(self.indicators)} indicators")
         if self.crs is not None:
-            parts.append(f"{self.crs.version} ({self.crs.rule_count} rules, paranoia level {self.crs.paranoia_level}, "
-                         f"threshold {self.crs.anomaly_threshold})")
+            parts.append(f"{self.crs.version} ({self.crs.rule_count} rules + {self.crs.supplement_rule_count} edusoc, "
+                         f"paranoia level {self.crs.paranoia_level}, threshold {self.crs.anomaly_threshold})")
         return ", ".join(parts)
 
 
@@ -47,7 +47,7 @@ def load_crs(settings: CrsSettings) -> tuple[CrsEngine | None, str | None]:
     try:
         engine = CrsEngine(Path(settings.rules_dir), paranoia_level=settings.paranoia_level,
                            anomaly_threshold=settings.anomaly_threshold, skip_static=settings.skip_static,
-                           max_body_bytes=settings.max_body_bytes)
+                           max_body_bytes=settings.max_body_bytes, supplement=settings.supplement)
     except (CrsError, ImportError) as error:
         return None, f"OWASP CRS left out: {error}"
     return engine, None

