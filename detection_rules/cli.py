@@ -68,9 +68,9 @@ def detect(
             typer.echo(f"YARA file left out: {error}", err=True)
         crs_engine = None
         if crs is not None:
-            crs_engine, problem = load_crs(settings.crs.model_copy(update={"rules_dir": str(crs), "enabled": True}))
-            if problem:
-                typer.echo(problem, err=True)
+            crs_engine, crs_problem = load_crs(settings.crs.model_copy(update={"rules_dir": str(crs), "enabled": True}))
+            if crs_problem:
+                typer.echo(crs_problem, err=True)
                 raise typer.Exit(2)
         detection = DetectionSet(ruleset, scanner, _indicators(indicators, None) if indicators else None, crs_engine)
     typer.echo(f"detection: {detection.describe()}", err=True)
