@@ -4,7 +4,8 @@ Pure: rules from disk in, alerts out; no network, no database. ``CrsEngine(rules
 CRS request rules (``REQUEST-*.conf`` of the directory, the GeoIP-only REQUEST-910 left out)
 behind a small setup of its own (engine in DetectionOnly, request bodies inspected, paranoia level
 and inbound anomaly threshold from the settings), plus edusoc's supplement in the CRS's own form
-(``crs_supplement/``: Log4Shell, Spring4Shell and Fastjson autoType, which CRS 3.3.4 predates). Request
+(``crs_supplement/``: Log4Shell, Spring4Shell and Fastjson autoType, which CRS 3.3.4 predates, and 941310 left
+out, which reads the UTF-8 bytes of Chinese text as US-ASCII-encoded XSS). Request
 bodies are parsed as forms, multipart and JSON; any other body (XML included: libxml2 would print every
 parse error of hostile input to stderr) is inspected as raw REQUEST_BODY. Each HTTP request an event describes — from
 packets the method, target, Host, User-Agent, Referer, Cookie, Content-Type and the carved body;
