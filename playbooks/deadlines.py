@@ -57,7 +57,7 @@ def after_commit(session: Session, callback: Callable[[], None]) -> None:
                 except Exception:  # noqa: BLE001 - the rows are committed; resync at start re-creates the job
                     log.exception("after-commit scheduling failed")
 
-        def _drop(_session: Session) -> None:
+        def _drop(_session: Session, _previous_transaction: object) -> None:  # after_soft_rollback passes both
             session.info.pop("edusoc_after_commit", None)
 
         event.listen(session, "after_commit", _run, once=True)

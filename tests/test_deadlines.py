@@ -343,3 +343,16 @@ def test_unacknowledged_escalation_missed_while_down_fires_once_after_restart(st
     with third.sessions() as session:
         assert session.query(AuditEntry).filter_by(action="incident.unacknowledged").count() == 1
     third.stop()
+
+
+def test_a_rolled_back_transaction_drops_its_after_commit_work(session):
+    """after_soft_rollback calls its listener with (session, previous_transaction): a one-argument listener raised
+    TypeError, turning any refused request that had planned a deadline into a 500 (issue 14)."""
+    from playbooks.deadlines import after_commit
+
+    ran: list[str] = []
+    create_unit(session, "示范市教育局", UnitKind.CITY)
+    after_commit(session, lambda: ran.append("scheduled"))
+    session.rollback()
+    session.commit()
+    assert ran == [] and "edusoc_after_commit" not in session.info
