@@ -204,14 +204,8 @@ def audit_verify(config: ConfigOption = None) -> None:
     """Recompute the audit log's hash chain; exit 1 naming each entry that was edited or follows a removed one."""
     from soc_core.audit import verify_chain
 
-    settings = _settings(config)
-    engine = make_engine(settings.case_store_url)
-    try:
-        migrate(engine)
-        with session_factory(engine)() as session:
-            report = verify_chain(session)
-    finally:
-        engine.dispose()
+    with _case_store(config) as session:
+        report = verify_chain(session)
     typer.echo(f"审计日志哈希链：校验 {report.checked} 条（{report.first_id or '-'} … {report.last_id or '-'}），"
                f"链前未入链 {report.unchained} 条 / checked {report.checked} entries, {report.unchained} before the chain")
     for chain_break in report.breaks:
@@ -228,12 +222,6 @@ def audit_prune(config: ConfigOption = None) -> None:
     from soc_core.audit import prune_audit
 
     settings = _settings(config)
-    engine = make_engine(settings.case_store_url)
-    try:
-        migrate(engine)
-        with session_factory(engine)() as session:
-            deleted = prune_audit(session, SystemClock(), settings.audit.retention_days, actor="cli")
-            session.commit()
-    finally:
-        engine.dispose()
+    with _case_store(config) as session:
+        deleted = prune_audit(session, SystemClock(), settings.audit.retention_days, actor="cli")
     typer.echo(f"deleted {deleted} audit entr(y/ies) older than {max(settings.audit.retention_days, 184)} days")
