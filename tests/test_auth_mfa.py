@@ -114,3 +114,14 @@ def test_demo_accounts_are_exempt_and_say_so(demo):
     admin = demo.login("admin")
     users = {u["username"]: u for u in demo.client.get("/api/v1/users", headers=admin).json()}
     assert users["duty"]["mfa_exempt"] is True and users["wang.duty"]["mfa_exempt"] is False
+
+
+def test_the_login_form_takes_the_totp_code_in_the_same_post(demo, clock):
+    totp, _ = _enrol(demo, clock)
+    clock.advance(timedelta(minutes=1))
+    without = demo.client.post("/login", data={"username": "wang.duty", "password": PASSWORD}, follow_redirects=False)
+    assert without.status_code == 401 and "动态口令" in without.text
+    clock.advance(timedelta(minutes=1))
+    with_code = demo.client.post("/login", data={"username": "wang.duty", "password": PASSWORD, "otp": totp.at(clock.now())},
+                                 follow_redirects=False)
+    assert with_code.status_code == 303 and "edusoc_session" in with_code.cookies
