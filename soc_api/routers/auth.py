@@ -10,7 +10,7 @@ Failures of either step count toward the lockout (423 with Retry-After); hashing
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.responses import JSONResponse
@@ -31,7 +31,7 @@ from soc_core.security import HashingBusy, verify_password
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
-_REFUSALS = {401: {"description": "wrong credentials (用户名或口令错误)"},
+_REFUSALS: dict[int | str, dict[str, Any]] = {401: {"description": "wrong credentials (用户名或口令错误)"},
              423: {"description": "locked after too many failures (已锁定); Retry-After says for how long"},
              503: {"description": "too many logins at once; retry shortly"}}
 
