@@ -4,7 +4,8 @@ Pure: rules from disk in, alerts out; no network, no database. ``CrsEngine(rules
 CRS request rules (``REQUEST-*.conf`` of the directory, the GeoIP-only REQUEST-910 left out)
 behind a small setup of its own (engine in DetectionOnly, request bodies inspected, paranoia level
 and inbound anomaly threshold from the settings), plus edusoc's supplement in the CRS's own form
-(``crs_supplement/``: Log4Shell, Spring4Shell and Fastjson autoType, which CRS 3.3.4 predates, and 941310 left
+(``crs_supplement/``: Log4Shell, Spring4Shell and Fastjson autoType, which CRS 3.3.4 predates, scanner and
+exploit-kit probe paths, and 941310 left
 out, which reads the UTF-8 bytes of Chinese text as US-ASCII-encoded XSS). Request
 bodies are parsed as forms, multipart and JSON; any other body (XML included: libxml2 would print every
 parse error of hostile input to stderr) is inspected as raw REQUEST_BODY. Each HTTP request an event describes — from
@@ -36,7 +37,7 @@ from detection_rules.alerts import Alert, alert_id, summarize
 DEFAULT_RULES_DIR = Path("/usr/share/modsecurity-crs/rules")
 # edusoc's own rules in the CRS's form (Log4Shell, Spring4Shell, Fastjson), loaded between REQUEST-944 and -949
 SUPPLEMENT_DIR = Path(__file__).resolve().parent / "crs_supplement"
-SUPPLEMENT_FAMILY = {99150: 944, 99151: 944, 99152: 944}
+SUPPLEMENT_FAMILY = {99150: 944, 99151: 944, 99152: 944, 99160: 913}
 LEFT_OUT = ("REQUEST-910-",)  # IP reputation: needs a GeoIP database and says nothing about the request itself
 BLOCKING_EVALUATION = 949110  # "Inbound Anomaly Score Exceeded (Total Score: N)"
 NOT_CONTRIBUTING = frozenset({949110, 949111, 980130, 980140})

@@ -121,7 +121,18 @@ def test_the_edusoc_supplement_catches_java_attacks_crs_3_3_4_predates(crs, wher
     event = web_event("/index.jsp", **{where: payload})
     assert [alert.rule_id for alert in crs.scan_event(event)] == ["crs:java"]
     plain = CrsEngine(DEFAULT_RULES_DIR, supplement=False)
-    assert plain.scan_event(event) == [] and plain.supplement_rule_count == 0 and crs.supplement_rule_count == 3
+    assert plain.scan_event(event) == [] and plain.supplement_rule_count == 0 and crs.supplement_rule_count == 4
+
+
+@pytest.mark.parametrize(("target", "alerted"), [
+    ("/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php", True), ("/WEB-INF/web.xml", True), ("/www.zip", True),
+    ("/HNAP1/", True), ("/downloads/2026-timetable.zip", False), ("/actuator/health", False),
+])
+def test_probe_paths_only_scanners_ask_for_are_scanner_alerts(crs, target, alerted):
+    alerts = crs.scan_event(web_event(target))
+    assert [alert.rule_id for alert in alerts] == (["crs:scanner"] if alerted else [])
+    if alerted:
+        assert 99160 in alerts[0].matches["crs_rule_ids"] and alerts[0].level == "medium"  # type: ignore[operator]
 
 
 def test_cookie_header_is_inspected_when_the_event_has_it(crs):
