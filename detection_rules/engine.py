@@ -144,11 +144,11 @@ class RuleSet:
             first_error.setdefault(error.path, error)
         statuses = []
         for path in self.files:
-            error = first_error.get(path)
-            if error is None:
+            first = first_error.get(path)
+            if first is None:
                 statuses.append(RuleFileStatus(path, "compiled"))
             else:
-                statuses.append(RuleFileStatus(path, "rejected", error.reason, error.line))
+                statuses.append(RuleFileStatus(path, "rejected", first.reason, first.line))
         return statuses
 
 
@@ -217,9 +217,11 @@ def load_ruleset(
     # single-event rules first: correlations need to know which of their rules compiled
     for item in sorted(usable, key=lambda p: isinstance(p.rule, SigmaCorrelationRule)):
         try:
+            compiled: CompiledRule | CompiledCorrelation
             if isinstance(item.rule, SigmaRule):
-                compiled: CompiledRule | CompiledCorrelation = _compile_rule(item, mapping, pipeline)
-                compiled_by_object[id(item.rule)] = compiled
+                single = _compile_rule(item, mapping, pipeline)
+                compiled_by_object[id(item.rule)] = single
+                compiled = single
             else:
                 compiled = _compile_correlation(item, mapping, compiled_by_object)
         except UnsupportedFeature as error:
@@ -283,14 +285,14 @@ def _parse_file(path: Path, errors: list[RuleError], filters: list[SigmaFilter])
     reported: set[int] = set()
     for rule in collection.rules:
         if rule.errors:
-            for error in rule.errors:
-                errors.append(RuleError(path, _sigma_reason(error), _sigma_line(error) or _find_line(text, _needle(error))))
-                reported.add(id(error))
+            for rule_error in rule.errors:
+                errors.append(RuleError(path, _sigma_reason(rule_error), _sigma_line(rule_error) or _find_line(text, _needle(rule_error))))
+                reported.add(id(rule_error))
             continue
         parsed.append(_Parsed(path, text, rule))
-    for error in collection.errors:
-        if id(error) not in reported:
-            errors.append(RuleError(path, _sigma_reason(error), _sigma_line(error)))
+    for collection_error in collection.errors:
+        if id(collection_error) not in reported:
+            errors.append(RuleError(path, _sigma_reason(collection_error), _sigma_line(collection_error)))
     return parsed
 
 
@@ -514,9 +516,9 @@ class DetectionEngine:
                     indexes = tuple(i for i, rule_id in enumerate(correlation.rule_ids) if rule_id in matched)
                     if not indexes:
                         continue
-                    crossing = window.observe(seconds, event_id, event, indexes)
-                    if crossing is not None:
-                        alerts.append(_correlation_alert(correlation, crossing, event, timestamp))
+                    crossed = window.observe(seconds, event_id, event, indexes)
+                    if crossed is not None:
+                        alerts.append(_correlation_alert(correlation, crossed, event, timestamp))
         self._processed += 1
         if self._correlations and self._processed % self.SWEEP_EVERY == 0:
             for _, window in self._correlations:

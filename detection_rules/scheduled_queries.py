@@ -34,9 +34,8 @@ from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError
 
 from detection_rules.alerts import Alert, alert_id, summarize
-from detection_rules.engine import CompiledRule, RuleError, RuleSet
+from detection_rules.engine import CompiledRule, RuleError, RuleSet, RuleSwitchesLike
 from detection_rules.field_mapping import processing_pipeline
-from detection_rules.tuning import RuleSwitches
 from soc_core.clock import Clock
 from soc_core.events import format_timestamp, parse_timestamp
 
@@ -123,7 +122,7 @@ class ScheduledSigmaQueries:
         *,
         overlap: timedelta = DEFAULT_OVERLAP,
         first_lookback: timedelta = DEFAULT_FIRST_LOOKBACK,
-        switches: RuleSwitches | None = None,
+        switches: RuleSwitchesLike | None = None,
     ) -> None:
         if overlap < timedelta(0):
             raise ValueError("overlap must not be negative")
