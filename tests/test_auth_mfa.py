@@ -125,3 +125,11 @@ def test_the_login_form_takes_the_totp_code_in_the_same_post(demo, clock):
     with_code = demo.client.post("/login", data={"username": "wang.duty", "password": PASSWORD, "otp": totp.at(clock.now())},
                                  follow_redirects=False)
     assert with_code.status_code == 303 and "edusoc_session" in with_code.cookies
+
+
+def test_the_demo_says_at_start_that_its_accounts_skip_the_second_factor(capsys):
+    from edusoc.serve import _print_demo_banner
+
+    _print_demo_banner("http://127.0.0.1:8000")
+    banner = capsys.readouterr().out
+    assert "演示账户不启用两步登录" in banner and "without a second factor" in banner
