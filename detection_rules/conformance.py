@@ -159,8 +159,9 @@ def yara_agreement(corpora: Path, name: str, rule_paths: list[Path], samples: Pa
     scanner = YaraScanner(rule_paths, max_bytes=64 * 1024 * 1024, timeout_seconds=60)
     expected_path = corpora / "yara" / "expected_matches" / f"{name}_on_tennc.tsv"
     expected = frozenset(
-        tuple(line.split("\t", 1))  # type: ignore[misc]
-        for line in expected_path.read_text(encoding="utf-8").splitlines()[1:] if "\t" in line
+        (rule, sample) for rule, sample in (
+            line.split("\t", 1) for line in expected_path.read_text(encoding="utf-8").splitlines()[1:] if "\t" in line
+        )
     )
     found: set[tuple[str, str]] = set()
     files = sorted(path for path in samples.rglob("*") if path.is_file())

@@ -106,7 +106,7 @@ ZEEK_HTTP_FIELDS: dict[str | None, str | list[str]] = {
 
 # Zeek ssl.log / ssh.log names.
 TLS_FIELDS: dict[str | None, str | list[str]] = {
-    **{name: target for name, target in NETWORK_FIELDS.items() if name.startswith("id.")},
+    **{name: target for name, target in NETWORK_FIELDS.items() if name and name.startswith("id.")},
     "server_name": "tls.client.server_name",
     "version": "tls.version",
     "cipher": "tls.cipher",
@@ -116,7 +116,7 @@ TLS_FIELDS: dict[str | None, str | list[str]] = {
 }
 
 SSH_FIELDS: dict[str | None, str | list[str]] = {
-    **{name: target for name, target in NETWORK_FIELDS.items() if name.startswith("id.")},
+    **{name: target for name, target in NETWORK_FIELDS.items() if name and name.startswith("id.")},
     "client": "ssh.client",
     "server": "ssh.server",
     "version": "ssh.version",

@@ -231,8 +231,8 @@ def _compile_or(node: ConditionOR, negated: bool, leaves: list[Leaf]) -> Predica
             predicates.append(_field_test(field, values[0], _strings_scalar(values)))
         else:
             predicates.append(_keyword_test(values[0], _strings_scalar([_as_keyword(v) for v in values])))
-        for arg in args:  # one leaf per value, to explain which one matched
-            _compile_node(arg, negated, leaves)
+        for value_arg in args:  # one leaf per value, to explain which one matched
+            _compile_node(value_arg, negated, leaves)
     return _any_of(predicates)
 
 

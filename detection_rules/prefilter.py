@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import ahocorasick
 
 try:  # the regular-expression parser, public under this name since Python 3.11
-    from re import _constants as re_constants
-    from re import _parser as re_parser
+    from re import _constants as re_constants  # type: ignore[attr-defined]
+    from re import _parser as re_parser  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover
     import sre_constants as re_constants  # type: ignore[no-redef]
     import sre_parse as re_parser  # type: ignore[no-redef]
@@ -214,7 +214,9 @@ class PrefilterIndex:
             automaton.make_automaton()
             self.automata[field] = automaton
         self._keywords = self.automata.pop(None, None)
-        self._fields = tuple((field, automaton, {}) for field, automaton in self.automata.items())
+        self._fields: tuple[tuple[str, ahocorasick.Automaton, dict[str, tuple[int, ...]]], ...] = tuple(
+            (field, automaton, {}) for field, automaton in self.automata.items() if field is not None
+        )
         self._presence = tuple(presence.items())
         self._exact = tuple(exact.items())
         # per exact field: whether it has numeric keys ("#22") and keys of another form, so the
@@ -237,28 +239,29 @@ class PrefilterIndex:
                 continue
             kind = type(value)
             if kind is str and not is_url:
-                keys: tuple[str, ...] = (value.lower(),) if textual else ()
-                if numeric and (value[:1] in NUMBER_STARTS or not value[:1].isascii()):
-                    keys += _numeric_forms(value)
+                text: str = value  # type: ignore[assignment]  # type() is exact: a str
+                keys: tuple[str, ...] = (text.lower(),) if textual else ()
+                if numeric and (text[:1] in NUMBER_STARTS or not text[:1].isascii()):
+                    keys += _numeric_forms(text)
             elif kind is int:  # never a bool: type() is exact
                 keys = ((f"#{value}",) if numeric else ()) + ((str(value),) if textual else ())
             else:
                 keys = _lowered(field, value) + _numeric_forms(value)
             for key in keys:
-                clause_ids = by_value.get(key)
-                if clause_ids:
-                    hits.update(clause_ids)
-        for field, automaton, cache in self._fields:
-            value = event.get(field)
+                value_ids = by_value.get(key)
+                if value_ids:
+                    hits.update(value_ids)
+        for text_field, automaton, cache in self._fields:
+            value = event.get(text_field)
             if value is None:
                 continue
             if type(value) is str:
-                found = cache.get(value)
-                if found is None:
-                    found = _scan(automaton, _lowered(field, value), cache, value)
-                hits.update(found)
+                cached = cache.get(value)  # type: ignore[call-overload]  # type() is exact: a str
+                if cached is None:
+                    cached = _scan(automaton, _lowered(text_field, value), cache, value)  # type: ignore[arg-type]
+                hits.update(cached)
             else:
-                hits.update(_scan(automaton, _lowered(field, value)))
+                hits.update(_scan(automaton, _lowered(text_field, value)))
         if self._keywords is not None:
             # every string value, in one pass of the automaton over them all joined by a separator no
             # keyword contains (one C call instead of a lookup per field: most of the values differ per event)

@@ -64,11 +64,11 @@ def build_queries(ruleset: RuleSet) -> tuple[list[ScheduledQuery], list[RuleErro
     queries: list[ScheduledQuery] = []
     errors: list[RuleError] = []
     by_file: dict[Path, list[CompiledRule]] = {}
-    for rule in ruleset.rules:
-        if isinstance(rule, CompiledRule) and rule.emits_alerts:
-            by_file.setdefault(rule.meta.path, []).append(rule)
-        elif not isinstance(rule, CompiledRule):
-            errors.append(RuleError(rule.meta.path, f"rule '{rule.meta.title}': correlation rules run inline only"))
+    for loaded in ruleset.rules:
+        if isinstance(loaded, CompiledRule) and loaded.emits_alerts:
+            by_file.setdefault(loaded.meta.path, []).append(loaded)
+        elif not isinstance(loaded, CompiledRule):
+            errors.append(RuleError(loaded.meta.path, f"rule '{loaded.meta.title}': correlation rules run inline only"))
     for path, rules in by_file.items():
         wanted = {rule.rule_id: rule for rule in rules}
         try:
