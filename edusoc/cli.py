@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from detection_rules.cli import detect, rules_app
+from edusoc.drill_cli import drill_app
 from sensors.cli import app as sensor_app
 from soc_core.clock import SystemClock
 from soc_core.config import ConfigError, Settings, load_settings
@@ -32,6 +33,7 @@ app.add_typer(events_app, name="events")
 compliance_app = typer.Typer(help="Inventory checks (MLPS, app filing, discovery, coverage) and the app filing list.",
                               no_args_is_help=True)
 app.add_typer(compliance_app, name="compliance")
+app.add_typer(drill_app, name="drill")
 app.command("detect", help="Run Sigma rules over NDJSON events; alerts as NDJSON on stdout.")(detect)
 err = Console(stderr=True)
 
