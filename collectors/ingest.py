@@ -21,6 +21,7 @@ from detection_rules import Alert, DetectionEngine
 from inventory.address_book import AddressBook
 from soc_core.clock import Clock
 from soc_core.config import IngestSettings
+from soc_core.drill_scope import DRILL_FIELD, DrillScopes
 from soc_core.event_store import EventStore, EventStoreError, WriteResult
 from soc_core.events import EventError, format_timestamp, validate_event
 
@@ -97,6 +98,8 @@ class IngestService:
         self.counters = IngestCounters()
         # Replaced whole when the inventory changes (see edusoc.runtime); None = no enrichment.
         self.address_book: AddressBook | None = None
+        # Replaced whole when an exercise changes; None = no exercise can tag events.
+        self.drill_scopes: DrillScopes | None = None
         # Where batches wait while the store is down; None = answer 503 at once instead.
         self.queue: DiskQueue | None = None
         self._queue_full = False  # the last batch offered to the queue did not fit
@@ -200,7 +203,7 @@ class IngestService:
         ingested = format_timestamp(self.clock.now())
         events: list[dict[str, Any]] = []
         seen: set[str] = set()
-        book = self.address_book
+        book, drills = self.address_book, self.drill_scopes
         for number, line in enumerate(lines, start=1):
             try:
                 event = _parse_line(line, self.limits.max_event_bytes)
@@ -219,6 +222,10 @@ class IngestService:
             event["event.ingested"] = ingested
             if book is not None:
                 _enrich(event, origin, book)
+            if drills is not None:
+                drills.tag(event)  # after enrichment: the exercise's scope is checked on the event's final unit
+            else:
+                event.pop(DRILL_FIELD, None)
             events.append(event)
         return events
 

@@ -24,6 +24,7 @@ SUMMARY_FIELDS = (
     "dns.question.type",
     "user_agent.original",
     "event.dataset",
+    "drill.id",  # a red-blue exercise's traffic: its alert (and incident) is a drill one
 )
 
 MAX_ALERT_EVENT_IDS = 100

@@ -18,6 +18,7 @@ from collectors.retention import enforce_retention
 from collectors.sqlite_store import SqliteEventStore
 from compliance.check_runner import run_checks
 from compliance.figures import take_snapshots
+from drills.tagging import drill_scopes
 from detection_rules import Alert, RuleSet, RuleSwitches
 from detection_rules.default_set import default_detection
 from incidents import fold_alerts
@@ -90,7 +91,7 @@ class Runtime:
             self.scheduler.every(RETENTION_JOB, "all", settings.event_store.retention_check_hours * 3600,
                                  lambda now, params: self.enforce_retention(), label="事件保留期清理 Event retention"),
             self.scheduler.every(ADDRESS_BOOK_JOB, node, settings.ingest.address_book_refresh_minutes * 60,
-                                 lambda now, params: self.refresh_address_book(), label="资产地址索引刷新 Address-book refresh",
+                                 lambda now, params: self.refresh_collector_indexes(), label="资产地址索引刷新 Address-book refresh",
                                  local=True),
         ]
         if settings.event_store.backend == "elasticsearch":  # the Sigma rules also as queries on the indices
@@ -123,6 +124,17 @@ class Runtime:
             book = address_book_from_inventory(session)
         self.ingest.address_book = book
         return f"{book.size} networks and hosts indexed"
+
+    def refresh_collector_indexes(self) -> str:
+        """The collector's two indexes from the case store: the exercises that tag traffic, the inventory's addresses."""
+        return "; ".join(part for part in (self.refresh_drill_scopes(), self.refresh_address_book()) if part)
+
+    def refresh_drill_scopes(self) -> str:
+        """Re-read the exercises (window, scope, red-team addresses) the collector tags events with."""
+        with self.sessions() as session:
+            scopes = drill_scopes(session, self.clock.now())
+        self.ingest.drill_scopes = scopes if len(scopes) else None
+        return f"{len(scopes)} exercise(s) tag events" if len(scopes) else ""
 
     def run_scheduled_sigma_queries(self) -> str:
         """One pass of the Sigma rules as Elasticsearch queries; alerts go where inline alerts go."""
@@ -225,5 +237,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     app = create_app(context, [build_ingest_router(ingest, sessions)])
     runtime = Runtime(settings, clock, engine, sessions, event_store, ruleset, ingest, app, scheduler, deadlines, actions, notices,
                    zero_reports, reports)
+    context.on_drill_change = runtime.refresh_drill_scopes
     runtime.refresh_address_book()
+    runtime.refresh_drill_scopes()
     return runtime

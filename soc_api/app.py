@@ -11,7 +11,7 @@ from soc_api.context import ApiContext
 from soc_api.input_guard import InputGuard
 from soc_api.security_headers import SecurityHeaders
 from soc_api.routers import (
-    asset_files, assets, audit, auth, compliance, duty, events, health, incidents, jobs, notices, rules, sensors, users,
+    asset_files, assets, audit, auth, compliance, drills, duty, events, health, incidents, jobs, notices, rules, sensors, users,
     zero_reports,
 )
 from soc_api.ui import pages, suppressions
@@ -29,7 +29,7 @@ def create_app(context: ApiContext, extra_routers: Sequence[APIRouter] = ()) -> 
     app.state.context = context
     for router in (auth.router, users.router, audit.router, incidents.router, incidents.suppressions, events.router,
                    sensors.router, asset_files.router, assets.router, compliance.router, rules.router, health.router, jobs.router,
-                   duty.router, notices.router, zero_reports.router, *extra_routers, ui_assets.router, pages.router, duty_ui.router,
+                   duty.router, notices.router, zero_reports.router, drills.router, *extra_routers, ui_assets.router, pages.router, duty_ui.router,
                    rules_ui.router, sensors_ui.router, suppressions.router):
         app.include_router(router)
     # The last added runs first: SecurityHeaders wraps InputGuard, so the guard's 422s carry the headers too.

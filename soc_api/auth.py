@@ -15,6 +15,7 @@ from soc_core.org import Role
 from soc_core.login import live_session
 
 SESSION_COOKIE = "edusoc_session"
+NO_UNITS = "-"  # a scope path no unit's path starts with (paths start with "/")
 
 
 def get_context(request: Request) -> ApiContext:
@@ -70,7 +71,9 @@ def current_principal(
         raise HTTPException(401, "未登录或会话已过期，请重新登录 / not authenticated: log in or send a valid bearer token",
                             headers={"WWW-Authenticate": "Bearer"})
     user = login.user
-    return Principal(user=user, role=Role(user.role), scope_path=user.unit.path, session_id=login.id)
+    role = Role(user.role)
+    # A red-team account is an outsider: it sees no unit of the org tree (its drill routes check membership instead).
+    return Principal(user=user, role=role, scope_path=NO_UNITS if role is Role.RED_TEAM else user.unit.path, session_id=login.id)
 
 
 def writing_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:

@@ -165,6 +165,11 @@ FIELDS: dict[str, FieldSpec] = {
     "rule.category": FieldSpec("keyword", "Category of the rule (Suricata alert category)."),
     # -- detection (set on alerts)
     "rule.id": FieldSpec("keyword", "Id of the rule that raised the alert."),
+    # -- red-blue exercises (攻防演练)
+    "drill.id": FieldSpec("keyword", "Exercise (攻防演练) the event belongs to, set by the collector (a sensor's value is "
+                          "dropped): its source or destination is a whitelisted red-team address of an exercise whose "
+                          "window holds @timestamp and whose scope units hold organization.id. Alerts copy it; their "
+                          "incidents are drill incidents (演练) kept out of real deadlines, compliance and escalation."),
     "rule.name": FieldSpec("keyword", "Title of the rule."),
     "event.severity": FieldSpec("long", "Numeric severity: 1 informational .. 5 critical."),
 }

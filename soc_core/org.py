@@ -30,6 +30,7 @@ class Role(str, Enum):
     SCHOOL_ADMIN = "school_admin"      # 学校网管: their own school
     DRILL_ORGANIZER = "drill_organizer"  # 攻防演练组织方: exercises in their subtree
     REGULATOR = "regulator"            # 教育主管部门: read-only over their region
+    RED_TEAM = "red_team"              # 红队队员: an exercise's attacker; sees no unit, only their own drill results
 
     @property
     def label(self) -> str:
@@ -39,6 +40,7 @@ class Role(str, Enum):
             "school_admin": "学校网管",
             "drill_organizer": "演练组织方",
             "regulator": "主管部门（只读）",
+            "red_team": "红队队员",
         }[self.value]
 
     @property
