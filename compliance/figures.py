@@ -218,7 +218,8 @@ def compliance_report(session: Session, clock: Clock, settings: Settings, root: 
     own = {uid: inventory_counts(inv, now, settings, registry) for uid, inv in inventories.items()}
     for coverage in unit_coverage(session, now, window, root):  # schools of the subtree
         _add(own[coverage.unit_id], "monitoring_coverage", coverage.covered)
-    incidents = session.scalars(select(Incident).where(Incident.unit_id.in_([u.id for u in units])))
+    # Drill incidents (演练) run the same clock but never count in compliance figures.
+    incidents = session.scalars(select(Incident).where(Incident.unit_id.in_([u.id for u in units]), Incident.drill_id.is_(None)))
     for uid, counts in incident_counts(incidents, now, settings).items():
         for name in ("incident_deadline_1h", "incident_deadline_60h"):
             own[uid][name] = counts[name]

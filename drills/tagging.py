@@ -29,3 +29,9 @@ def drill_scopes(session: Session, now: datetime) -> DrillScopes:
         for exercise in exercises
     ]
     return DrillScopes(windows, paths)
+
+
+def drill_pages_real_escalation(session: Session, drill_id: int) -> bool:
+    """Whether the exercise's incidents page the real escalation chain (the organizer's choice; off by default)."""
+    exercise = session.get(Exercise, drill_id)
+    return bool(exercise and exercise.page_real_escalation)

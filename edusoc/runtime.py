@@ -18,7 +18,7 @@ from collectors.retention import enforce_retention
 from collectors.sqlite_store import SqliteEventStore
 from compliance.check_runner import run_checks
 from compliance.figures import take_snapshots
-from drills.tagging import drill_scopes
+from drills.tagging import drill_pages_real_escalation, drill_scopes
 from detection_rules import Alert, RuleSet, RuleSwitches
 from detection_rules.default_set import default_detection
 from incidents import fold_alerts
@@ -208,7 +208,14 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     zero_reports = ZeroReportService(sessions, clock, scheduler)
 
     def plan_incident(session: Session, incident: Incident) -> None:
-        """On open and on every change: the playbook's escalation steps and the reporting deadlines (idempotent)."""
+        """On open and on every change: the playbook's escalation steps and the reporting deadlines (idempotent).
+
+        A drill incident (演练) keeps its handling clock but gets no reporting deadlines, and pages the real escalation
+        chain only when its exercise says so."""
+        if incident.drill_id is not None:
+            if drill_pages_real_escalation(session, incident.drill_id):
+                deadlines.plan(session, incident)
+            return
         deadlines.plan(session, incident)
         reports.plan(session, incident)
 

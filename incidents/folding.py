@@ -69,11 +69,13 @@ def fold_alerts(
             session.flush()
             continue
         facts = (assets(unit_id, alert) if assets else None) or AssetFacts()
-        incident = _open_incident_for(session, group_key(alert.rule_id, unit_id, entity), seen_at, window)
+        drill = _drill_of(alert)
+        incident = _open_incident_for(session, group_key(alert.rule_id, unit_id, entity, drill), seen_at, window)
         is_new = incident is None
         if incident is None:
             decision = grade_incident(GradingInputs(alert.level, facts.mlps_level, facts.is_cii, 1), policy)
-            incident = _open_detected_incident(session, clock, policy, alert, unit_id, entity, seen_at, decision.grade, decision.basis)
+            incident = _open_detected_incident(session, clock, policy, alert, unit_id, entity, seen_at, decision.grade, decision.basis,
+                                               drill)
             if facts.is_cii:
                 incident.operator_type = "cii"  # the 1-hour reporting path (DOMAIN.md §1.2, §4)
         else:
@@ -140,8 +142,15 @@ def open_incident(
     return incident
 
 
-def group_key(rule_id: str, unit_id: int, entity: str = "") -> str:
-    return f"{rule_id}|{unit_id}|{entity}"
+def group_key(rule_id: str, unit_id: int, entity: str = "", drill_id: int | None = None) -> str:
+    """Alerts fold together by rule, unit and key entity; an exercise's alerts never fold into a real incident."""
+    return f"{rule_id}|{unit_id}|{entity}" + (f"|drill:{drill_id}" if drill_id is not None else "")
+
+
+def _drill_of(alert: Alert) -> int | None:
+    """The exercise an alert's traffic belongs to (the collector tagged the event with drill.id)."""
+    value = alert.summary.get("drill.id")
+    return int(str(value)) if value is not None and str(value).isdigit() else None
 
 
 def _open_incident_for(session: Session, key: str, seen_at: datetime, window: timedelta) -> Incident | None:
@@ -157,8 +166,10 @@ def _open_incident_for(session: Session, key: str, seen_at: datetime, window: ti
 
 
 def _spread_query(incident: Incident):  # type: ignore[no-untyped-def]
+    # A drill incident spreads only within its exercise, a real one only among real ones.
+    drill = Incident.drill_id.is_(None) if incident.drill_id is None else Incident.drill_id == incident.drill_id
     return (Incident.rule_id == incident.rule_id, Incident.key_entity == incident.key_entity,
-            Incident.status.in_(OPEN_STATUSES))
+            Incident.status.in_(OPEN_STATUSES), drill)
 
 
 def _spread(session: Session, incident: Incident) -> int:
@@ -198,13 +209,16 @@ def _suppressed(session: Session, clock: Clock, unit_id: int, rule_id: str, enti
 
 def _open_detected_incident(
     session: Session, clock: Clock, policy: IncidentSettings, alert: Alert, unit_id: int, entity: str,
-    seen_at: datetime, grade: Grade, basis: str,
+    seen_at: datetime, grade: Grade, basis: str, drill_id: int | None = None,
 ) -> Incident:
     now = clock.now()
     title, title_en = incident_titles(alert, entity)
+    if drill_id is not None:
+        title, title_en = f"【演练】{title}"[:300], f"[drill] {title_en}"[:300]
     incident = Incident(
         title=title, title_en=title_en, unit_id=unit_id, grade=grade.value, grade_basis=basis, source=Source.DETECTED.value,
-        status="new", rule_id=alert.rule_id, group_key=group_key(alert.rule_id, unit_id, entity), alert_count=0,
+        status="new", rule_id=alert.rule_id, group_key=group_key(alert.rule_id, unit_id, entity, drill_id), alert_count=0,
+        drill_id=drill_id,
         category=category_for(alert.tags, policy), key_entity=entity, unit_count=1,
         first_seen_at=to_db(seen_at), last_seen_at=to_db(seen_at), created_at=to_db(now),
         handle_by=to_db(handle_by(now, grade, Source.DETECTED, policy)), operator_type="other", report_fields={},
@@ -214,7 +228,7 @@ def _open_detected_incident(
     add_timeline(session, clock, incident, "system", "status", f"规则 {alert.rule_title_zh or alert.rule_title} 告警，创建事件；定级：{basis}",
                  status="new", rule_id=alert.rule_id)
     record_audit(session, clock, "system", "incident.create", "incident", incident.id, unit_id,
-                 grade=grade.value, source="detected", rule_id=alert.rule_id, key_entity=entity)
+                 grade=grade.value, source="detected", rule_id=alert.rule_id, key_entity=entity, drill_id=drill_id)
     return incident
 
 

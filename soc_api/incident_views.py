@@ -64,7 +64,7 @@ def incident_out(incident: Incident, clock: Clock) -> IncidentOut:
         status_label=STATUS_LABELS.get(incident.status, incident.status), key_entity=incident.key_entity,
         unit_count=incident.unit_count, acknowledged_at=as_utc_or_none(incident.acknowledged_at), acknowledged_by=incident.acknowledged_by,
         resolved_at=as_utc_or_none(incident.resolved_at), closed_at=as_utc_or_none(incident.closed_at), overdue_at=as_utc_or_none(incident.overdue_at),
-        merged_into_id=incident.merged_into_id, playbook=incident.playbook,
+        merged_into_id=incident.merged_into_id, playbook=incident.playbook, drill_id=incident.drill_id,
     )
 
 

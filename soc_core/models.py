@@ -122,6 +122,9 @@ class Incident(Base):
     # the free-text items of Art. 7, kept on the incident and copied into each report version.
     operator_type: Mapped[str] = mapped_column(String(16), default="other")  # cii | central | other
     report_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # 演练: the red-blue exercise whose traffic raised it (drills.models.Exercise.id). Same handling clock, but no
+    # reporting deadlines, no compliance or zero-report counting, no real escalation unless the exercise asks for it.
+    drill_id: Mapped[int | None] = mapped_column(index=True)
 
     unit: Mapped[Unit] = relationship()
     alerts: Mapped[list[Alert]] = relationship(back_populates="incident", order_by="Alert.timestamp")

@@ -83,7 +83,9 @@ class ZeroReportService:
         if day > beijing_today(self.clock):
             raise IncidentError("a report cannot be made for a future day")
         if has_incident:
-            found = set(session.scalars(select(Incident.id).where(Incident.id.in_(incident_ids), Incident.unit_id == unit.id)))
+            # a drill incident (演练) is no real incident of the unit: a zero-report never lists it
+            found = set(session.scalars(select(Incident.id).where(Incident.id.in_(incident_ids), Incident.unit_id == unit.id,
+                                                                  Incident.drill_id.is_(None))))
             if not found and not summary.strip():
                 raise IncidentError("a report with incidents lists them (incident ids of the unit) or describes them")
             if set(incident_ids) - found:

@@ -21,7 +21,7 @@ from drills.models import BlueReport, Exercise, ExerciseMember, MemberKind, RedR
 from drills.prefill import blue_prefill
 from drills.scoring import Scoreboard
 from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, WritingPrincipal
-from soc_api.schemas_drills import (
+from soc_api.schemas.drills import (
     BlueJudgementIn, BlueReportIn, BlueReportOut, DefenderRow, ExerciseIn, ExerciseOut, MemberIn, MemberOut, RedJudgementIn,
     RedResultIn, RedResultOut, ScoreboardOut, TeamRow,
 )

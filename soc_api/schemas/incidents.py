@@ -51,6 +51,8 @@ class IncidentOut(BaseModel):
     overdue_at: datetime | None = Field(default=None, description="when the deadline job marked the breach")
     merged_into_id: int | None = None
     playbook: str | None = None
+    drill_id: int | None = Field(default=None, description="演练: the exercise whose traffic raised it (no reporting deadlines, "
+                                 "not in compliance figures)")
 
 
 class TimelineOut(BaseModel):
