@@ -116,7 +116,10 @@ def create_exercise(session: Session, clock: Clock, actor: User, spec: ExerciseS
     networks = parse_networks(spec.attacker_networks)
     if not networks:
         raise DrillRefusal("须登记攻击方出口地址 (whitelist at least one attacker address)", "attacker_networks")
-    in_scope = lambda unit: any(_within(unit, s) for s in scope)  # noqa: E731
+
+    def in_scope(unit: Unit) -> bool:
+        return any(_within(unit, s) for s in scope)
+
     blue = _units(session, spec.blue_unit_ids, "blue_unit_ids") or scope
     key = _units(session, spec.key_unit_ids, "key_unit_ids")
     for name, units in (("blue_unit_ids", blue), ("key_unit_ids", key)):
@@ -222,6 +225,22 @@ def judge_red_result(session: Session, clock: Clock, actor: User, result: RedRes
     result.judged_by, result.judged_at = actor.username, to_db(clock.now())
     record_audit(session, clock, actor.username, "drill.red_result.judge", "drill_red_result", result.id,
                  result.defender_unit_id, status=result.status, reason=result.reason, points=points)
+    return result
+
+
+def attach_red_evidence(session: Session, clock: Clock, actor: User, result: RedResult, filename: str, sha256: str,
+                        size: int) -> RedResult:
+    """A member of the result's team adds an evidence file (already stored by its SHA-256) while the result is pending."""
+    exercise = session.get_one(Exercise, result.exercise_id)
+    member = membership(session, exercise, actor)
+    if member is None or member.kind != MemberKind.RED.value or member.team != result.team:
+        raise DrillForbidden("只有提交该成果的队伍可以补充证据 (only the result's team may add evidence)")
+    if result.status != ResultStatus.PENDING.value:
+        raise DrillRefusal(f"该成果已{result.status}，不能再补充证据 (already judged)")
+    name = filename.strip().replace("/", "_").replace("\\", "_")[:200] or "evidence"
+    result.evidence = [*result.evidence, {"filename": name, "sha256": sha256, "size": size}]
+    record_audit(session, clock, actor.username, "drill.red_result.evidence", "drill_red_result", result.id,
+                 result.defender_unit_id, filename=name, sha256=sha256, size=size)
     return result
 
 

@@ -51,7 +51,8 @@ def drill_replay(
         workdir = keep or Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
         clock = SystemClock()
-        runtime = build_runtime(Settings(data_dir=str(workdir / "var")), clock)
+        # SQLite whatever the environment says: the coverage is read back at once (Elasticsearch only after a refresh).
+        runtime = build_runtime(Settings(data_dir=str(workdir / "var"), event_store={"backend": "sqlite"}), clock)
         try:
             with runtime.sessions() as session:
                 tokens = {sensor.name: sensor.token for sensor in seed_demo_region(session, clock)}

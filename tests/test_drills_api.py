@@ -84,6 +84,14 @@ def test_red_members_see_only_their_team_and_blue_only_accepted_results_against_
     assert submitted.status_code == 201, submitted.text
     assert submitted.json()["team"] == "红队A" and submitted.json()["status"] == "待审"
     rid = submitted.json()["id"]
+    proof = b"uid=48(apache) gid=48(apache) -- whoami on 10.20.1.80"
+    attached = demo.client.post(f"{base}/red-results/{rid}/evidence", files={"file": ("whoami.txt", proof, "text/plain")},
+                                headers=h["red1"])
+    assert attached.status_code == 201, attached.text
+    sha = attached.json()["evidence"][0]["sha256"]
+    assert demo.client.post(f"{base}/red-results/{rid}/evidence", files={"file": ("x.txt", b"x", "text/plain")},
+                            headers=h["red2"]).status_code == 404  # another team does not even see the result
+    assert demo.client.get(f"{base}/red-results/{rid}/evidence/{sha}", headers=h["judge"]).content == proof
     assert demo.client.get(f"{base}/red-results", headers=h["red2"]).json() == []
     assert demo.client.get(f"{base}/red-results", headers=h["school1"]).json() == []  # pending: not shown to the defender
     # a red account sees nothing of the org tree: no incidents, no units
@@ -117,8 +125,8 @@ def test_red_members_see_only_their_team_and_blue_only_accepted_results_against_
     assert demo.client.get(f"{base}/scoreboard", headers=h["red1"]).json()["team_totals"] == {"红队A": 2000}
     with demo.runtime.sessions() as session:
         actions = set(session.scalars(select(AuditEntry.action).where(AuditEntry.action.like("drill.%"))))
-    assert actions == {"drill.create", "drill.member", "drill.red_result.submit", "drill.red_result.judge",
-                       "drill.blue_report.submit", "drill.blue_report.judge"}
+    assert actions == {"drill.create", "drill.member", "drill.red_result.submit", "drill.red_result.evidence",
+                       "drill.red_result.judge", "drill.blue_report.submit", "drill.blue_report.judge"}
 
 
 def test_red_results_only_inside_the_window(demo, clock) -> None:  # type: ignore[no-untyped-def]

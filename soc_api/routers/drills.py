@@ -6,15 +6,17 @@ results against itself and its own reports."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, UploadFile
+from fastapi.responses import FileResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from drills.board import exercise_board, policy_named
 from drills.commands import (
-    DrillForbidden, DrillRefusal, ExerciseSpec, RedResultSpec, add_member, create_exercise, judge_blue_report,
+    DrillForbidden, DrillRefusal, ExerciseSpec, RedResultSpec, add_member, attach_red_evidence, create_exercise, judge_blue_report,
     judge_red_result, may_organize, may_report_for, membership, submit_blue_report, submit_red_result,
 )
 from drills.models import BlueReport, Exercise, ExerciseMember, MemberKind, RedResult, ResultStatus
@@ -25,6 +27,7 @@ from soc_api.schemas.drills import (
     BlueJudgementIn, BlueReportIn, BlueReportOut, DefenderRow, ExerciseIn, ExerciseOut, MemberIn, MemberOut, RedJudgementIn,
     RedResultIn, RedResultOut, ScoreboardOut, TeamRow,
 )
+from incidents.workflow import EvidenceTooLarge, evidence_path, store_file
 from soc_core.clock import as_utc
 from soc_core.models import Unit, User
 
@@ -194,20 +197,50 @@ def judge_result(exercise_id: int, result_id: int, body: RedJudgementIn, princip
     return _result_out(result, exercise_board(session, exercise))
 
 
-def _blue_result(session: Session, principal: Principal, exercise: Exercise, part: Part, result_id: int) -> RedResult:
+def _visible_result(session: Session, principal: Principal, exercise_id: int, result_id: int) -> RedResult:
+    """A result the principal may see (404 otherwise: another team's result does not exist for them)."""
+    exercise, part, team = _exercise(session, principal, exercise_id)
     result = session.get(RedResult, result_id)
-    visible = result is not None and result.exercise_id == exercise.id and result in _visible_results(
-        session, principal, exercise, part, "")
-    if not visible or result is None:
+    if result is None or result.exercise_id != exercise.id or result not in _visible_results(session, principal, exercise, part, team):
         raise HTTPException(404, f"result {result_id} not found")
     return result
+
+
+@router.post("/{exercise_id}/red-results/{result_id}/evidence", response_model=RedResultOut, status_code=201,
+             summary="Red: attach an evidence file to your team's pending result (stored by SHA-256, size-limited)")
+def post_red_evidence(exercise_id: int, result_id: int, file: UploadFile, principal: CurrentPrincipal, context: Context,
+                      session: DbSession) -> RedResultOut:
+    result = _visible_result(session, principal, exercise_id, result_id)
+    try:
+        sha256, size = store_file(file.file, _evidence_dir(context), context.settings.incidents.evidence_max_bytes)
+        attach_red_evidence(session, context.clock, principal.user, result, file.filename or "", sha256, size)
+    except EvidenceTooLarge as exc:
+        raise HTTPException(413, {"message": f"证据文件过大：{exc}", "field": "file"}) from exc
+    except DrillRefusal as exc:
+        raise _refused(exc) from exc
+    session.commit()
+    return _result_out(result, None)
+
+
+@router.get("/{exercise_id}/red-results/{result_id}/evidence/{sha256}", summary="Download a result's evidence file")
+def get_red_evidence(exercise_id: int, result_id: int, sha256: str, principal: CurrentPrincipal, context: Context,
+                     session: DbSession) -> FileResponse:
+    result = _visible_result(session, principal, exercise_id, result_id)
+    entry = next((e for e in result.evidence if e.get("sha256") == sha256), None)
+    if entry is None:
+        raise HTTPException(404, f"evidence {sha256} not found")
+    return FileResponse(evidence_path(_evidence_dir(context), sha256), filename=str(entry["filename"]))
+
+
+def _evidence_dir(context: Context) -> Path:
+    return context.settings.data_path / "evidence"
 
 
 @router.get("/{exercise_id}/red-results/{result_id}/prefill", summary="Blue: what edusoc knows for a report on a result")
 def get_prefill(exercise_id: int, result_id: int, principal: CurrentPrincipal, context: Context, session: DbSession
                 ) -> dict[str, object]:
-    exercise, part, _ = _exercise(session, principal, exercise_id)
-    result = _blue_result(session, principal, exercise, part, result_id)
+    result = _visible_result(session, principal, exercise_id, result_id)
+    exercise = session.get_one(Exercise, exercise_id)
     if context.event_store is None:
         return {}
     return blue_prefill(context.event_store, exercise, result, context.clock.now())
