@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from drills.board import policy_named
 from drills.models import BlueReport, Exercise, ExerciseMember, MemberKind, RedResult, ResultStatus
-from drills.scoring_policy import BLUE_DIMENSIONS, RED_TYPES
+from drills.scoring_policy import BLUE_DIMENSIONS, RED_TYPES, ScoringPolicyError
 from soc_core.audit import record_audit
 from soc_core.clock import Clock, as_utc, to_db
 from soc_core.models import Unit, User
@@ -77,6 +78,14 @@ def _units(session: Session, ids: Sequence[int], field_name: str) -> list[Unit]:
     return units
 
 
+def _instant(value: datetime, field_name: str) -> datetime:
+    """A time as aware UTC; one that UTC cannot hold (year 1 east of Greenwich) is refused, not a crash."""
+    try:
+        return as_utc(value)
+    except OverflowError:
+        raise DrillRefusal(f"时间超出范围 (time out of range): {value.isoformat()}", field_name) from None
+
+
 def parse_networks(values: Sequence[str]) -> list[str]:
     """Whitelisted red-team addresses as normalised CIDRs; one bad value is refused with its position."""
     networks = []
@@ -105,7 +114,11 @@ def create_exercise(session: Session, clock: Clock, actor: User, spec: ExerciseS
         raise DrillForbidden("只有演练组织方可以创建演练 (only a drill organizer may create an exercise)")
     if not spec.name.strip():
         raise DrillRefusal("演练名称不能为空 (name is required)", "name")
-    if as_utc(spec.ends_at) <= as_utc(spec.starts_at):
+    try:
+        policy_named(spec.scoring_policy)
+    except ScoringPolicyError:
+        raise DrillRefusal(f"没有名为“{spec.scoring_policy}”的计分规则 (no such scoring policy)", "scoring_policy") from None
+    if _instant(spec.ends_at, "ends_at") <= _instant(spec.starts_at, "starts_at"):
         raise DrillRefusal("结束时间须晚于开始时间 (ends_at must be after starts_at)", "ends_at")
     scope = _units(session, spec.scope_unit_ids, "scope_unit_ids")
     if not scope:
@@ -192,7 +205,7 @@ def submit_red_result(session: Session, clock: Clock, actor: User, exercise: Exe
     # Assets of the region outside the defending units score ×0.8 (at most 3): they are accepted, marked out of scope.
     if not _within(defender, exercise.organizer_unit):
         raise DrillRefusal(f"{defender.name} 不在本次演练所在地区 (not in the exercise's region)", "defender_unit_id")
-    if as_utc(spec.attack_time) > now:
+    if _instant(spec.attack_time, "attack_time") > now:
         raise DrillRefusal("攻击时间不能晚于提交时间 (attack_time is in the future)", "attack_time")
     result = RedResult(
         exercise_id=exercise.id, team=member.team, submitted_by=actor.id, defender_unit_id=defender.id, type=spec.type,

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
+
+
+Points = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
 
 
 class TargetIn(BaseModel):
@@ -93,7 +96,7 @@ class RedResultOut(BaseModel):
 class RedJudgementIn(BaseModel):
     accept: bool
     reason: str = ""
-    points: float | None = None
+    points: Points | None = None
 
 
 class BlueReportIn(BaseModel):
@@ -116,8 +119,8 @@ class BlueReportOut(BaseModel):
 
 
 class BlueJudgementIn(BaseModel):
-    dimension_scores: dict[str, float]
-    bonus: float = 0.0
+    dimension_scores: dict[str, Points]
+    bonus: Points = 0.0
     reason: str = ""
 
 
