@@ -17,7 +17,7 @@ from edusoc.demo import seed_demo_region
 from edusoc.drill_replay import Target, pack_span, replay, serving_on_loopback
 from edusoc.runtime import build_runtime
 from soc_core.clock import SystemClock
-from soc_core.config import Settings
+from soc_core.config import EventStoreSettings, Settings
 
 drill_app = typer.Typer(help="攻防演练 Red-blue drills: scenario replay and detection coverage.", no_args_is_help=True)
 # A table of eight columns needs room: when piped (no terminal width), print it 200 columns wide.
@@ -52,7 +52,7 @@ def drill_replay(
         workdir.mkdir(parents=True, exist_ok=True)
         clock = SystemClock()
         # SQLite whatever the environment says: the coverage is read back at once (Elasticsearch only after a refresh).
-        runtime = build_runtime(Settings(data_dir=str(workdir / "var"), event_store={"backend": "sqlite"}), clock)
+        runtime = build_runtime(Settings(data_dir=str(workdir / "var"), event_store=EventStoreSettings(backend="sqlite")), clock)
         try:
             with runtime.sessions() as session:
                 tokens = {sensor.name: sensor.token for sensor in seed_demo_region(session, clock)}
