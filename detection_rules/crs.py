@@ -83,6 +83,9 @@ FAMILIES: dict[int, Family] = {
 SUPPORTING = frozenset({"scanner", "protocol", "method"})  # what a tool or a malformed request shows, not the attack itself
 OTHER = Family("generic", "Web application attack", "Web 应用攻击", "high", _EXPLOIT)
 
+# The alert rules the CRS raises, one per family: what the rules API lists and units can switch off.
+FAMILY_RULES: dict[str, Family] = {f"crs:{family.key}": family for family in [*FAMILIES.values(), OTHER]}
+
 STATIC_SUFFIXES = frozenset(
     ".css .js .mjs .map .png .jpg .jpeg .gif .ico .svg .webp .bmp .avif .woff .woff2 .ttf .otf .eot .mp4 .webm .mp3 "
     ".ogg .wav .m4a .flv .swf .pdf .txt".split()

@@ -239,7 +239,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             "yara": lambda: {"rules": scanner.rule_count, "left_out": len(scanner.errors), **asdict(scanner.stats)},
             "crs": lambda: {**crs.describe(), **asdict(crs.stats)} if crs is not None else {"loaded": False},
         },
-        detection=DetectionContext(ruleset, switches, scanner, indicators),
+        detection=DetectionContext(ruleset, switches, scanner, indicators, crs),
     )
     app = create_app(context, [build_ingest_router(ingest, sessions)])
     runtime = Runtime(settings, clock, engine, sessions, event_store, ruleset, ingest, app, scheduler, deadlines, actions, notices,

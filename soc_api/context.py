@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from detection_rules import IndicatorSet, RuleSet, RuleSwitches, YaraScanner
+from detection_rules.crs import CrsEngine
 from notices.service import NoticeService
 from playbooks.scheduler import Scheduler
 from reports.incident_reports import ReportService
@@ -25,6 +26,7 @@ class DetectionContext:
     switches: RuleSwitches
     yara: YaraScanner | None = None
     indicators: IndicatorSet | None = None
+    crs: CrsEngine | None = None  # the OWASP CRS: its families are rules too (crs:sqli, ...), switchable per unit
 
 
 @dataclass

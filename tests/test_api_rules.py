@@ -91,3 +91,24 @@ def test_scan_an_uploaded_file(demo):
     assert len(body["sha256"]) == 64
     clean = demo.client.post("/api/v1/rules/scan-file", files={"file": ("a.txt", b"hello")}, headers=demo.login("school1")).json()
     assert clean["yara"] == []
+
+
+def test_crs_families_are_listed_and_switched_per_unit_like_rules(demo):
+    school2 = demo.unit("DEMO-SCHOOL-2")
+    listed = {r["id"]: r for r in demo.client.get("/api/v1/rules", headers=demo.login("duty")).json()["rules"]}
+    assert listed["crs:sqli"]["kind"] == "crs" and listed["crs:sqli"]["title_zh"] == "SQL 注入攻击（OWASP CRS）"
+    assert listed["crs:sqli"]["file"] == "OWASP CRS 3.3.4" and "attack.t1190" in listed["crs:sqli"]["tags"]
+    engine = demo.runtime.ingest.engine
+
+    def request(unit: str, n: int) -> dict[str, object]:
+        return {**sqli_event(unit, n), "http.request.method": "GET"}
+
+    assert "crs:sqli" in [alert.rule_id for alert in engine.process(request("DEMO-SCHOOL-2", 5))]
+    response = demo.client.put(f"/api/v1/rules/crs:sqli/units/{school2.id}", json={"enabled": False}, headers=demo.login("school2"))
+    assert response.status_code == 200, response.text
+    with demo.runtime.sessions() as session:
+        assert session.query(AuditEntry).filter_by(action="rule.disabled", target_id="crs:sqli", actor="school2").count() == 1
+    assert "crs:sqli" not in [alert.rule_id for alert in engine.process(request("DEMO-SCHOOL-2", 6))]
+    assert "crs:sqli" in [alert.rule_id for alert in engine.process(request("DEMO-SCHOOL-1", 6))]
+    assert demo.client.put(f"/api/v1/rules/crs:nonsense/units/{school2.id}", json={"enabled": False},
+                           headers=demo.login("duty")).status_code == 404

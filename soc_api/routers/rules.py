@@ -15,6 +15,7 @@ from fastapi import APIRouter, Body, File, HTTPException, UploadFile
 from sqlalchemy import select
 
 from detection_rules import BUNDLED_RULES, CompiledCorrelation, dry_run, parse_pasted_events
+from detection_rules.crs import FAMILY_RULES
 from soc_api.auth import Context, CurrentPrincipal, DbSession, WritingPrincipal
 from soc_api.context import DetectionContext
 from soc_api.schemas.rules import DryRunRequest, Switch
@@ -35,7 +36,7 @@ def _detection(context: Any) -> DetectionContext:
 
 @router.get("")
 def list_rules(principal: CurrentPrincipal, context: Context, session: DbSession) -> dict[str, Any]:
-    """Every loaded rule (Sigma and correlations), the units it is off for, and the rejected files."""
+    """Every loaded rule (Sigma, correlations and the OWASP CRS's families), the units it is off for, and the rejected files."""
     detection = _detection(context)
     visible = {unit.code for unit in session.scalars(select(Unit).where(Unit.id.in_(principal.visible_units())))}
     rules = []
@@ -47,6 +48,13 @@ def list_rules(principal: CurrentPrincipal, context: Context, session: DbSession
             "kind": "correlation" if isinstance(rule, CompiledCorrelation) else "sigma",
             "disabled_units": [code for code in detection.switches.disabled_units(meta.rule_id) if code in visible],
         })
+    if detection.crs is not None:
+        for rule_id, family in FAMILY_RULES.items():
+            rules.append({
+                "id": rule_id, "title": f"OWASP CRS: {family.title}", "title_zh": f"{family.title_zh}（OWASP CRS）",
+                "level": family.level, "tags": list(family.attack_tags), "file": detection.crs.version, "pack": "OWASP CRS",
+                "kind": "crs", "disabled_units": [code for code in detection.switches.disabled_units(rule_id) if code in visible],
+            })
     return {
         "rules": rules,
         "rejected": [{"file": error.path.name, "line": error.line, "reason": error.reason} for error in detection.ruleset.errors],
@@ -71,7 +79,8 @@ def switch_rule(rule_id: str, unit_id: int, switch: Switch, principal: WritingPr
     unit = session.get(Unit, unit_id)
     if unit is None or not principal.can_see(unit) or not unit.code:
         raise HTTPException(404, f"unit {unit_id} not found")
-    if not any(rule.rule_id == rule_id for rule in detection.ruleset.rules):
+    crs_rule = detection.crs is not None and rule_id in FAMILY_RULES
+    if not crs_rule and not any(rule.rule_id == rule_id for rule in detection.ruleset.rules):
         raise HTTPException(404, f"rule {rule_id} is not loaded")
     setting = session.scalars(select(RuleUnitSetting).filter_by(rule_id=rule_id, unit_id=unit.id)).one_or_none()
     if setting is None:

@@ -34,6 +34,7 @@ async function loadRules() {
     name.append(el("span", rule.title_zh || rule.title, {class: "rule-title"}));
     if (rule.title_zh) name.append(" ", el("small", rule.title));
     if (rule.kind === "correlation") name.append(" ", el("small", "关联 correlation", {class: "tag"}));
+    if (rule.kind === "crs") name.append(" ", el("small", "OWASP CRS", {class: "tag"}));
     row.append(name, el("td", `${LEVELS[rule.level] || rule.level} ${rule.level}`, {class: `level level-${rule.level}`}));
     row.append(el("td", rule.tags.filter(t => t.startsWith("attack.")).map(t => t.slice(7).toUpperCase()).join(" "), {class: "attack"}));
     row.append(el("td", `${rule.pack} · ${rule.file}`));
