@@ -8,13 +8,18 @@ from datetime import datetime, timezone
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field, ValidationError
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from collectors.ingest import BatchError, BatchResult, EventOrigin, IngestService, StoreUnavailable
-from soc_core.clock import to_db
-from soc_core.models import Sensor
+from soc_core.clock import as_utc, to_db
+from soc_core.models import LoginToken, Sensor
+from soc_core.permissions import ACTION_KEY, Action
 from soc_core.repositories import sensor_for_token
+from soc_core.security import hash_token
 from soc_core.sensor_registry import record_heartbeat
+
+INGEST = {ACTION_KEY: Action.INGEST.value}  # the one action a sensor token holds (soc_core.permissions)
 
 
 class Heartbeat(BaseModel):
@@ -29,12 +34,12 @@ class Heartbeat(BaseModel):
 def build_ingest_router(service: IngestService, sessions: sessionmaker[Session]) -> APIRouter:
     router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"])
 
-    @router.post("/events", summary="Accept a gzip NDJSON batch of events from a sensor")
+    @router.post("/events", summary="Accept a gzip NDJSON batch of events from a sensor", openapi_extra=INGEST)
     async def ingest_events(request: Request) -> dict[str, object]:
         token = _bearer(request)
         origin = await run_in_threadpool(_origin_for, sessions, token)
         if origin is None:
-            raise HTTPException(401, "unknown or revoked sensor token", headers={"WWW-Authenticate": "Bearer"})
+            await run_in_threadpool(_refuse_token, sessions, service, token)
         body = await _read_bounded(request, service.limits.max_batch_bytes)
         gzipped = request.headers.get("content-encoding", "").lower() == "gzip"
         try:
@@ -54,7 +59,8 @@ def build_ingest_router(service: IngestService, sessions: sessionmaker[Session])
         }
 
     @router.post("/heartbeat", summary="A sensor's heartbeat: its clock, version and counters",
-                 responses={401: {"description": "unknown or revoked sensor token"}, 422: {"description": "bad body"}})
+                 responses={401: {"description": "unknown or revoked sensor token"}, 422: {"description": "bad body"}},
+                 openapi_extra=INGEST)
     async def heartbeat(request: Request) -> dict[str, bool]:
         # The token is checked before the body is read: a stranger learns nothing about the format.
         raw = await _read_bounded(request, 64 * 1024)
@@ -62,6 +68,20 @@ def build_ingest_router(service: IngestService, sessions: sessionmaker[Session])
         return {"ok": True}
 
     return router
+
+
+def _refuse_token(sessions: sessionmaker[Session], service: IngestService, token: str) -> None:
+    with sessions() as session:
+        _refuse_in(session, service, token)
+
+
+def _refuse_in(session: Session, service: IngestService, token: str) -> None:
+    """No sensor holds ``token``: 403 when it is a person's login token (the permission table gives people no
+    INGEST), else 401."""
+    login = session.scalar(select(LoginToken).where(LoginToken.token_hash == hash_token(token))) if token else None
+    if login is not None and login.revoked_at is None and as_utc(login.expires_at) > service.clock.now():
+        raise HTTPException(403, "只有探针令牌可以上送事件 / only a sensor token may send events")
+    raise HTTPException(401, "unknown or revoked sensor token", headers={"WWW-Authenticate": "Bearer"})
 
 
 def _bearer(request: Request) -> str:
@@ -72,7 +92,7 @@ def _record_heartbeat(sessions: sessionmaker[Session], service: IngestService, t
     with sessions() as session:
         sensor = sensor_for_token(session, token) if token else None
         if sensor is None:
-            raise HTTPException(401, "unknown or revoked sensor token", headers={"WWW-Authenticate": "Bearer"})
+            _refuse_in(session, service, token)
         try:
             body = Heartbeat.model_validate_json(raw)
         except ValidationError as exc:

@@ -41,6 +41,7 @@ from soc_core.clock import Clock, as_utc, to_db, to_shanghai
 from soc_core.config import Settings
 from soc_core.models import Incident, Unit
 from soc_core.org import UnitKind
+from soc_core.permissions import within
 from zero_reports.models import KeyPeriod, KeyPeriodUnit, ZeroReport
 from zero_reports.service import deadline_of
 
@@ -211,7 +212,7 @@ def _sum(counts: Iterable[Counts]) -> dict[str, Figure]:
 def compliance_report(session: Session, clock: Clock, settings: Settings, root: Unit) -> ComplianceReport:
     """The figures of ``root``'s subtree, and of each direct child's subtree for drill-down."""
     now = clock.now()
-    units = list(session.scalars(select(Unit).where(Unit.path.startswith(root.path))))
+    units = list(session.scalars(select(Unit).where(within(Unit.path, root))))
     window = timedelta(minutes=settings.compliance.heartbeat_window_minutes)
     inventories = load_inventories(session, units, now, window)
     registry = load_registry(session)
@@ -232,7 +233,7 @@ def compliance_report(session: Session, clock: Clock, settings: Settings, root: 
         open_findings[finding.unit_id][finding.priority] += 1
 
     def subtree(unit: Unit) -> tuple[dict[str, Figure], dict[str, int]]:
-        members = [u.id for u in units if u.path.startswith(unit.path)]
+        members = [u.id for u in units if within(u, unit)]
         found: Counter[str] = Counter()
         for uid in members:
             found.update(open_findings.get(uid, Counter()))

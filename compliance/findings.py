@@ -6,13 +6,14 @@ from sqlalchemy.orm import Session
 
 from inventory.models import Finding
 from soc_core.models import Unit
+from soc_core.permissions import within
 
 PRIORITY_LABELS = {"high": "高", "medium": "中", "low": "低"}
 
 
 def open_findings(session: Session, unit: Unit, check_id: str | None = None) -> list[tuple[Finding, str]]:
     query = (select(Finding, Unit.name).join(Unit, Unit.id == Finding.unit_id)
-             .where(Finding.resolved_at.is_(None), Unit.path.startswith(unit.path)))
+             .where(Finding.resolved_at.is_(None), within(Unit.path, unit)))
     if check_id:
         query = query.where(Finding.check_id == check_id)
     order = {"high": 0, "medium": 1, "low": 2}

@@ -30,6 +30,7 @@ from detection_rules.indicators import IndicatorSet
 from detection_rules.yara_scan import YaraScanner
 from detection_rules.prefilter import PrefilterIndex, Requirement, requirement
 from detection_rules.matching import CompiledDetection, UnsupportedFeature, check_modifiers, compile_detection
+from soc_core.errors import Location
 from soc_core.events import FIELDS, EventError, format_timestamp, parse_timestamp, stable_event_id
 
 RULE_SUFFIXES = (".yml", ".yaml")
@@ -47,6 +48,11 @@ class RuleError:
     path: Path
     reason: str
     line: int | None = None
+
+    @property
+    def location(self) -> Location:
+        """Where the rule is, as every edusoc error says it (``soc_core.errors.Location``)."""
+        return Location(file=str(self.path), line=self.line)
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else str(self.path)

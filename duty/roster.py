@@ -13,6 +13,8 @@ from incidents.folding import IncidentError, OPEN_STATUSES
 from soc_core.audit import record_audit
 from soc_core.clock import Clock, as_utc, to_db
 from soc_core.models import Incident, Unit, User
+from soc_core.org import Role
+from soc_core.permissions import Action, granted, within
 
 
 def add_shift(session: Session, clock: Clock, actor: str, unit: Unit, team: str, user: User,
@@ -24,7 +26,9 @@ def add_shift(session: Session, clock: Clock, actor: str, unit: Unit, team: str,
         raise IncidentError("a shift ends after it starts")
     if as_utc(ends_at) - as_utc(starts_at) > timedelta(hours=24):
         raise IncidentError("a shift lasts at most 24 hours")
-    if not user.unit.path.startswith(unit.path):
+    if not granted(Role(user.role), Action.BE_ROSTERED):
+        raise IncidentError(f"{Role(user.role).label}不能排入值班表", f"a {Role(user.role).value} cannot be put on the duty roster")
+    if not within(user.unit, unit):
         raise IncidentError(f"{user.username} does not belong to {unit.name} or a unit below it")
     overlapping = session.scalar(select(DutyShift).where(
         DutyShift.user_id == user.id, DutyShift.starts_at < to_db(ends_at), DutyShift.ends_at > to_db(starts_at)))
@@ -50,7 +54,7 @@ def write_handover(session: Session, clock: Clock, actor: str, unit: Unit, team:
     if not text.strip():
         raise IncidentError("a handover note must say something")
     open_ids = list(session.scalars(select(Incident.id).join(Unit, Incident.unit_id == Unit.id).where(
-        Unit.path.startswith(unit.path), Incident.status.in_(OPEN_STATUSES)).order_by(Incident.handle_by)))
+        within(Unit.path, unit), Incident.status.in_(OPEN_STATUSES)).order_by(Incident.handle_by)))
     note = HandoverNote(unit_id=unit.id, team=team.strip() or "值班组", at=to_db(clock.now()), from_user=actor, to_user=to_user,
                         text=text.strip(), open_incident_ids=open_ids)
     session.add(note)

@@ -15,6 +15,7 @@ from inventory.asset_facts import AssetFacts, AssetLookup
 from soc_core.audit import record_audit
 from soc_core.clock import Clock, as_utc, to_db
 from soc_core.config import IncidentSettings
+from soc_core.errors import Refusal
 from soc_core.events import parse_timestamp
 from soc_core.models import Incident, Unit
 from soc_core.models import Alert as AlertRecord
@@ -22,8 +23,8 @@ from soc_core.models import Alert as AlertRecord
 OPEN_STATUSES = ("new", "acknowledged", "investigating", "contained")
 
 
-class IncidentError(ValueError):
-    """An incident cannot be created or changed as asked; the message says why."""
+class IncidentError(Refusal, ValueError):
+    """A casework action refused, nothing changed; the message says why (``"中文 / English"`` or either alone)."""
 
 
 # Called with each incident opened, in the same transaction (playbooks hook their deadlines here).

@@ -25,6 +25,7 @@ class Grade(str, Enum):
 
 
 GRADE_LABELS = {"I": "特别重大", "II": "重大", "III": "较大", "IV": "一般"}
+MAJOR_GRADES = frozenset({"I", "II"})  # 重大 and worse: closing them is the duty centre's (Action.CLOSE_MAJOR_INCIDENT)
 
 
 class Source(str, Enum):

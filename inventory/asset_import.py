@@ -39,13 +39,14 @@ from inventory.assets import (
     FILING_STATUSES, InventoryError, KINDS, KindSpec, create_row, parse_values, row_values, rows_of, update_row,
 )
 from soc_core.clock import Clock
+from soc_core.errors import EdusocError
 from soc_core.models import Unit
 
 MAX_ROWS = 20_000          # per sheet; a larger file is refused outright
 HEADER_SEARCH_ROWS = 5
 
 
-class ImportFileError(ValueError):
+class ImportFileError(EdusocError, ValueError):
     """The file as a whole cannot be read (not XLSX/CSV, no recognisable sheet); message in Chinese."""
 
 

@@ -21,6 +21,7 @@ from inventory import cells
 from inventory.models import AssetRevision, EducationApp, Host, InformationSystem, IpRange, SecurityAdmin, Service, Website
 from soc_core.audit import record_audit
 from soc_core.clock import Clock, to_db
+from soc_core.errors import EdusocError
 from soc_core.models import Base, Unit
 
 FILING_STATUSES = {"ungraded": "未定级", "graded": "已定级", "filed": "已备案", "changed": "变更", "withdrawn": "撤销"}
@@ -41,7 +42,7 @@ class FieldError:
     reason: str   # Chinese
 
 
-class InventoryError(ValueError):
+class InventoryError(EdusocError, ValueError):
     """A row that cannot be filed; ``errors`` name each column and why."""
 
     def __init__(self, errors: list[FieldError]) -> None:

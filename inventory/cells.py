@@ -14,8 +14,10 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from soc_core.errors import EdusocError
 
-class CellError(ValueError):
+
+class CellError(EdusocError, ValueError):
     """One value that cannot be read; the message (Chinese) says what was expected."""
 
 

@@ -14,6 +14,7 @@ from soc_core.clock import as_utc
 from soc_core.models import Sensor, Unit
 from soc_core.models_sensors import SensorStatus
 from soc_core.org import UnitKind
+from soc_core.permissions import within
 
 
 ONLINE, STALE, OFFLINE, REVOKED = "online", "stale", "offline", "revoked"
@@ -79,7 +80,7 @@ def sensor_health(session: Session, now: datetime, window: timedelta, scope: Uni
     query = (select(Sensor, SensorStatus).join(Unit, Sensor.unit_id == Unit.id)
              .outerjoin(SensorStatus, SensorStatus.sensor_id == Sensor.id).order_by(Unit.path, Sensor.name))
     if scope is not None:
-        query = query.where(Unit.path.startswith(scope.path))
+        query = query.where(within(Unit.path, scope))
     return [health_of(sensor, status, now, window, interval) for sensor, status in session.execute(query)]
 
 
@@ -90,7 +91,7 @@ def unit_coverage(
     """Coverage of every unit of ``kinds`` (schools by default) in ``scope``'s subtree, by path."""
     units = select(Unit).where(Unit.kind.in_(kinds)).order_by(Unit.path)
     if scope is not None:
-        units = units.where(Unit.path.startswith(scope.path))
+        units = units.where(within(Unit.path, scope))
     by_unit: dict[int, list[SensorHealth]] = {}
     for sensor in sensor_health(session, now, window, scope):
         if not sensor.revoked:

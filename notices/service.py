@@ -23,6 +23,7 @@ from soc_core.audit import record_audit
 from soc_core.clock import Clock, as_utc, to_db, to_shanghai
 from soc_core.config import NoticeSettings
 from soc_core.models import Unit
+from soc_core.permissions import within
 
 NOTICE_KINDS = {"vulnerability": "漏洞通报", "incident": "事件通报", "hazard": "隐患通报", "warning": "预警通报"}
 NOTICE_STATUS_LABELS = {"issued": "已下发", "acknowledged": "已签收", "submitted": "已反馈待复核", "returned": "已退回整改",
@@ -71,7 +72,7 @@ class NoticeService:
             raise IncidentError(f"unknown notice kind {kind!r}; expected one of {', '.join(NOTICE_KINDS)}")
         if not title.strip():
             raise IncidentError("a notice needs a title")
-        if target.id == issuer.id or not target.path.startswith(issuer.path):
+        if target.id == issuer.id or not within(target, issuer):
             raise IncidentError(f"{issuer.name} can only notify units below it")
         now = self.clock.now()
         due = as_utc(due_at) if due_at else now + timedelta(hours=self.default_hours)

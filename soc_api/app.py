@@ -8,12 +8,13 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from soc_api.context import ApiContext
+from soc_api.errors import install_error_handlers
 from soc_api.input_guard import InputGuard
-from soc_api.security_headers import SecurityHeaders
 from soc_api.routers import (
     asset_files, assets, audit, auth, compliance, drills, duty, events, health, incidents, jobs, notices, rules, sensors, users,
     zero_reports,
 )
+from soc_api.security_headers import SecurityHeaders
 from soc_api.ui import pages, suppressions
 from soc_api.ui import assets as ui_assets, duty as duty_ui, rules as rules_ui, sensors as sensors_ui
 
@@ -27,6 +28,7 @@ def create_app(context: ApiContext, extra_routers: Sequence[APIRouter] = ()) -> 
         "Every /api/v1 route needs a bearer token from POST /api/v1/auth/token and is scoped by the org tree.",
     )
     app.state.context = context
+    install_error_handlers(app)
     for router in (auth.router, users.router, audit.router, incidents.router, incidents.suppressions, events.router,
                    sensors.router, asset_files.router, assets.router, compliance.router, rules.router, health.router, jobs.router,
                    duty.router, notices.router, zero_reports.router, drills.router, *extra_routers, ui_assets.router, pages.router, duty_ui.router,

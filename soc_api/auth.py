@@ -1,18 +1,21 @@
 """Who is asking, and what they may see: bearer tokens and UI session cookies, scoped by the org tree."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from soc_api.context import ApiContext
+from soc_core.errors import PermissionDenied
+from soc_core.login import live_session
 from soc_core.models import Unit, User
 from soc_core.org import Role
-from soc_core.login import live_session
+from soc_core.permissions import ACTION_KEY, Action, authorize, may, within
+from soc_core.repositories import sensor_for_token
 
 SESSION_COOKIE = "edusoc_session"
 NO_UNITS = "-"  # a scope path no unit's path starts with (paths start with "/")
@@ -47,10 +50,17 @@ class Principal:
 
     def visible_units(self) -> Select[tuple[int]]:
         query = select(Unit.id)
-        return query if self.is_global else query.where(Unit.path.startswith(self.scope_path))
+        return query if self.is_global else query.where(within(Unit.path, self.scope_path))
 
     def can_see(self, unit: Unit) -> bool:
-        return self.is_global or unit.path.startswith(self.scope_path)
+        return self.is_global or within(unit, self.scope_path)
+
+    def may(self, action: Action | str, unit: Unit | None = None) -> bool:
+        """The permission table's answer for this user (templates ask ``principal.may('work_incident')``)."""
+        return may(self, Action(action), unit)
+
+    def authorize(self, action: Action, unit: Unit | None = None) -> None:
+        authorize(self, action, unit)
 
 
 def _token_from(request: Request) -> str | None:
@@ -68,6 +78,8 @@ def current_principal(
     token = _token_from(request)
     login = live_session(session, context.clock, token, context.settings.auth.session_idle_minutes) if token else None
     if login is None:
+        if token and sensor_for_token(session, token) is not None:
+            raise PermissionDenied("探针令牌只能上送事件", "a sensor token may only send events (/api/v1/ingest)")
         raise HTTPException(401, "未登录或会话已过期，请重新登录 / not authenticated: log in or send a valid bearer token",
                             headers={"WWW-Authenticate": "Bearer"})
     user = login.user
@@ -76,13 +88,35 @@ def current_principal(
     return Principal(user=user, role=role, scope_path=NO_UNITS if role is Role.RED_TEAM else user.unit.path, session_id=login.id)
 
 
-def writing_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-    if not principal.role.can_write:
-        raise HTTPException(403, f"role {principal.role.value} is read-only")
-    return principal
+def require(action: Action) -> dict[str, Any]:
+    """Keyword arguments of a route that needs ``action``: the dependency that answers 401 (who are you?) and
+    403 (the permission table says no), and the declaration ``x-edusoc-action`` that tests read."""
+    def check(principal: Annotated[Principal, Depends(current_principal)]) -> None:
+        authorize(principal, action)
+
+    if action is Action.SIGN_IN:
+        return {"openapi_extra": {ACTION_KEY: action.value}}
+    return {"dependencies": [Depends(check)], "openapi_extra": {ACTION_KEY: action.value}}
+
+
+def require_page(action: Action | Mapping[str, Action], param: str = "action") -> dict[str, Any]:
+    """``require`` for the Jinja pages: an anonymous visitor passes through (the page sends them to /login); a
+    logged-in user without the grant gets 403. ``action`` may map the path parameter ``param`` to actions."""
+    def check(request: Request, context: Annotated[ApiContext, Depends(get_context)],
+              session: Annotated[Session, Depends(get_session)]) -> None:
+        wanted = action if isinstance(action, Action) else action.get(str(request.path_params.get(param, "")))
+        if wanted is None or wanted is Action.SIGN_IN:
+            return  # an unknown form action: the page answers 404
+        try:
+            principal = current_principal(request, context, session)
+        except HTTPException:
+            return
+        authorize(principal, wanted)
+
+    declared: str | dict[str, str] = action.value if isinstance(action, Action) else {k: v.value for k, v in action.items()}
+    return {"dependencies": [Depends(check)], "openapi_extra": {ACTION_KEY: declared}}
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-WritingPrincipal = Annotated[Principal, Depends(writing_principal)]
 DbSession = Annotated[Session, Depends(get_session)]
 Context = Annotated[ApiContext, Depends(get_context)]

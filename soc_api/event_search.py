@@ -20,6 +20,7 @@ from soc_core.clock import as_utc
 from soc_core.event_store import EventQuery, EventStore, EventStoreError, check_sort_field
 from soc_core.events import FIELDS, parse_timestamp
 from soc_core.models import Unit
+from soc_core.permissions import within
 from soc_core.repositories import units_within
 
 # [I] Events around an incident: its first and last alert, widened by this much on both sides
@@ -91,12 +92,12 @@ def scoped_query(session: Session, principal: Principal, request: SearchRequest)
         unit = session.get(Unit, request.unit_id)
         if unit is None or not principal.can_see(unit):
             raise SearchError(404, f"unit {request.unit_id} not found")
-        unit_ids = [str(i) for i in session.scalars(select(Unit.id).where(Unit.path.startswith(unit.path)))]
+        unit_ids = [str(i) for i in session.scalars(select(Unit.id).where(within(Unit.path, unit)))]
     if request.incident_id is not None:
         incident = scoped_incident(session, principal, request.incident_id)
         if incident is None:
             raise SearchError(404, f"incident {request.incident_id} not found")
-        subtree = {str(i) for i in session.scalars(select(Unit.id).where(Unit.path.startswith(incident.unit.path)))}
+        subtree = {str(i) for i in session.scalars(select(Unit.id).where(within(Unit.path, incident.unit)))}
         unit_ids = sorted(subtree if unit_ids is None else subtree & set(unit_ids))
         if request.alert_events:
             event_ids = sorted({str(e) for a in incident.alerts for e in (a.summary or {}).get("event_ids", [a.event_id]) if e})

@@ -13,6 +13,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from soc_core.errors import EdusocError
+
 Grade = Literal["I", "II", "III", "IV"]
 
 
@@ -334,7 +336,7 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)
 
 
-class ConfigError(ValueError):
+class ConfigError(EdusocError, ValueError):
     """The configuration file cannot be used; the message names the file and the problem."""
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
+from soc_core.errors import EdusocError, Location
+
 FieldType = Literal["keyword", "text", "ip", "port", "long", "float", "date", "keywords", "objects", "bool"]
 
 
@@ -178,11 +180,11 @@ REQUIRED_FIELDS = ("@timestamp", "event.id", "event.kind", "event.dataset")
 EVENT_KINDS = ("event", "alert")
 
 
-class EventError(ValueError):
-    """One event is invalid; ``field`` names the offending key, if there is one."""
+class EventError(EdusocError, ValueError):
+    """One event is invalid; ``field`` names the offending key, if there is one (also as its ``location``)."""
 
     def __init__(self, reason: str, field: str | None = None) -> None:
-        super().__init__(reason)
+        super().__init__(reason, location=Location(field=field) if field else None)
         self.reason = reason
         self.field = field
 

@@ -29,7 +29,7 @@ class Role(str, Enum):
     DUTY_OFFICER = "duty_officer"      # 值班员: works incidents in their unit's subtree
     SCHOOL_ADMIN = "school_admin"      # 学校网管: their own school
     DRILL_ORGANIZER = "drill_organizer"  # 攻防演练组织方: exercises in their subtree
-    REGULATOR = "regulator"            # 教育主管部门: read-only over their region
+    REGULATOR = "regulator"            # 教育主管部门: reads their region; declares key periods
     RED_TEAM = "red_team"              # 红队队员: an exercise's attacker; sees no unit, only their own drill results
 
     @property
@@ -43,16 +43,7 @@ class Role(str, Enum):
             "red_team": "红队队员",
         }[self.value]
 
-    @property
-    def can_write(self) -> bool:
-        return self is not Role.REGULATOR
-
 
 def child_path(parent_path: str | None, unit_id: int) -> str:
     """Materialised path of a unit: '/1/4/9/' — a subtree is every path with this prefix."""
     return f"{parent_path or '/'}{unit_id}/"
-
-
-def path_within(path: str, scope_path: str) -> bool:
-    """True when the unit at ``path`` lies in the subtree rooted at ``scope_path``."""
-    return path.startswith(scope_path)

@@ -8,13 +8,15 @@ from sqlalchemy.orm import Session
 
 from soc_core.audit import record_audit
 from soc_core.clock import Clock, to_db
+from soc_core.errors import EdusocError
 from soc_core.models import LoginToken, Sensor, Unit, User
 from soc_core.org import PARENT_KIND, Role, UnitKind, child_path
 from soc_core.passwords import PasswordPolicy, display_name_problems, password_problems, username_problems
+from soc_core.permissions import within
 from soc_core.security import hash_password, hash_token, new_token
 
 
-class OrgError(ValueError):
+class OrgError(EdusocError, ValueError):
     """A change to the org tree, a user or a sensor that cannot be made; the message says why."""
 
 
@@ -34,7 +36,7 @@ def create_unit(session: Session, name: str, kind: UnitKind, parent: Unit | None
 
 def units_within(scope: Unit) -> Select[tuple[Unit]]:
     """Every unit in the subtree rooted at ``scope``, itself included."""
-    return select(Unit).where(Unit.path.startswith(scope.path))
+    return select(Unit).where(within(Unit.path, scope))
 
 
 def create_user(

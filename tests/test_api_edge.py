@@ -109,7 +109,7 @@ def test_a_school_admin_cannot_link_another_schools_event(demo, clock):
     incident_id = _incident(demo, clock, "DEMO-SCHOOL-1")
     school1 = demo.login("school1")
     refused = demo.client.post(f"/api/v1/incidents/{incident_id}/events", json={"event_id": "evt-school2"}, headers=school1)
-    assert refused.status_code == 422 and "管辖范围" in refused.json()["detail"]
+    assert refused.status_code == 422 and "管辖范围" in refused.json()["detail"]["message_zh"]
     linked = demo.client.post(f"/api/v1/incidents/{incident_id}/events", json={"event_id": "evt-school1"}, headers=school1)
     assert linked.status_code == 201
     assert [link["event"]["source.ip"] for link in linked.json()["linked_events"]] == ["10.20.1.7"]

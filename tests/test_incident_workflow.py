@@ -59,7 +59,7 @@ def test_backward_step_and_closing_unresolved_are_refused(demo, clock):
     incident_id = _incident(demo, clock)
     headers = demo.login("duty")
     response = demo.client.post(f"/api/v1/incidents/{incident_id}/status", json={"status": "closed"}, headers=headers)
-    assert response.status_code == 422 and "resolved" in response.json()["detail"]
+    assert response.status_code == 422 and "resolved" in response.json()["detail"]["message_en"]
     demo.client.post(f"/api/v1/incidents/{incident_id}/status", json={"status": "contained"}, headers=headers)
     response = demo.client.post(f"/api/v1/incidents/{incident_id}/status", json={"status": "acknowledged"}, headers=headers)
     assert response.status_code == 422

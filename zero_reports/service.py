@@ -18,6 +18,7 @@ from playbooks.scheduler import Scheduler
 from soc_core.audit import record_audit
 from soc_core.clock import Clock, SHANGHAI, to_db, to_shanghai
 from soc_core.models import Incident, Unit
+from soc_core.permissions import within
 from zero_reports.models import KeyPeriod, KeyPeriodUnit, ZeroReport
 
 CHECK = "zero_report.deadline"
@@ -56,7 +57,7 @@ class ZeroReportService:
             raise IncidentError("the daily deadline hour is 0–23 (Beijing time)")
         if not units:
             raise IncidentError("name the units that must report")
-        outside = [u.name for u in units if not u.path.startswith(declarer.path)]
+        outside = [u.name for u in units if not within(u, declarer)]
         if outside:
             raise IncidentError(f"{declarer.name} cannot require reports from {', '.join(outside)}")
         period = KeyPeriod(name=name.strip(), declared_by_unit_id=declarer.id, declared_by=actor, declared_at=to_db(self.clock.now()),

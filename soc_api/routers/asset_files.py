@@ -11,17 +11,18 @@ from fastapi.responses import Response
 
 from inventory.asset_import import ImportFileError, build_csv, build_workbook, import_inventory, iter_rejections
 from inventory.assets import KINDS
-from soc_api.auth import Context, CurrentPrincipal, DbSession, WritingPrincipal
+from soc_api.auth import Context, CurrentPrincipal, DbSession, require
 from soc_api.downloads import MAX_UPLOAD_BYTES, XLSX, attachment
 from soc_api.scoping import filing_unit, scoped_unit
 from soc_core.audit import record_audit
+from soc_core.permissions import Action
 
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"])
 
 
-@router.post("/import", summary="Import a unit's inventory from XLSX or CSV; each row is saved whole or not at all")
+@router.post("/import", summary="Import a unit's inventory from XLSX or CSV; each row is saved whole or not at all", **require(Action.FILE_INVENTORY))
 async def import_file(
-    principal: WritingPrincipal, context: Context, session: DbSession,
+    principal: CurrentPrincipal, context: Context, session: DbSession,
     file: Annotated[UploadFile, File(description="XLSX (one sheet per kind) or CSV (one kind)")],
     unit_id: Annotated[int | None, Form()] = None,
     kind: Annotated[str | None, Form(description="for CSV: the kind of rows; guessed from the headers when absent")] = None,
@@ -50,18 +51,18 @@ async def import_file(
     }
 
 
-@router.get("/template.xlsx", summary="The empty import template: one sheet per kind, Chinese headers")
+@router.get("/template.xlsx", summary="The empty import template: one sheet per kind, Chinese headers", **require(Action.VIEW))
 def template(principal: CurrentPrincipal) -> Response:
     return attachment(build_workbook(), XLSX, "资产清单导入模板.xlsx")
 
 
-@router.get("/export.xlsx", summary="A unit's inventory in the template's layout")
+@router.get("/export.xlsx", summary="A unit's inventory in the template's layout", **require(Action.VIEW))
 def export_xlsx(principal: CurrentPrincipal, session: DbSession, unit_id: Annotated[int | None, Query()] = None) -> Response:
     unit = scoped_unit(session, principal, unit_id)
     return attachment(build_workbook(session, unit), XLSX, f"资产清单-{unit.name}.xlsx")
 
 
-@router.get("/export.csv", summary="One kind of a unit's inventory as CSV (UTF-8 with BOM)")
+@router.get("/export.csv", summary="One kind of a unit's inventory as CSV (UTF-8 with BOM)", **require(Action.VIEW))
 def export_csv(principal: CurrentPrincipal, session: DbSession, kind: Annotated[str, Query()],
                unit_id: Annotated[int | None, Query()] = None) -> Response:
     if kind not in KINDS:

@@ -13,10 +13,11 @@ from fastapi import APIRouter, Body, HTTPException, Query
 from sqlalchemy.orm import Session
 
 from inventory.assets import InventoryError, KINDS, KindSpec, create_row, delete_row, history, row_values, rows_of, update_row
-from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, WritingPrincipal
+from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, require
 from soc_api.scoping import filing_unit, scoped_unit
 from soc_core.clock import as_utc
 from soc_core.models import Base, Unit
+from soc_core.permissions import Action
 from soc_core.repositories import units_within
 
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"])
@@ -47,14 +48,14 @@ def _scoped_row(session: Session, principal: Principal, spec: KindSpec, row_id: 
     return row
 
 
-@router.get("/kinds", summary="The kinds of inventory rows with their columns (Chinese headers)")
+@router.get("/kinds", summary="The kinds of inventory rows with their columns (Chinese headers)", **require(Action.VIEW))
 def list_kinds(principal: CurrentPrincipal) -> list[dict[str, Any]]:
     return [{"kind": s.kind, "label": s.label, "key": list(s.key),
              "columns": [{"name": c.name, "header": c.header, "required": c.required, "hint": c.hint} for c in s.columns]}
             for s in KINDS.values()]
 
 
-@router.get("/{kind}", summary="Inventory rows of one kind in a unit and everything below it")
+@router.get("/{kind}", summary="Inventory rows of one kind in a unit and everything below it", **require(Action.VIEW))
 def list_rows(kind: str, principal: CurrentPrincipal, session: DbSession,
               unit_id: Annotated[int | None, Query()] = None) -> list[dict[str, Any]]:
     spec = _spec(kind)
@@ -62,8 +63,8 @@ def list_rows(kind: str, principal: CurrentPrincipal, session: DbSession,
     ids = units_within(unit).with_only_columns(Unit.id)
     return [row_out(spec, row) for row in rows_of(session, spec, ids)]
 
-@router.post("/{kind}", status_code=201, summary="File one row for a unit (default: your own)")
-def create(kind: str, principal: WritingPrincipal, context: Context, session: DbSession,
+@router.post("/{kind}", status_code=201, summary="File one row for a unit (default: your own)", **require(Action.FILE_INVENTORY))
+def create(kind: str, principal: CurrentPrincipal, context: Context, session: DbSession,
            values: Annotated[dict[str, Any], Body()], unit_id: Annotated[int | None, Query()] = None) -> dict[str, Any]:
     spec = _spec(kind)
     unit = filing_unit(session, principal, unit_id)
@@ -74,8 +75,8 @@ def create(kind: str, principal: WritingPrincipal, context: Context, session: Db
     session.commit()
     return row_out(spec, row)
 
-@router.patch("/{kind}/{row_id}", summary="Change some columns of one row")
-def update(kind: str, row_id: int, principal: WritingPrincipal, context: Context, session: DbSession,
+@router.patch("/{kind}/{row_id}", summary="Change some columns of one row", **require(Action.FILE_INVENTORY))
+def update(kind: str, row_id: int, principal: CurrentPrincipal, context: Context, session: DbSession,
            values: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     spec = _spec(kind)
     row = _scoped_row(session, principal, spec, row_id)
@@ -87,15 +88,15 @@ def update(kind: str, row_id: int, principal: WritingPrincipal, context: Context
     session.commit()
     return row_out(spec, row)
 
-@router.delete("/{kind}/{row_id}", status_code=204, summary="Remove one row (its history stays)")
-def delete(kind: str, row_id: int, principal: WritingPrincipal, context: Context, session: DbSession) -> None:
+@router.delete("/{kind}/{row_id}", status_code=204, summary="Remove one row (its history stays)", **require(Action.FILE_INVENTORY))
+def delete(kind: str, row_id: int, principal: CurrentPrincipal, context: Context, session: DbSession) -> None:
     spec = _spec(kind)
     row = _scoped_row(session, principal, spec, row_id)
     filing_unit(session, principal, row.unit_id)  # type: ignore[attr-defined]
     delete_row(session, context.clock, principal.user.username, spec, row)
     session.commit()
 
-@router.get("/{kind}/{row_id}/history", summary="Every version of one row: who, when, what changed")
+@router.get("/{kind}/{row_id}/history", summary="Every version of one row: who, when, what changed", **require(Action.VIEW))
 def row_history(kind: str, row_id: int, principal: CurrentPrincipal, session: DbSession) -> list[dict[str, Any]]:
     spec = _spec(kind)
     revisions = history(session, spec.kind, row_id)

@@ -16,17 +16,21 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from soc_api.account_views import SessionOut, session_out
-from soc_api.auth import SESSION_COOKIE, Context, CurrentPrincipal, DbSession
+from soc_api.auth import Context, CurrentPrincipal, DbSession, SESSION_COOKIE, require
+from soc_api.schemas.auth import ActionOut, UnitRef
 from soc_core.accounts import AccountError, end_session, live_sessions, policy_from, set_password
 from soc_core.clock import as_utc_or_none, to_db
 from soc_core.login import (
-    MFA_CHALLENGE, LoginRefused, PasswordAccepted, challenge_token, check_not_locked, open_session, password_step, record_failure,
+    LoginRefused, MFA_CHALLENGE, PasswordAccepted, challenge_token, check_not_locked, open_session, password_step, record_failure,
 )
-from soc_core.mfa import MfaError, confirm_enrolment, is_enrolled, regenerate_recovery_codes, remaining_recovery_codes, \
-    start_enrolment, verify_second_factor
-from soc_core.models import LoginToken
+from soc_core.mfa import (
+    MfaError, confirm_enrolment, is_enrolled, regenerate_recovery_codes, remaining_recovery_codes, start_enrolment, verify_second_factor,
+)
+from soc_core.models import LoginToken, Unit
+from soc_core.permissions import Action, actions_of
 from soc_core.security import HashingBusy, verify_password
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -72,7 +76,11 @@ class MeOut(BaseModel):
     username: str
     display_name: str
     role: str
+    role_label: str = Field(description="the role's Chinese name")
     unit_id: int
+    unit: UnitRef
+    unit_path: list[str] = Field(description="unit names from the top of the org tree down to the user's own unit")
+    actions: list[ActionOut] = Field(description="every action the permission table grants the user's role (soc_core.permissions)")
     mfa_enrolled: bool
     recovery_codes_left: int
     password_changed_at: datetime | None
@@ -107,7 +115,7 @@ def login_out(accepted: PasswordAccepted) -> LoginOut:
 
 
 @router.post("/token", response_model=LoginOut, responses=_REFUSALS,
-             summary="Step 1: username and password → a bearer token, or an mfa_token for step 2")
+             summary="Step 1: username and password → a bearer token, or an mfa_token for step 2", **require(Action.SIGN_IN))
 def login_for_token(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, context: Context,
                     session: DbSession) -> LoginOut | JSONResponse:
     try:
@@ -128,7 +136,7 @@ def _challenge(session: DbSession, context: Context, token: str, request: Reques
     return login
 
 
-@router.post("/mfa", response_model=LoginOut, responses=_REFUSALS, summary="Step 2: the mfa_token and a TOTP or recovery code → a bearer token")
+@router.post("/mfa", response_model=LoginOut, responses=_REFUSALS, summary="Step 2: the mfa_token and a TOTP or recovery code → a bearer token", **require(Action.SIGN_IN))
 def login_second_factor(body: MfaIn, request: Request, context: Context, session: DbSession) -> LoginOut | JSONResponse:
     try:
         login = _challenge(session, context, body.mfa_token, request)
@@ -145,7 +153,7 @@ def login_second_factor(body: MfaIn, request: Request, context: Context, session
 
 
 @router.post("/mfa/enrolment", response_model=EnrolmentOut, responses=_REFUSALS,
-             summary="Enrol a TOTP authenticator during login (after step 1 answered mfa_enrolment_required)")
+             summary="Enrol a TOTP authenticator during login (after step 1 answered mfa_enrolment_required)", **require(Action.SIGN_IN))
 def enrol(body: EnrolmentIn, request: Request, context: Context, session: DbSession) -> EnrolmentOut | JSONResponse:
     try:
         login = _challenge(session, context, body.mfa_token, request)
@@ -159,7 +167,7 @@ def enrol(body: EnrolmentIn, request: Request, context: Context, session: DbSess
 
 
 @router.post("/mfa/enrolment/confirm", response_model=EnrolledOut, responses=_REFUSALS,
-             summary="Confirm the enrolment with a code: answers the bearer token and one-time recovery codes")
+             summary="Confirm the enrolment with a code: answers the bearer token and one-time recovery codes", **require(Action.SIGN_IN))
 def confirm(body: MfaIn, request: Request, context: Context, session: DbSession) -> EnrolledOut | JSONResponse:
     try:
         login = _challenge(session, context, body.mfa_token, request)
@@ -178,7 +186,7 @@ def confirm(body: MfaIn, request: Request, context: Context, session: DbSession)
     return EnrolledOut(**login_out(accepted).model_dump(), recovery_codes=codes)
 
 
-@router.post("/mfa/recovery-codes", response_model=RecoveryCodesOut, summary="New one-time recovery codes (the old ones stop working)")
+@router.post("/mfa/recovery-codes", response_model=RecoveryCodesOut, summary="New one-time recovery codes (the old ones stop working)", **require(Action.MANAGE_OWN_ACCOUNT))
 def new_recovery_codes(principal: CurrentPrincipal, context: Context, session: DbSession) -> RecoveryCodesOut:
     try:
         codes = regenerate_recovery_codes(session, context.clock, principal.user)
@@ -188,20 +196,25 @@ def new_recovery_codes(principal: CurrentPrincipal, context: Context, session: D
     return RecoveryCodesOut(recovery_codes=codes)
 
 
-@router.get("/me", response_model=MeOut, summary="Who I am: role, unit, second factor")
+@router.get("/me", response_model=MeOut, summary="Who I am: role, unit and its path, second factor, and every action I may take", **require(Action.MANAGE_OWN_ACCOUNT))
 def me(principal: CurrentPrincipal, session: DbSession) -> MeOut:
-    user = principal.user
-    return MeOut(id=user.id, username=user.username, display_name=user.display_name, role=user.role, unit_id=user.unit_id,
+    user, unit = principal.user, principal.user.unit
+    ids = [int(part) for part in unit.path.strip("/").split("/") if part]
+    names = {u.id: u.name for u in session.scalars(select(Unit).where(Unit.id.in_(ids)))}
+    return MeOut(id=user.id, username=user.username, display_name=user.display_name, role=user.role, role_label=principal.role.label,
+                 unit_id=user.unit_id, unit=UnitRef(id=unit.id, name=unit.name, kind=unit.kind, code=unit.code),
+                 unit_path=[names[i] for i in ids if i in names],
+                 actions=[ActionOut(action=a.value, label=a.label) for a in actions_of(principal.role)],
                  mfa_enrolled=is_enrolled(session, user), recovery_codes_left=remaining_recovery_codes(session, user),
                  password_changed_at=as_utc_or_none(user.password_changed_at))
 
 
-@router.get("/sessions", response_model=list[SessionOut], summary="My live sessions (tokens and console logins)")
+@router.get("/sessions", response_model=list[SessionOut], summary="My live sessions (tokens and console logins)", **require(Action.MANAGE_OWN_ACCOUNT))
 def my_sessions(principal: CurrentPrincipal, context: Context, session: DbSession) -> list[SessionOut]:
     return [session_out(login, principal.session_id) for login in live_sessions(session, context.clock, principal.user)]
 
 
-@router.delete("/sessions/{session_id}", status_code=204, summary="End one of my sessions")
+@router.delete("/sessions/{session_id}", status_code=204, summary="End one of my sessions", **require(Action.MANAGE_OWN_ACCOUNT))
 def end_my_session(session_id: Annotated[int, Path(ge=1, le=2**63 - 1)], principal: CurrentPrincipal, context: Context,
                    session: DbSession) -> Response:
     login = session.get(LoginToken, session_id)
@@ -212,7 +225,7 @@ def end_my_session(session_id: Annotated[int, Path(ge=1, le=2**63 - 1)], princip
     return Response(status_code=204)
 
 
-@router.post("/logout", status_code=204, summary="End the session this request came with")
+@router.post("/logout", status_code=204, summary="End the session this request came with", **require(Action.MANAGE_OWN_ACCOUNT))
 def logout(principal: CurrentPrincipal, context: Context, session: DbSession) -> Response:
     login = session.get(LoginToken, principal.session_id) if principal.session_id else None
     if login is not None:
@@ -224,7 +237,7 @@ def logout(principal: CurrentPrincipal, context: Context, session: DbSession) ->
 
 
 @router.post("/password", status_code=204, responses={422: {"description": "policy or history refused (口令不符合要求)"}},
-             summary="Change my password (policy and history checked); my other sessions end")
+             summary="Change my password (policy and history checked); my other sessions end", **require(Action.MANAGE_OWN_ACCOUNT))
 def change_password(body: PasswordChangeIn, request: Request, principal: CurrentPrincipal, context: Context,
                     session: DbSession) -> Response:
     user = principal.user

@@ -17,29 +17,28 @@ from sqlalchemy import select
 from compliance.check_runner import run_checks
 from compliance.figures import ComplianceReport, FIGURES, compliance_report, take_snapshots, trend
 from compliance.findings import PRIORITY_LABELS, open_findings
-from incidents import IncidentError
 from inventory.app_registry import import_registry_csv
 from inventory.asset_import import ImportFileError
 from inventory.models import FiledApp, Finding
-from soc_api.auth import Context, CurrentPrincipal, DbSession, WritingPrincipal
+from soc_api.auth import Context, CurrentPrincipal, DbSession, require
 from soc_api.downloads import XLSX, attachment
 from soc_api.schemas.compliance import FindingNotice
 from soc_api.scoping import scoped_unit
 from soc_core.clock import as_utc, to_shanghai
 from soc_core.models import Unit
-from soc_core.org import Role
+from soc_core.permissions import Action
 
 router = APIRouter(tags=["compliance"])
 
 
-@router.get("/api/v1/compliance", summary="Compliance figures of a unit and everything below it, with drill-down")
+@router.get("/api/v1/compliance", summary="Compliance figures of a unit and everything below it, with drill-down", **require(Action.VIEW))
 def get_compliance(principal: CurrentPrincipal, context: Context, session: DbSession,
                    unit_id: Annotated[int | None, Query()] = None) -> dict[str, Any]:
     unit = scoped_unit(session, principal, unit_id)
     return compliance_report(session, context.clock, context.settings, unit).as_dict()
 
 
-@router.get("/api/v1/compliance/trend", summary="Daily snapshots of a unit's figures")
+@router.get("/api/v1/compliance/trend", summary="Daily snapshots of a unit's figures", **require(Action.VIEW))
 def get_trend(principal: CurrentPrincipal, context: Context, session: DbSession,
               unit_id: Annotated[int | None, Query()] = None, days: Annotated[int, Query(ge=1, le=3660)] = 90) -> list[dict[str, Any]]:
     unit = scoped_unit(session, principal, unit_id)
@@ -75,7 +74,7 @@ def report_workbook(report: ComplianceReport, findings: list[tuple[Finding, str]
     return buffer.getvalue()
 
 
-@router.get("/api/v1/compliance/export.xlsx", summary="The compliance figures, per child unit and open findings, as XLSX")
+@router.get("/api/v1/compliance/export.xlsx", summary="The compliance figures, per child unit and open findings, as XLSX", **require(Action.VIEW))
 def export_compliance(principal: CurrentPrincipal, context: Context, session: DbSession,
                       unit_id: Annotated[int | None, Query()] = None) -> Response:
     unit = scoped_unit(session, principal, unit_id)
@@ -83,7 +82,7 @@ def export_compliance(principal: CurrentPrincipal, context: Context, session: Db
     return attachment(report_workbook(report, open_findings(session, unit)), XLSX, f"合规情况-{unit.name}.xlsx")
 
 
-@router.get("/api/v1/findings", summary="Open findings of the checks in a unit and everything below it")
+@router.get("/api/v1/findings", summary="Open findings of the checks in a unit and everything below it", **require(Action.VIEW))
 def list_findings(principal: CurrentPrincipal, session: DbSession, unit_id: Annotated[int | None, Query()] = None,
                   check_id: Annotated[str | None, Query()] = None) -> list[dict[str, Any]]:
     unit = scoped_unit(session, principal, unit_id)
@@ -93,17 +92,15 @@ def list_findings(principal: CurrentPrincipal, session: DbSession, unit_id: Anno
             for f, name in open_findings(session, unit, check_id)]
 
 
-@router.post("/api/v1/compliance/run-checks", summary="Run every check now (system admin or duty officer)")
-def run_checks_now(principal: WritingPrincipal, context: Context, session: DbSession) -> dict[str, int]:
-    if principal.role not in (Role.SYSTEM_ADMIN, Role.DUTY_OFFICER):
-        raise HTTPException(403, "only a system admin or a duty officer runs the checks")
+@router.post("/api/v1/compliance/run-checks", summary="Run every check now (system admin or duty officer)", **require(Action.RUN_CHECKS))
+def run_checks_now(principal: CurrentPrincipal, context: Context, session: DbSession) -> dict[str, int]:
     result = run_checks(session, context.clock, context.settings.compliance, context.event_store, principal.user.username)
     snapshots = take_snapshots(session, context.clock, context.settings)
     session.commit()
     return {"opened": result.opened, "still_open": result.still_open, "resolved": result.resolved, "snapshots": snapshots}
 
 
-@router.get("/api/v1/app-registry", summary="The national education-app filing list as imported")
+@router.get("/api/v1/app-registry", summary="The national education-app filing list as imported", **require(Action.VIEW))
 def list_registry(principal: CurrentPrincipal, session: DbSession,
                   status: Annotated[str | None, Query(description="valid, revoked or blacklisted")] = None) -> list[dict[str, Any]]:
     query = select(FiledApp).order_by(FiledApp.name)
@@ -114,11 +111,9 @@ def list_registry(principal: CurrentPrincipal, session: DbSession,
             for e in session.scalars(query)]
 
 
-@router.post("/api/v1/app-registry/import", summary="Import the national education-app filing list (CSV); system admin")
-async def import_registry(principal: WritingPrincipal, context: Context, session: DbSession,
+@router.post("/api/v1/app-registry/import", summary="Import the national education-app filing list (CSV); system admin", **require(Action.MANAGE_APP_REGISTRY))
+async def import_registry(principal: CurrentPrincipal, context: Context, session: DbSession,
                           file: Annotated[UploadFile, File()]) -> dict[str, Any]:
-    if principal.role is not Role.SYSTEM_ADMIN:
-        raise HTTPException(403, "only a system admin imports the national filing list")
     try:
         report = import_registry_csv(session, context.clock, principal.user.username, await file.read(10 * 1024 * 1024))
     except ImportFileError as exc:
@@ -129,8 +124,8 @@ async def import_registry(principal: WritingPrincipal, context: Context, session
 
 
 @router.post("/api/v1/findings/{finding_id}/notice", status_code=201,
-             summary="Turn an open finding into a notice (隐患通报) to its unit, once")
-def notice_from_finding(finding_id: int, body: FindingNotice, principal: WritingPrincipal, context: Context,
+             summary="Turn an open finding into a notice (隐患通报) to its unit, once", **require(Action.ISSUE_NOTICE))
+def notice_from_finding(finding_id: int, body: FindingNotice, principal: CurrentPrincipal, context: Context,
                         session: DbSession) -> dict[str, Any]:
     finding = session.get(Finding, finding_id)
     unit = session.get(Unit, finding.unit_id) if finding is not None else None
@@ -140,14 +135,11 @@ def notice_from_finding(finding_id: int, body: FindingNotice, principal: Writing
         raise HTTPException(409, "the finding is resolved; nothing to rectify")
     if "notice_id" in finding.detail:
         raise HTTPException(409, f"finding {finding_id} became notice {finding.detail['notice_id']} already")
-    try:
-        notice = context.notice_service.issue(
-            session, principal.user.username, principal.user.unit, unit, "hazard", finding.message[:300],
-            description=f"检查项 {finding.check_id}：{finding.subject}", assets=finding.subject,
-            required_actions=body.required_actions, due_at=body.due_at,
-        )
-    except IncidentError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    notice = context.notice_service.issue(
+        session, principal.user.username, principal.user.unit, unit, "hazard", finding.message[:300],
+        description=f"检查项 {finding.check_id}：{finding.subject}", assets=finding.subject,
+        required_actions=body.required_actions, due_at=body.due_at,
+    )
     finding.detail = {**finding.detail, "notice_id": notice.id}
     session.commit()
     return {"notice_id": notice.id, "no": notice.no, "target_unit_id": unit.id, "due_at": as_utc(notice.due_at).isoformat()}

@@ -22,12 +22,13 @@ from drills.commands import (
 from drills.models import BlueReport, Exercise, ExerciseMember, MemberKind, RedResult, ResultStatus
 from drills.prefill import blue_prefill
 from drills.scoring import Scoreboard
-from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, WritingPrincipal
+from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, require
 from soc_api.schemas.drills import (
     BlueJudgementIn, BlueReportIn, BlueReportOut, DefenderRow, ExerciseIn, ExerciseOut, MemberIn, MemberOut, RedJudgementIn,
     RedResultIn, RedResultOut, ScoreboardOut, TeamRow,
 )
 from incidents.workflow import EvidenceTooLarge, evidence_path, store_file
+from soc_core.permissions import Action
 from soc_core.clock import as_utc
 from soc_core.models import Unit, User
 
@@ -80,8 +81,8 @@ def _drills_changed(context: Context) -> None:
         context.on_drill_change()
 
 
-@router.post("", response_model=ExerciseOut, status_code=201, summary="Create an exercise (organizer)")
-def post_exercise(body: ExerciseIn, principal: WritingPrincipal, context: Context, session: DbSession) -> ExerciseOut:
+@router.post("", response_model=ExerciseOut, status_code=201, summary="Create an exercise (organizer)", **require(Action.RUN_DRILL))
+def post_exercise(body: ExerciseIn, principal: CurrentPrincipal, context: Context, session: DbSession) -> ExerciseOut:
     spec = ExerciseSpec(body.name, body.starts_at, body.ends_at, body.scope_unit_ids, body.attacker_networks,
                         body.blue_unit_ids, body.key_unit_ids, [t.model_dump() for t in body.targets],
                         body.rules_of_engagement, body.page_real_escalation, body.scoring_policy)
@@ -94,7 +95,7 @@ def post_exercise(body: ExerciseIn, principal: WritingPrincipal, context: Contex
     return _exercise_out(exercise, "organizer", "")
 
 
-@router.get("", response_model=list[ExerciseOut], summary="The exercises you take part in")
+@router.get("", response_model=list[ExerciseOut], summary="The exercises you take part in", **require(Action.TAKE_PART_IN_DRILL))
 def list_exercises(principal: CurrentPrincipal, session: DbSession) -> list[ExerciseOut]:
     rows = []
     for exercise in session.scalars(select(Exercise).order_by(Exercise.starts_at.desc())):
@@ -104,14 +105,14 @@ def list_exercises(principal: CurrentPrincipal, session: DbSession) -> list[Exer
     return rows
 
 
-@router.get("/{exercise_id}", response_model=ExerciseOut, summary="One exercise")
+@router.get("/{exercise_id}", response_model=ExerciseOut, summary="One exercise", **require(Action.TAKE_PART_IN_DRILL))
 def get_exercise(exercise_id: int, principal: CurrentPrincipal, session: DbSession) -> ExerciseOut:
     exercise, part, team = _exercise(session, principal, exercise_id)
     return _exercise_out(exercise, part, team)
 
 
-@router.post("/{exercise_id}/members", response_model=MemberOut, status_code=201, summary="Name a referee or a red member")
-def post_member(exercise_id: int, body: MemberIn, principal: WritingPrincipal, context: Context, session: DbSession
+@router.post("/{exercise_id}/members", response_model=MemberOut, status_code=201, summary="Name a referee or a red member", **require(Action.RUN_DRILL))
+def post_member(exercise_id: int, body: MemberIn, principal: CurrentPrincipal, context: Context, session: DbSession
                 ) -> MemberOut:
     exercise, _, _ = _exercise(session, principal, exercise_id)
     user = session.scalar(select(User).where(User.username == body.username))
@@ -125,7 +126,7 @@ def post_member(exercise_id: int, body: MemberIn, principal: WritingPrincipal, c
     return MemberOut(username=user.username, kind=member.kind, team=member.team)
 
 
-@router.get("/{exercise_id}/members", response_model=list[MemberOut], summary="Referees and red members (organizer, referees)")
+@router.get("/{exercise_id}/members", response_model=list[MemberOut], summary="Referees and red members (organizer, referees)", **require(Action.TAKE_PART_IN_DRILL))
 def list_members(exercise_id: int, principal: CurrentPrincipal, session: DbSession) -> list[MemberOut]:
     exercise, part, _ = _exercise(session, principal, exercise_id)
     if part not in ("organizer", "referee"):
@@ -157,7 +158,7 @@ def _visible_results(session: Session, principal: Principal, exercise: Exercise,
 
 
 @router.post("/{exercise_id}/red-results", response_model=RedResultOut, status_code=201,
-             summary="Submit a result for your own red team")
+             summary="Submit a result for your own red team", **require(Action.TAKE_PART_IN_DRILL))
 def post_red_result(exercise_id: int, body: RedResultIn, principal: CurrentPrincipal, context: Context, session: DbSession
                     ) -> RedResultOut:
     exercise, _, _ = _exercise(session, principal, exercise_id)
@@ -174,7 +175,7 @@ def post_red_result(exercise_id: int, body: RedResultIn, principal: CurrentPrinc
 
 
 @router.get("/{exercise_id}/red-results", response_model=list[RedResultOut],
-            summary="Results: all (organizer, referees), your team's (red), accepted ones against you (blue)")
+            summary="Results: all (organizer, referees), your team's (red), accepted ones against you (blue)", **require(Action.TAKE_PART_IN_DRILL))
 def list_red_results(exercise_id: int, principal: CurrentPrincipal, session: DbSession) -> list[RedResultOut]:
     exercise, part, team = _exercise(session, principal, exercise_id)
     board = exercise_board(session, exercise)
@@ -182,8 +183,8 @@ def list_red_results(exercise_id: int, principal: CurrentPrincipal, session: DbS
 
 
 @router.post("/{exercise_id}/red-results/{result_id}/judgement", response_model=RedResultOut,
-             summary="Referee: accept (认定) or reject (驳回) a result")
-def judge_result(exercise_id: int, result_id: int, body: RedJudgementIn, principal: WritingPrincipal, context: Context,
+             summary="Referee: accept (认定) or reject (驳回) a result", **require(Action.TAKE_PART_IN_DRILL))
+def judge_result(exercise_id: int, result_id: int, body: RedJudgementIn, principal: CurrentPrincipal, context: Context,
                  session: DbSession) -> RedResultOut:
     exercise, _, _ = _exercise(session, principal, exercise_id)
     result = session.get(RedResult, result_id)
@@ -207,7 +208,7 @@ def _visible_result(session: Session, principal: Principal, exercise_id: int, re
 
 
 @router.post("/{exercise_id}/red-results/{result_id}/evidence", response_model=RedResultOut, status_code=201,
-             summary="Red: attach an evidence file to your team's pending result (stored by SHA-256, size-limited)")
+             summary="Red: attach an evidence file to your team's pending result (stored by SHA-256, size-limited)", **require(Action.TAKE_PART_IN_DRILL))
 def post_red_evidence(exercise_id: int, result_id: int, file: UploadFile, principal: CurrentPrincipal, context: Context,
                       session: DbSession) -> RedResultOut:
     result = _visible_result(session, principal, exercise_id, result_id)
@@ -222,7 +223,7 @@ def post_red_evidence(exercise_id: int, result_id: int, file: UploadFile, princi
     return _result_out(result, None)
 
 
-@router.get("/{exercise_id}/red-results/{result_id}/evidence/{sha256}", summary="Download a result's evidence file")
+@router.get("/{exercise_id}/red-results/{result_id}/evidence/{sha256}", summary="Download a result's evidence file", **require(Action.TAKE_PART_IN_DRILL))
 def get_red_evidence(exercise_id: int, result_id: int, sha256: str, principal: CurrentPrincipal, context: Context,
                      session: DbSession) -> FileResponse:
     result = _visible_result(session, principal, exercise_id, result_id)
@@ -236,7 +237,7 @@ def _evidence_dir(context: Context) -> Path:
     return context.settings.data_path / "evidence"
 
 
-@router.get("/{exercise_id}/red-results/{result_id}/prefill", summary="Blue: what edusoc knows for a report on a result")
+@router.get("/{exercise_id}/red-results/{result_id}/prefill", summary="Blue: what edusoc knows for a report on a result", **require(Action.TAKE_PART_IN_DRILL))
 def get_prefill(exercise_id: int, result_id: int, principal: CurrentPrincipal, context: Context, session: DbSession
                 ) -> dict[str, object]:
     result = _visible_result(session, principal, exercise_id, result_id)
@@ -255,8 +256,8 @@ def _report_out(report: BlueReport) -> BlueReportOut:
 
 
 @router.post("/{exercise_id}/blue-reports", response_model=BlueReportOut, status_code=201,
-             summary="Blue: report on an accepted result against your unit (pre-filled with what edusoc detected)")
-def post_blue_report(exercise_id: int, body: BlueReportIn, principal: WritingPrincipal, context: Context, session: DbSession
+             summary="Blue: report on an accepted result against your unit (pre-filled with what edusoc detected)", **require(Action.TAKE_PART_IN_DRILL))
+def post_blue_report(exercise_id: int, body: BlueReportIn, principal: CurrentPrincipal, context: Context, session: DbSession
                      ) -> BlueReportOut:
     exercise, part, _ = _exercise(session, principal, exercise_id)
     result = session.get(RedResult, body.red_result_id)
@@ -272,7 +273,7 @@ def post_blue_report(exercise_id: int, body: BlueReportIn, principal: WritingPri
 
 
 @router.get("/{exercise_id}/blue-reports", response_model=list[BlueReportOut],
-            summary="Reports: all (organizer, referees) or your unit's (blue)")
+            summary="Reports: all (organizer, referees) or your unit's (blue)", **require(Action.TAKE_PART_IN_DRILL))
 def list_blue_reports(exercise_id: int, principal: CurrentPrincipal, session: DbSession) -> list[BlueReportOut]:
     exercise, part, _ = _exercise(session, principal, exercise_id)
     if part == "red":
@@ -284,8 +285,8 @@ def list_blue_reports(exercise_id: int, principal: CurrentPrincipal, session: Db
 
 
 @router.post("/{exercise_id}/blue-reports/{report_id}/judgement", response_model=BlueReportOut,
-             summary="Referee: score a blue report on the six dimensions, with a bonus")
-def judge_report(exercise_id: int, report_id: int, body: BlueJudgementIn, principal: WritingPrincipal, context: Context,
+             summary="Referee: score a blue report on the six dimensions, with a bonus", **require(Action.TAKE_PART_IN_DRILL))
+def judge_report(exercise_id: int, report_id: int, body: BlueJudgementIn, principal: CurrentPrincipal, context: Context,
                  session: DbSession) -> BlueReportOut:
     exercise, _, _ = _exercise(session, principal, exercise_id)
     report = session.get(BlueReport, report_id)
@@ -302,7 +303,7 @@ def judge_report(exercise_id: int, report_id: int, body: BlueJudgementIn, princi
 
 
 @router.get("/{exercise_id}/scoreboard", response_model=ScoreboardOut,
-            summary="The board: teams' points, each defender's 扣分/基础得分/附加分/防护值 (red and blue see their own rows)")
+            summary="The board: teams' points, each defender's 扣分/基础得分/附加分/防护值 (red and blue see their own rows)", **require(Action.TAKE_PART_IN_DRILL))
 def get_scoreboard(exercise_id: int, principal: CurrentPrincipal, session: DbSession) -> ScoreboardOut:
     exercise, part, team = _exercise(session, principal, exercise_id)
     board = exercise_board(session, exercise)

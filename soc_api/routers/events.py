@@ -10,10 +10,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from soc_api.auth import Context, CurrentPrincipal, DbSession
+from soc_api.auth import Context, CurrentPrincipal, DbSession, require
 from soc_api.event_search import SearchError, SearchRequest, field_filters, histogram_interval, scoped_query
 from soc_api.schemas.events import EventPageOut, HistogramOut, TermsOut
 from soc_core.event_store import EventQuery, EventStore, EventStoreError, TermCount, TimeBucket, check_count_field
+from soc_core.permissions import Action
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
@@ -49,7 +50,7 @@ def _run(what: str, call: Any, *args: Any) -> Any:
         raise HTTPException(503, f"event store unavailable ({what}): {exc}") from exc
 
 
-@router.get("", response_model=EventPageOut, summary="Search events in your scope")
+@router.get("", response_model=EventPageOut, summary="Search events in your scope", **require(Action.VIEW))
 def search_events(
     request: Request, principal: CurrentPrincipal, context: Context, session: DbSession,
     start: Start = None, end: End = None, q: Text = None,
@@ -66,7 +67,7 @@ def search_events(
     return EventPageOut(total=page.total, offset=offset, limit=limit, items=page.events)
 
 
-@router.get("/aggregations/terms", response_model=TermsOut, summary="Counts by field: the most frequent values")
+@router.get("/aggregations/terms", response_model=TermsOut, summary="Counts by field: the most frequent values", **require(Action.VIEW))
 def count_events_by(
     request: Request, principal: CurrentPrincipal, context: Context, session: DbSession,
     field: Annotated[str, Query(description="e.g. source.ip, destination.port, event.dataset, rule.name")],
@@ -84,7 +85,7 @@ def count_events_by(
     return TermsOut(field=field, buckets=[{"value": b.value, "count": b.count} for b in buckets])
 
 
-@router.get("/aggregations/histogram", response_model=HistogramOut, summary="Event counts over time")
+@router.get("/aggregations/histogram", response_model=HistogramOut, summary="Event counts over time", **require(Action.VIEW))
 def events_over_time(
     request: Request, principal: CurrentPrincipal, context: Context, session: DbSession,
     interval: Annotated[int | None, Query(ge=1, le=31 * 86400, description="seconds; default: at most 60 buckets")] = None,
@@ -100,7 +101,7 @@ def events_over_time(
                         buckets=[{"start": b.start, "count": b.count} for b in buckets])
 
 
-@router.get("/{event_id}", summary="One event by id, if it lies in your scope")
+@router.get("/{event_id}", summary="One event by id, if it lies in your scope", **require(Action.VIEW))
 def get_event(
     request: Request, event_id: str, principal: CurrentPrincipal, context: Context, session: DbSession,
 ) -> dict[str, Any]:

@@ -5,13 +5,15 @@ from sqlalchemy import text
 
 from fastapi import APIRouter
 
-from soc_api.auth import Context, CurrentPrincipal, DbSession
+from soc_api.auth import Context, CurrentPrincipal, DbSession, require
 from soc_api.schemas.health import HealthOut
+
+from soc_core.permissions import Action
 
 router = APIRouter(prefix="/api/v1", tags=["health"])
 
 
-@router.get("/health", response_model=HealthOut, summary="Health of the stores and the ingest pipeline")
+@router.get("/health", response_model=HealthOut, summary="Health of the stores and the ingest pipeline", **require(Action.VIEW))
 def health(principal: CurrentPrincipal, context: Context, session: DbSession) -> HealthOut:
     status = "ok"
     try:

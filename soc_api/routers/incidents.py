@@ -12,12 +12,13 @@ from sqlalchemy.orm import Session
 from incidents import (
     EvidenceTooLarge, Grade, IncidentError, Source, add_comment, add_suppression, attach_evidence, change_status, deactivate_suppression, evidence_path, link_event, merge_incidents, open_incident, set_grade, split_incident,
 )
+from incidents.grading import MAJOR_GRADES
 from incidents.models import EvidenceFile
 from playbooks.deadlines import complete_task
 from reports.incident_reports import find_cjk_font, to_docx, to_pdf
 from reports.incident_reports import EDITABLE as REPORT_EDITABLE
 from reports.models import IncidentReport
-from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, WritingPrincipal
+from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, require
 from soc_api.context import ApiContext
 from soc_api.incident_views import (
     incident_detail, incident_out, report_out, scoped_incident, scoped_incidents, scoped_suppression, scoped_suppressions, suppression_out,
@@ -29,6 +30,7 @@ from soc_api.schemas.reports import ReportFieldsIn, ReportIn, ReportOut
 from soc_api.schemas.suppressions import SuppressionIn, SuppressionOut
 from soc_core.audit import record_audit
 from soc_core.models import Incident, Unit
+from soc_core.permissions import Action
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 suppressions = APIRouter(prefix="/api/v1/suppressions", tags=["incidents"])
@@ -43,12 +45,12 @@ def _incident(session: Session, principal: Principal, incident_id: int) -> Incid
 
 
 def _act(session: Session, context: ApiContext, action: Callable[[], T]) -> T:
-    """Run a workflow action; a refused step is a 422 with the reason, nothing half-written."""
+    """Run a workflow action and commit; a refusal propagates (422 from soc_api.errors) and nothing is written."""
     try:
         result = action()
-    except IncidentError as exc:
+    except EvidenceTooLarge as exc:
         session.rollback()
-        raise HTTPException(422, str(exc)) from exc
+        raise HTTPException(413, str(exc)) from exc
     session.commit()
     return result
 
@@ -57,7 +59,7 @@ def _detail(session: Session, context: ApiContext, principal: Principal, inciden
     return incident_detail(incident, context.clock, session, context.event_store, principal.event_scope)
 
 
-@router.get("", response_model=IncidentPage, summary="Incidents in your scope, soonest deadline first")
+@router.get("", response_model=IncidentPage, summary="Incidents in your scope, soonest deadline first", **require(Action.VIEW))
 def list_incidents(
     principal: CurrentPrincipal, context: Context, session: DbSession,
     status: Annotated[str | None, Query(description="new, acknowledged, ...")] = None,
@@ -69,13 +71,13 @@ def list_incidents(
     return IncidentPage(total=total, items=[incident_out(i, context.clock) for i in rows])
 
 
-@router.get("/{incident_id}", response_model=IncidentDetail, summary="One incident with its alerts, timeline, evidence and linked events")
+@router.get("/{incident_id}", response_model=IncidentDetail, summary="One incident with its alerts, timeline, evidence and linked events", **require(Action.VIEW))
 def get_incident(incident_id: int, principal: CurrentPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     return _detail(session, context, principal, _incident(session, principal, incident_id))
 
 
-@router.post("", response_model=IncidentDetail, status_code=201, summary="Register an incident by hand")
-def create_incident(body: IncidentCreate, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
+@router.post("", response_model=IncidentDetail, status_code=201, summary="Register an incident by hand", **require(Action.WORK_INCIDENT))
+def create_incident(body: IncidentCreate, principal: CurrentPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     unit = session.get(Unit, body.unit_id)
     if unit is None or not principal.can_see(unit):
         raise HTTPException(404, f"unit {body.unit_id} not found")
@@ -87,9 +89,11 @@ def create_incident(body: IncidentCreate, principal: WritingPrincipal, context: 
     return _detail(session, context, principal, incident)
 
 
-@router.post("/{incident_id}/status", response_model=IncidentDetail, summary="Move the incident along its workflow")
-def post_status(incident_id: int, body: StatusChange, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
+@router.post("/{incident_id}/status", response_model=IncidentDetail, summary="Move the incident along its workflow", **require(Action.WORK_INCIDENT))
+def post_status(incident_id: int, body: StatusChange, principal: CurrentPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     incident = _incident(session, principal, incident_id)
+    if body.status == "closed" and incident.grade in MAJOR_GRADES:
+        principal.authorize(Action.CLOSE_MAJOR_INCIDENT, incident.unit)
 
     def step() -> None:
         change_status(session, context.clock, incident, body.status, principal.user.username, body.note)
@@ -100,29 +104,24 @@ def post_status(incident_id: int, body: StatusChange, principal: WritingPrincipa
     return _detail(session, context, principal, incident)
 
 
-@router.post("/{incident_id}/comments", response_model=IncidentDetail, status_code=201, summary="Add a comment to the timeline")
-def post_comment(incident_id: int, body: CommentIn, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
+@router.post("/{incident_id}/comments", response_model=IncidentDetail, status_code=201, summary="Add a comment to the timeline", **require(Action.WORK_INCIDENT))
+def post_comment(incident_id: int, body: CommentIn, principal: CurrentPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     incident = _incident(session, principal, incident_id)
     _act(session, context, lambda: add_comment(session, context.clock, incident, principal.user.username, body.text))
     return _detail(session, context, principal, incident)
 
 
 @router.post("/{incident_id}/evidence", response_model=IncidentDetail, status_code=201,
-             summary="Attach an evidence file (stored by SHA-256, size-limited)")
-def post_evidence(incident_id: int, file: UploadFile, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
+             summary="Attach an evidence file (stored by SHA-256, size-limited)", **require(Action.WORK_INCIDENT))
+def post_evidence(incident_id: int, file: UploadFile, principal: CurrentPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     incident = _incident(session, principal, incident_id)
-    try:
-        _act(session, context, lambda: attach_evidence(
-            session, context.clock, incident, principal.user.username, file.filename or "", file.content_type or "",
-            file.file, context.settings.data_path / "evidence", context.settings.incidents.evidence_max_bytes))
-    except HTTPException as exc:
-        if isinstance(exc.__cause__, EvidenceTooLarge):
-            raise HTTPException(413, str(exc.__cause__)) from exc
-        raise
+    _act(session, context, lambda: attach_evidence(
+        session, context.clock, incident, principal.user.username, file.filename or "", file.content_type or "",
+        file.file, context.settings.data_path / "evidence", context.settings.incidents.evidence_max_bytes))
     return _detail(session, context, principal, incident)
 
 
-@router.get("/{incident_id}/evidence/{evidence_id}", summary="Download an evidence file")
+@router.get("/{incident_id}/evidence/{evidence_id}", summary="Download an evidence file", **require(Action.VIEW))
 def get_evidence(incident_id: int, evidence_id: int, principal: CurrentPrincipal, context: Context, session: DbSession) -> FileResponse:
     incident = _incident(session, principal, incident_id)
     evidence = session.get(EvidenceFile, evidence_id)
@@ -135,16 +134,16 @@ def get_evidence(incident_id: int, evidence_id: int, principal: CurrentPrincipal
                         media_type=evidence.content_type, filename=evidence.filename)
 
 
-@router.post("/{incident_id}/events", response_model=IncidentDetail, status_code=201, summary="Link an event (by id) to the incident")
-def post_event_link(incident_id: int, body: EventLinkIn, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
+@router.post("/{incident_id}/events", response_model=IncidentDetail, status_code=201, summary="Link an event (by id) to the incident", **require(Action.WORK_INCIDENT))
+def post_event_link(incident_id: int, body: EventLinkIn, principal: CurrentPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     incident = _incident(session, principal, incident_id)
     _act(session, context, lambda: link_event(session, context.clock, incident, principal.user.username, body.event_id, body.note,
                                                  context.event_store, principal.event_scope))
     return _detail(session, context, principal, incident)
 
 
-@router.post("/{incident_id}/merge", response_model=IncidentDetail, summary="Merge other incidents of the same unit into this one")
-def post_merge(incident_id: int, body: MergeIn, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
+@router.post("/{incident_id}/merge", response_model=IncidentDetail, summary="Merge other incidents of the same unit into this one", **require(Action.WORK_INCIDENT))
+def post_merge(incident_id: int, body: MergeIn, principal: CurrentPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     target = _incident(session, principal, incident_id)
     others = [_incident(session, principal, other) for other in body.incident_ids]
     def merge() -> None:
@@ -156,8 +155,8 @@ def post_merge(incident_id: int, body: MergeIn, principal: WritingPrincipal, con
     return _detail(session, context, principal, target)
 
 
-@router.post("/{incident_id}/split", response_model=IncidentDetail, status_code=201, summary="Split alerts off into a new incident")
-def post_split(incident_id: int, body: SplitIn, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
+@router.post("/{incident_id}/split", response_model=IncidentDetail, status_code=201, summary="Split alerts off into a new incident", **require(Action.WORK_INCIDENT))
+def post_split(incident_id: int, body: SplitIn, principal: CurrentPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     incident = _incident(session, principal, incident_id)
     new = _act(session, context, lambda: split_incident(
         session, context.clock, context.settings.incidents, incident, body.alert_ids, principal.user.username, body.title,
@@ -165,8 +164,8 @@ def post_split(incident_id: int, body: SplitIn, principal: WritingPrincipal, con
     return _detail(session, context, principal, new)
 
 
-@router.post("/{incident_id}/grade", response_model=IncidentDetail, summary="Regrade by hand, with a reason")
-def post_grade(incident_id: int, body: GradeIn, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
+@router.post("/{incident_id}/grade", response_model=IncidentDetail, summary="Regrade by hand, with a reason", **require(Action.REGRADE))
+def post_grade(incident_id: int, body: GradeIn, principal: CurrentPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     incident = _incident(session, principal, incident_id)
     def regrade() -> None:
         set_grade(session, context.clock, context.settings.incidents, incident, Grade(body.grade), principal.user.username, body.reason)
@@ -177,13 +176,13 @@ def post_grade(incident_id: int, body: GradeIn, principal: WritingPrincipal, con
     return _detail(session, context, principal, incident)
 
 
-@suppressions.get("", response_model=list[SuppressionOut], summary="Suppression rules of the units in your scope")
+@suppressions.get("", response_model=list[SuppressionOut], summary="Suppression rules of the units in your scope", **require(Action.VIEW))
 def list_suppressions(principal: CurrentPrincipal, session: DbSession) -> list[SuppressionOut]:
     return [suppression_out(r, session, principal) for r in scoped_suppressions(session, principal)]
 
 
-@suppressions.post("", response_model=SuppressionOut, status_code=201, summary="Suppress known-noise alerts (rule and/or entity)")
-def create_suppression(body: SuppressionIn, principal: WritingPrincipal, context: Context, session: DbSession) -> SuppressionOut:
+@suppressions.post("", response_model=SuppressionOut, status_code=201, summary="Suppress known-noise alerts (rule and/or entity)", **require(Action.SUPPRESS_ALERTS))
+def create_suppression(body: SuppressionIn, principal: CurrentPrincipal, context: Context, session: DbSession) -> SuppressionOut:
     unit = session.get(Unit, body.unit_id)
     if unit is None or not principal.can_see(unit):
         raise HTTPException(404, f"unit {body.unit_id} not found")
@@ -192,8 +191,8 @@ def create_suppression(body: SuppressionIn, principal: WritingPrincipal, context
     return suppression_out(rule, session)
 
 
-@suppressions.delete("/{rule_id}", response_model=SuppressionOut, summary="Deactivate a suppression rule")
-def delete_suppression(rule_id: int, principal: WritingPrincipal, context: Context, session: DbSession) -> SuppressionOut:
+@suppressions.delete("/{rule_id}", response_model=SuppressionOut, summary="Deactivate a suppression rule", **require(Action.SUPPRESS_ALERTS))
+def delete_suppression(rule_id: int, principal: CurrentPrincipal, context: Context, session: DbSession) -> SuppressionOut:
     rule = scoped_suppression(session, principal, rule_id)
     if rule is None:
         raise HTTPException(404, f"suppression rule {rule_id} not found")
@@ -203,8 +202,8 @@ def delete_suppression(rule_id: int, principal: WritingPrincipal, context: Conte
 
 # -- reports upward (初报 / 续报 / 终报) ------------------------------------------------------------
 @router.patch("/{incident_id}/report-fields", response_model=IncidentDetail,
-              summary="Keep the report items on the incident (impact, cause, leads, …) and the operator type")
-def patch_report_fields(incident_id: int, body: ReportFieldsIn, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
+              summary="Keep the report items on the incident (impact, cause, leads, …) and the operator type", **require(Action.WORK_INCIDENT))
+def patch_report_fields(incident_id: int, body: ReportFieldsIn, principal: CurrentPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     incident = _incident(session, principal, incident_id)
     unknown = set(body.fields) - set(REPORT_EDITABLE)
     if unknown:
@@ -220,20 +219,20 @@ def patch_report_fields(incident_id: int, body: ReportFieldsIn, principal: Writi
     return _detail(session, context, principal, incident)
 
 
-@router.get("/{incident_id}/reports", response_model=list[ReportOut], summary="Reports made for the incident, every version")
+@router.get("/{incident_id}/reports", response_model=list[ReportOut], summary="Reports made for the incident, every version", **require(Action.VIEW))
 def list_reports(incident_id: int, principal: CurrentPrincipal, session: DbSession) -> list[ReportOut]:
     incident = _incident(session, principal, incident_id)
     return [report_out(r) for r in session.scalars(select(IncidentReport).where(IncidentReport.incident_id == incident.id).order_by(IncidentReport.seq))]
 
 
-@router.post("/{incident_id}/reports", response_model=ReportOut, status_code=201, summary="Generate a first, follow-up or final report")
-def post_report(incident_id: int, body: ReportIn, principal: WritingPrincipal, context: Context, session: DbSession) -> ReportOut:
+@router.post("/{incident_id}/reports", response_model=ReportOut, status_code=201, summary="Generate a first, follow-up or final report", **require(Action.WORK_INCIDENT))
+def post_report(incident_id: int, body: ReportIn, principal: CurrentPrincipal, context: Context, session: DbSession) -> ReportOut:
     incident = _incident(session, principal, incident_id)
     report = _act(session, context, lambda: context.report_service.generate(session, incident, body.kind, principal.user.username))
     return report_out(report)
 
 
-@router.get("/{incident_id}/reports/{report_id}/{fmt}", summary="Export a report as DOCX or PDF")
+@router.get("/{incident_id}/reports/{report_id}/{fmt}", summary="Export a report as DOCX or PDF", **require(Action.VIEW))
 def export_report(incident_id: int, report_id: int, fmt: str, principal: CurrentPrincipal, context: Context, session: DbSession) -> Response:
     incident = _incident(session, principal, incident_id)
     report = session.get(IncidentReport, report_id)
@@ -250,8 +249,8 @@ def export_report(incident_id: int, report_id: int, fmt: str, principal: Current
     return Response(content, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@router.post("/{incident_id}/tasks/{task_id}/done", response_model=IncidentDetail, summary="Mark a playbook task done")
-def post_task_done(incident_id: int, task_id: int, principal: WritingPrincipal, context: Context, session: DbSession) -> IncidentDetail:
+@router.post("/{incident_id}/tasks/{task_id}/done", response_model=IncidentDetail, summary="Mark a playbook task done", **require(Action.WORK_INCIDENT))
+def post_task_done(incident_id: int, task_id: int, principal: CurrentPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     incident = _incident(session, principal, incident_id)
     _act(session, context, lambda: complete_task(session, context.clock, incident, task_id, principal.user.username))
     return _detail(session, context, principal, incident)

@@ -8,11 +8,12 @@ from sqlalchemy import select
 
 from incidents import IncidentError
 from notices.models import Notice, Summons
-from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, WritingPrincipal
+from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, require
 from soc_api.duty_views import notice_detail, notice_out, scoped_notice, scoped_notices, summons_out
 from soc_api.schemas.notices import NoticeDetail, NoticeIn, NoticeOut, ReviewIn, SummonsIn, SummonsOut
-from soc_api.scoping import refused, visible_unit
+from soc_api.scoping import visible_unit
 from soc_core.models import Unit
+from soc_core.permissions import Action
 
 router = APIRouter(prefix="/api/v1/notices", tags=["notices"])
 
@@ -29,49 +30,43 @@ def _issuer_side(session: DbSession, principal: Principal, notice: Notice) -> No
         raise HTTPException(403, "only the issuing unit reviews a notice")
 
 
-@router.get("", response_model=list[NoticeOut], summary="Notices issued by or to units in your scope")
+@router.get("", response_model=list[NoticeOut], summary="Notices issued by or to units in your scope", **require(Action.VIEW))
 def list_notices(principal: CurrentPrincipal, context: Context, session: DbSession) -> list[NoticeOut]:
     return [notice_out(session, n, context.clock) for n in scoped_notices(session, principal)]
 
 
-@router.post("", response_model=NoticeDetail, status_code=201, summary="Issue a notice (通报) to a unit below yours")
-def post_notice(body: NoticeIn, principal: WritingPrincipal, context: Context, session: DbSession) -> NoticeDetail:
+@router.post("", response_model=NoticeDetail, status_code=201, summary="Issue a notice (通报) to a unit below yours", **require(Action.ISSUE_NOTICE))
+def post_notice(body: NoticeIn, principal: CurrentPrincipal, context: Context, session: DbSession) -> NoticeDetail:
     target = visible_unit(session, principal, body.target_unit_id)
-    try:
-        notice = context.notice_service.issue(session, principal.user.username, principal.user.unit, target, body.kind, body.title,
-                                              body.description, body.assets, body.required_actions, body.due_at, body.incident_id)
-    except IncidentError as exc:
-        raise refused(exc) from exc
+    notice = context.notice_service.issue(session, principal.user.username, principal.user.unit, target, body.kind, body.title,
+                                          body.description, body.assets, body.required_actions, body.due_at, body.incident_id)
     session.commit()
     return notice_detail(session, notice, context.clock)
 
 
-@router.get("/summons", response_model=list[SummonsOut], summary="Summons talks (约谈) recorded for units in your scope")
+@router.get("/summons", response_model=list[SummonsOut], summary="Summons talks (约谈) recorded for units in your scope", **require(Action.VIEW))
 def list_summons(principal: CurrentPrincipal, session: DbSession) -> list[SummonsOut]:
     return [summons_out(s) for s in session.scalars(select(Summons).where(Summons.unit_id.in_(principal.visible_units()))
                                                     .order_by(Summons.held_at.desc()))]
 
 
-@router.get("/{notice_id}", response_model=NoticeDetail, summary="A notice with its history and rectifications")
+@router.get("/{notice_id}", response_model=NoticeDetail, summary="A notice with its history and rectifications", **require(Action.VIEW))
 def get_notice(notice_id: int, principal: CurrentPrincipal, context: Context, session: DbSession) -> NoticeDetail:
     return notice_detail(session, _notice(session, principal, notice_id), context.clock)
 
 
-@router.post("/{notice_id}/acknowledge", response_model=NoticeDetail, summary="Sign for the notice (签收)")
-def post_acknowledge(notice_id: int, principal: WritingPrincipal, context: Context, session: DbSession) -> NoticeDetail:
+@router.post("/{notice_id}/acknowledge", response_model=NoticeDetail, summary="Sign for the notice (签收)", **require(Action.ANSWER_NOTICE))
+def post_acknowledge(notice_id: int, principal: CurrentPrincipal, context: Context, session: DbSession) -> NoticeDetail:
     notice = _notice(session, principal, notice_id)
-    try:
-        context.notice_service.acknowledge(session, notice, principal.user.username)
-    except IncidentError as exc:
-        raise refused(exc) from exc
+    context.notice_service.acknowledge(session, notice, principal.user.username)
     session.commit()
     return notice_detail(session, notice, context.clock)
 
 
 @router.post("/{notice_id}/rectifications", response_model=NoticeDetail, status_code=201,
-              summary="Submit the rectification (整改) report with evidence files")
+              summary="Submit the rectification (整改) report with evidence files", **require(Action.ANSWER_NOTICE))
 def post_rectification(
-    notice_id: int, principal: WritingPrincipal, context: Context, session: DbSession,
+    notice_id: int, principal: CurrentPrincipal, context: Context, session: DbSession,
     measures: Annotated[str, Form(max_length=20000)], result: Annotated[str, Form(max_length=20000)] = "",
     responsible: Annotated[str, Form(max_length=100)] = "", files: list[UploadFile] | None = None,
 ) -> NoticeDetail:
@@ -88,28 +83,21 @@ def post_rectification(
     return notice_detail(session, notice, context.clock)
 
 
-@router.post("/{notice_id}/review", response_model=NoticeDetail, summary="Review the rectification: close (销号) or send back")
-def post_review(notice_id: int, body: ReviewIn, principal: WritingPrincipal, context: Context, session: DbSession) -> NoticeDetail:
+@router.post("/{notice_id}/review", response_model=NoticeDetail, summary="Review the rectification: close (销号) or send back", **require(Action.ISSUE_NOTICE))
+def post_review(notice_id: int, body: ReviewIn, principal: CurrentPrincipal, context: Context, session: DbSession) -> NoticeDetail:
     notice = _notice(session, principal, notice_id)
     _issuer_side(session, principal, notice)
-    try:
-        context.notice_service.review(session, notice, principal.user.username, body.accept, body.comment)
-    except IncidentError as exc:
-        session.rollback()
-        raise refused(exc) from exc
+    context.notice_service.review(session, notice, principal.user.username, body.accept, body.comment)
     session.commit()
     return notice_detail(session, notice, context.clock)
 
 
-@router.post("/{notice_id}/summons", response_model=SummonsOut, status_code=201, summary="Record a summons talk (约谈) about the notice")
-def post_summons(notice_id: int, body: SummonsIn, principal: WritingPrincipal, context: Context, session: DbSession) -> SummonsOut:
+@router.post("/{notice_id}/summons", response_model=SummonsOut, status_code=201, summary="Record a summons talk (约谈) about the notice", **require(Action.ISSUE_NOTICE))
+def post_summons(notice_id: int, body: SummonsIn, principal: CurrentPrincipal, context: Context, session: DbSession) -> SummonsOut:
     notice = _notice(session, principal, notice_id)
     _issuer_side(session, principal, notice)
-    try:
-        summons = context.notice_service.record_summons(session, principal.user.username, session.get(Unit, notice.target_unit_id),
-                                                        body.head, body.reason, body.held_at, body.commitments, body.follow_up_due, notice)
-    except IncidentError as exc:
-        raise refused(exc) from exc
+    summons = context.notice_service.record_summons(session, principal.user.username, session.get(Unit, notice.target_unit_id),
+                                                    body.head, body.reason, body.held_at, body.commitments, body.follow_up_due, notice)
     session.commit()
     return summons_out(summons)
 

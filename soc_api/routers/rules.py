@@ -16,14 +16,14 @@ from sqlalchemy import select
 
 from detection_rules import BUNDLED_RULES, CompiledCorrelation, dry_run, parse_pasted_events
 from detection_rules.crs import FAMILY_RULES
-from soc_api.auth import Context, CurrentPrincipal, DbSession, WritingPrincipal
+from soc_api.auth import Context, CurrentPrincipal, DbSession, require
 from soc_api.context import DetectionContext
 from soc_api.schemas.rules import DryRunRequest, Switch
-from soc_api.scoping import RULE_SWITCHERS
 from soc_core.audit import record_audit
 from soc_core.clock import to_db
 from soc_core.models import Unit
 from soc_core.models_rules import RuleUnitSetting
+from soc_core.permissions import Action
 
 router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
 
@@ -34,7 +34,7 @@ def _detection(context: Any) -> DetectionContext:
     return context.detection  # type: ignore[no-any-return]
 
 
-@router.get("")
+@router.get("", **require(Action.VIEW))
 def list_rules(principal: CurrentPrincipal, context: Context, session: DbSession) -> dict[str, Any]:
     """Every loaded rule (Sigma, correlations and the OWASP CRS's families), the units it is off for, and the rejected files."""
     detection = _detection(context)
@@ -70,12 +70,10 @@ def _pack(path: Path) -> str:
     return path.parent.name
 
 
-@router.put("/{rule_id}/units/{unit_id}")
-def switch_rule(rule_id: str, unit_id: int, switch: Switch, principal: WritingPrincipal, context: Context, session: DbSession) -> dict[str, Any]:
+@router.put("/{rule_id}/units/{unit_id}", **require(Action.SWITCH_RULE))
+def switch_rule(rule_id: str, unit_id: int, switch: Switch, principal: CurrentPrincipal, context: Context, session: DbSession) -> dict[str, Any]:
     """Switch a rule on or off for one unit (takes effect on the next event)."""
     detection = _detection(context)
-    if principal.role not in RULE_SWITCHERS:
-        raise HTTPException(403, f"role {principal.role.value} does not tune detection")
     unit = session.get(Unit, unit_id)
     if unit is None or not principal.can_see(unit) or not unit.code:
         raise HTTPException(404, f"unit {unit_id} not found")
@@ -96,7 +94,7 @@ def switch_rule(rule_id: str, unit_id: int, switch: Switch, principal: WritingPr
     return {"rule_id": rule_id, "unit_id": unit.id, "unit": unit.code, "enabled": switch.enabled}
 
 
-@router.post("/dry-run")
+@router.post("/dry-run", **require(Action.TRY_RULE))
 def dry_run_rule(request: Annotated[DryRunRequest, Body()], principal: CurrentPrincipal) -> dict[str, Any]:
     """Compile the pasted rule and run it over the pasted events; nothing is stored or alerted."""
     if request.pipeline not in ("ecs", "none"):
@@ -110,7 +108,7 @@ def dry_run_rule(request: Annotated[DryRunRequest, Body()], principal: CurrentPr
             "rule_errors": result.rule_errors, "event_errors": result.event_errors}
 
 
-@router.post("/scan-file")
+@router.post("/scan-file", **require(Action.TRY_RULE))
 async def scan_file(principal: CurrentPrincipal, context: Context, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
     """YARA and hash indicators on an uploaded file (read into memory, never stored)."""
     detection = _detection(context)

@@ -11,10 +11,10 @@ from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy.orm import Session
 
 from inventory.coverage import SensorHealth, sensor_health, unit_coverage
-from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal
+from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, require
 from soc_api.schemas.sensors import CoverageOut, SensorCreate, SensorOut, SensorRegistered, SensorToken
-from soc_api.scoping import can_manage_sensors
 from soc_core.models import Sensor, Unit
+from soc_core.permissions import Action
 from soc_core.repositories import OrgError, register_sensor, rotate_sensor_token
 from soc_core.sensor_registry import revoke_sensor
 
@@ -33,11 +33,6 @@ def _scope(principal: Principal) -> Unit | None:
     return None if principal.is_global else principal.user.unit
 
 
-def _manager(principal: Principal) -> None:
-    if not can_manage_sensors(principal):
-        raise HTTPException(403, "only system admins, duty officers and school admins register or revoke sensors")
-
-
 def _health_of(session: Session, context: Context, principal: Principal, sensor: Sensor) -> SensorOut:
     health = {h.sensor_id: h for h in sensor_health(session, context.clock.now(), _window(context), sensor.unit, _interval(context))}
     return _out(health[sensor.id], sensor.unit.name)
@@ -48,23 +43,21 @@ def _out(health: SensorHealth, unit_name: str) -> SensorOut:
 
 
 def _managed_sensor(session: Session, principal: Principal, sensor_id: int) -> Sensor:
-    _manager(principal)
     sensor = session.get(Sensor, sensor_id)
     if sensor is None or not principal.can_see(sensor.unit):
         raise HTTPException(404, f"sensor {sensor_id} not found")
     return sensor
 
 
-@router.get("", response_model=list[SensorOut], summary="Sensors in your scope with their last heartbeat and counters")
+@router.get("", response_model=list[SensorOut], summary="Sensors in your scope with their last heartbeat and counters", **require(Action.VIEW))
 def list_sensors(principal: CurrentPrincipal, context: Context, session: DbSession) -> list[SensorOut]:
     names = {u.id: u.name for u in session.query(Unit)}
     return [_out(h, names[h.unit_id])
             for h in sensor_health(session, context.clock.now(), _window(context), _scope(principal), _interval(context))]
 
 
-@router.post("", response_model=SensorRegistered, status_code=201, summary="Register a sensor; its token is shown once")
+@router.post("", response_model=SensorRegistered, status_code=201, summary="Register a sensor; its token is shown once", **require(Action.MANAGE_SENSORS))
 def create_sensor(body: SensorCreate, principal: CurrentPrincipal, context: Context, session: DbSession) -> SensorRegistered:
-    _manager(principal)
     unit = session.get(Unit, body.unit_id)
     if unit is None or not principal.can_see(unit):
         raise HTTPException(404, f"unit {body.unit_id} not found")
@@ -76,7 +69,7 @@ def create_sensor(body: SensorCreate, principal: CurrentPrincipal, context: Cont
     return SensorRegistered(sensor=_health_of(session, context, principal, registered.sensor), token=registered.token)
 
 
-@router.post("/{sensor_id}/revoke", response_model=SensorOut, summary="Revoke a sensor: its token stops working at once")
+@router.post("/{sensor_id}/revoke", response_model=SensorOut, summary="Revoke a sensor: its token stops working at once", **require(Action.MANAGE_SENSORS))
 def revoke(sensor_id: int, principal: CurrentPrincipal, context: Context, session: DbSession) -> SensorOut:
     sensor = _managed_sensor(session, principal, sensor_id)
     try:
@@ -87,7 +80,7 @@ def revoke(sensor_id: int, principal: CurrentPrincipal, context: Context, sessio
     return _health_of(session, context, principal, sensor)
 
 
-@router.post("/{sensor_id}/token", response_model=SensorToken, summary="Give a sensor a new token (the old one stops working)")
+@router.post("/{sensor_id}/token", response_model=SensorToken, summary="Give a sensor a new token (the old one stops working)", **require(Action.MANAGE_SENSORS))
 def rotate_token(sensor_id: int, principal: CurrentPrincipal, context: Context, session: DbSession) -> SensorToken:
     sensor = _managed_sensor(session, principal, sensor_id)
     if sensor.revoked_at is not None:
@@ -97,7 +90,7 @@ def rotate_token(sensor_id: int, principal: CurrentPrincipal, context: Context, 
     return SensorToken(token=token)
 
 
-@router.get("/coverage", response_model=CoverageOut, summary="Monitoring coverage per unit: covered when a sensor sent a heartbeat within the window")
+@router.get("/coverage", response_model=CoverageOut, summary="Monitoring coverage per unit: covered when a sensor sent a heartbeat within the window", **require(Action.VIEW))
 def coverage(
     principal: CurrentPrincipal, context: Context, session: DbSession,
     kind: Annotated[Literal["school", "county", "city", "province"], Query()] = "school",

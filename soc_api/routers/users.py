@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from soc_api.account_views import SessionOut, session_out
-from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal
+from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, require
 from soc_core.accounts import AccountError, end_session, end_sessions, live_sessions, policy_from, set_active, set_password
 from soc_core.audit import record_audit
 from soc_core.clock import as_utc, as_utc_or_none
@@ -19,6 +19,7 @@ from soc_core.mfa import is_enrolled, reset_mfa
 from soc_core.models import LoginToken, Unit, User
 from soc_core.models_accounts import LoginThrottle
 from soc_core.org import Role
+from soc_core.permissions import Action
 from soc_core.repositories import OrgError, create_user
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
@@ -52,11 +53,6 @@ class PasswordResetIn(BaseModel):
     new_password: str = Field(min_length=1, max_length=256)
 
 
-def _admin(principal: Principal) -> None:
-    if principal.role is not Role.SYSTEM_ADMIN:
-        raise HTTPException(403, "只有系统管理员可以管理用户 / only system admins administer users")
-
-
 def _user(session: DbSession, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
@@ -74,11 +70,10 @@ def user_out(session: DbSession, context: Context, user: User) -> UserOut:
                    password_changed_at=as_utc_or_none(user.password_changed_at))
 
 
-@router.get("", response_model=list[UserOut], summary="Users, optionally of one unit or matching a name (system admins)")
+@router.get("", response_model=list[UserOut], summary="Users, optionally of one unit or matching a name (system admins)", **require(Action.ADMINISTER_USERS))
 def list_users(principal: CurrentPrincipal, context: Context, session: DbSession,
                unit_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
                q: Annotated[str | None, Query(max_length=64, description="part of the user or display name")] = None) -> list[UserOut]:
-    _admin(principal)
     query = select(User).order_by(User.id)
     if unit_id is not None:
         query = query.where(User.unit_id == unit_id)
@@ -89,9 +84,8 @@ def list_users(principal: CurrentPrincipal, context: Context, session: DbSession
 
 
 @router.post("", response_model=UserOut, status_code=201, responses={422: {"description": "name or password refused"}},
-             summary="Create a user (password policy applies; the user enrols a second factor at first login)")
+             summary="Create a user (password policy applies; the user enrols a second factor at first login)", **require(Action.ADMINISTER_USERS))
 def add_user(body: UserIn, principal: CurrentPrincipal, context: Context, session: DbSession) -> UserOut:
-    _admin(principal)
     unit = session.get(Unit, body.unit_id)
     if unit is None:
         raise HTTPException(422, f"单位 {body.unit_id} 不存在 / unit not found")
@@ -105,14 +99,12 @@ def add_user(body: UserIn, principal: CurrentPrincipal, context: Context, sessio
     return user_out(session, context, user)
 
 
-@router.get("/{user_id}", response_model=UserOut, summary="One user")
+@router.get("/{user_id}", response_model=UserOut, summary="One user", **require(Action.ADMINISTER_USERS))
 def get_user(user_id: UserId, principal: CurrentPrincipal, context: Context, session: DbSession) -> UserOut:
-    _admin(principal)
     return user_out(session, context, _user(session, user_id))
 
 
 def _set_active(user_id: int, active: bool, principal: Principal, context: Context, session: DbSession) -> UserOut:
-    _admin(principal)
     user = _user(session, user_id)
     try:
         set_active(session, context.clock, user, active, principal.user.username)
@@ -122,19 +114,18 @@ def _set_active(user_id: int, active: bool, principal: Principal, context: Conte
     return user_out(session, context, user)
 
 
-@router.post("/{user_id}/disable", response_model=UserOut, summary="Disable a user: every session of theirs ends at once")
+@router.post("/{user_id}/disable", response_model=UserOut, summary="Disable a user: every session of theirs ends at once", **require(Action.ADMINISTER_USERS))
 def disable_user(user_id: UserId, principal: CurrentPrincipal, context: Context, session: DbSession) -> UserOut:
     return _set_active(user_id, False, principal, context, session)
 
 
-@router.post("/{user_id}/enable", response_model=UserOut, summary="Enable a user again (lifts a lockout too)")
+@router.post("/{user_id}/enable", response_model=UserOut, summary="Enable a user again (lifts a lockout too)", **require(Action.ADMINISTER_USERS))
 def enable_user(user_id: UserId, principal: CurrentPrincipal, context: Context, session: DbSession) -> UserOut:
     return _set_active(user_id, True, principal, context, session)
 
 
-@router.post("/{user_id}/unlock", response_model=UserOut, summary="Lift a lockout after failed logins")
+@router.post("/{user_id}/unlock", response_model=UserOut, summary="Lift a lockout after failed logins", **require(Action.ADMINISTER_USERS))
 def unlock_user(user_id: UserId, principal: CurrentPrincipal, context: Context, session: DbSession) -> UserOut:
-    _admin(principal)
     user = _user(session, user_id)
     unlock(session, context.clock, user, principal.user.username)
     session.commit()
@@ -142,10 +133,9 @@ def unlock_user(user_id: UserId, principal: CurrentPrincipal, context: Context, 
 
 
 @router.put("/{user_id}/password", status_code=204, responses={422: {"description": "policy or history refused"}},
-            summary="Reset a user's password (policy applies); their sessions end")
+            summary="Reset a user's password (policy applies); their sessions end", **require(Action.ADMINISTER_USERS))
 def reset_password(user_id: UserId, body: PasswordResetIn, principal: CurrentPrincipal, context: Context,
                    session: DbSession) -> Response:
-    _admin(principal)
     user = _user(session, user_id)
     try:
         set_password(session, context.clock, user, body.new_password, principal.user.username, policy_from(context.settings.auth))
@@ -155,9 +145,8 @@ def reset_password(user_id: UserId, body: PasswordResetIn, principal: CurrentPri
     return Response(status_code=204)
 
 
-@router.post("/{user_id}/mfa/reset", response_model=UserOut, summary="Forget a user's authenticator (lost phone): they enrol again")
+@router.post("/{user_id}/mfa/reset", response_model=UserOut, summary="Forget a user's authenticator (lost phone): they enrol again", **require(Action.ADMINISTER_USERS))
 def reset_second_factor(user_id: UserId, principal: CurrentPrincipal, context: Context, session: DbSession) -> UserOut:
-    _admin(principal)
     user = _user(session, user_id)
     reset_mfa(session, context.clock, user, principal.user.username)
     end_sessions(session, context.clock, user)
@@ -165,15 +154,13 @@ def reset_second_factor(user_id: UserId, principal: CurrentPrincipal, context: C
     return user_out(session, context, user)
 
 
-@router.get("/{user_id}/sessions", response_model=list[SessionOut], summary="A user's live sessions")
+@router.get("/{user_id}/sessions", response_model=list[SessionOut], summary="A user's live sessions", **require(Action.ADMINISTER_USERS))
 def user_sessions(user_id: UserId, principal: CurrentPrincipal, context: Context, session: DbSession) -> list[SessionOut]:
-    _admin(principal)
     return [session_out(login, principal.session_id) for login in live_sessions(session, context.clock, _user(session, user_id))]
 
 
-@router.delete("/{user_id}/sessions", status_code=204, summary="End every session of a user")
+@router.delete("/{user_id}/sessions", status_code=204, summary="End every session of a user", **require(Action.ADMINISTER_USERS))
 def end_user_sessions(user_id: UserId, principal: CurrentPrincipal, context: Context, session: DbSession) -> Response:
-    _admin(principal)
     user = _user(session, user_id)
     ended = end_sessions(session, context.clock, user)
     record_audit(session, context.clock, principal.user.username, "auth.sessions_end", "user", user.id, user.unit_id, ended=ended)
@@ -181,10 +168,9 @@ def end_user_sessions(user_id: UserId, principal: CurrentPrincipal, context: Con
     return Response(status_code=204)
 
 
-@router.delete("/{user_id}/sessions/{session_id}", status_code=204, summary="End one session of a user")
+@router.delete("/{user_id}/sessions/{session_id}", status_code=204, summary="End one session of a user", **require(Action.ADMINISTER_USERS))
 def end_user_session(user_id: UserId, session_id: Annotated[int, Path(ge=1, le=2**63 - 1)], principal: CurrentPrincipal,
                      context: Context, session: DbSession) -> Response:
-    _admin(principal)
     login = session.get(LoginToken, session_id)
     if login is None or login.user_id != user_id:
         raise HTTPException(404, f"会话 {session_id} 不存在 / session not found")

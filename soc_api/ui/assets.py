@@ -11,12 +11,13 @@ from compliance.figures import FIGURES, compliance_report, trend
 from compliance.findings import PRIORITY_LABELS, open_findings
 from inventory.asset_import import ImportFileError, display_value, import_inventory, iter_rejections
 from inventory.assets import InventoryError, KINDS, create_row, delete_row, history, row_values, rows_of
-from soc_api.auth import Context, DbSession, Principal
+from soc_api.auth import Context, DbSession, Principal, require_page
 from soc_api.downloads import MAX_UPLOAD_BYTES
-from soc_api.scoping import INVENTORY_WRITERS, filing_unit, scoped_unit
+from soc_api.scoping import filing_unit, scoped_unit
 from soc_api.ui.common import UiPrincipal, templates, to_login
 from soc_core.audit import record_audit
 from soc_core.models import Unit
+from soc_core.permissions import Action
 
 router = APIRouter(include_in_schema=False)
 templates.env.filters["percent"] = lambda value: "—" if value is None else f"{value * 100:.1f}%"
@@ -49,7 +50,7 @@ def _inventory_page(request: Request, principal: Principal, session, unit: Unit,
                 for row in rows_of(session, spec, [unit.id])]
         tables.append({"spec": spec, "rows": rows})
     children = session.query(Unit).filter(Unit.parent_id == unit.id).order_by(Unit.name).all()
-    can_file = principal.role in INVENTORY_WRITERS and principal.role.can_write
+    can_file = principal.may(Action.FILE_INVENTORY)
     return templates.TemplateResponse(request, "assets.html", {
         "principal": principal, "unit": unit, "tables": tables, "children": children, "can_file": can_file,
         "choices": {"full_time": ["专职", "兼职"], "transport": ["tcp", "udp"], "centrally_hosted": ["否", "是"],
@@ -57,7 +58,7 @@ def _inventory_page(request: Request, principal: Principal, session, unit: Unit,
         **extra}, status_code=status)
 
 
-@router.get("/assets", response_class=HTMLResponse)
+@router.get("/assets", response_class=HTMLResponse, **require_page(Action.VIEW))
 def inventory_page(request: Request, principal: UiPrincipal, session: DbSession,
                    unit_id: Annotated[int | None, Query()] = None) -> Response:
     unit = _visible_unit(request, principal, session, unit_id)
@@ -66,7 +67,7 @@ def inventory_page(request: Request, principal: UiPrincipal, session: DbSession,
     return _inventory_page(request, principal, session, unit)
 
 
-@router.post("/assets/{kind}/add", response_class=HTMLResponse)
+@router.post("/assets/{kind}/add", response_class=HTMLResponse, **require_page(Action.FILE_INVENTORY))
 async def add_row(kind: str, request: Request, principal: UiPrincipal, context: Context, session: DbSession,
                   unit_id: Annotated[int | None, Query()] = None) -> Response:
     if principal is None:
@@ -85,7 +86,7 @@ async def add_row(kind: str, request: Request, principal: UiPrincipal, context: 
     return RedirectResponse(f"/assets?unit_id={unit.id}#{kind}", status_code=303)
 
 
-@router.post("/assets/{kind}/{row_id}/delete")
+@router.post("/assets/{kind}/{row_id}/delete", **require_page(Action.FILE_INVENTORY))
 def remove_row(kind: str, row_id: int, principal: UiPrincipal, context: Context, session: DbSession) -> Response:
     if principal is None:
         return to_login()
@@ -99,7 +100,7 @@ def remove_row(kind: str, row_id: int, principal: UiPrincipal, context: Context,
     return RedirectResponse(f"/assets?unit_id={unit.id}#{kind}", status_code=303)
 
 
-@router.post("/assets/import", response_class=HTMLResponse)
+@router.post("/assets/import", response_class=HTMLResponse, **require_page(Action.FILE_INVENTORY))
 async def import_page(request: Request, principal: UiPrincipal, context: Context, session: DbSession,
                       unit_id: Annotated[int | None, Query()] = None) -> Response:
     if principal is None:
@@ -125,7 +126,7 @@ async def import_page(request: Request, principal: UiPrincipal, context: Context
         "rejected": list(iter_rejections(report)), "warnings": report.warnings})
 
 
-@router.get("/assets/{kind}/{row_id}/history", response_class=HTMLResponse)
+@router.get("/assets/{kind}/{row_id}/history", response_class=HTMLResponse, **require_page(Action.VIEW))
 def history_page(kind: str, row_id: int, request: Request, principal: UiPrincipal, session: DbSession) -> Response:
     if principal is None:
         return to_login()
@@ -138,7 +139,7 @@ def history_page(kind: str, row_id: int, request: Request, principal: UiPrincipa
         "unit": session.get(Unit, revisions[0].unit_id)})
 
 
-@router.get("/compliance", response_class=HTMLResponse)
+@router.get("/compliance", response_class=HTMLResponse, **require_page(Action.VIEW))
 def compliance_page(request: Request, principal: UiPrincipal, context: Context, session: DbSession,
                     unit_id: Annotated[int | None, Query()] = None) -> Response:
     unit = _visible_unit(request, principal, session, unit_id)

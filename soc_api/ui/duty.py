@@ -13,21 +13,40 @@ from incidents import IncidentError
 from playbooks.deadlines import complete_task
 from reports.incident_reports import OPERATOR_LABELS
 from reports.incident_reports import EDITABLE as REPORT_EDITABLE
-from soc_api.auth import Context, DbSession
+from soc_api.auth import Context, DbSession, require_page
 from soc_api.duty_views import (
     duty_board, notice_detail, notice_out, scoped_notice, scoped_notices, scoped_periods, zero_report_board,
 )
 from soc_api.incident_views import scoped_incident
-from soc_api.ui.common import UiPrincipal, back_to, beijing_local, render_page, require_writer, templates, units_in_scope
+from soc_api.ui.common import UiPrincipal, back_to, beijing_local, logged_in, render_page, templates, units_in_scope
 from soc_core.audit import record_audit
+from soc_core.errors import PermissionDenied
 from soc_core.models import Unit, User
-from soc_core.org import Role
+from soc_core.permissions import Action
 from zero_reports.service import beijing_today
 
 router = APIRouter(include_in_schema=False)
+# the zero-report page's forms
+ZERO_REPORT_FORMS = {
+    "declare": Action.DECLARE_KEY_PERIOD,
+    "submit": Action.SUBMIT_ZERO_REPORT,
+}
+# a notice page's forms: the notified unit answers, the issuer reviews and summons
+NOTICE_FORMS = {
+    "acknowledge": Action.ANSWER_NOTICE,
+    "rectify": Action.ANSWER_NOTICE,
+    "close": Action.ISSUE_NOTICE,
+    "return": Action.ISSUE_NOTICE,
+    "summons": Action.ISSUE_NOTICE,
+}
+# the duty page's forms
+DUTY_FORMS = {
+    "shift": Action.MANAGE_ROSTER,
+    "handover": Action.MANAGE_ROSTER,
+}
 
 
-@router.get("/duty", response_class=HTMLResponse)
+@router.get("/duty", response_class=HTMLResponse, **require_page(Action.VIEW))
 def duty_page(request: Request, principal: UiPrincipal, context: Context, session: DbSession) -> Response:
     if principal is None:
         return back_to("/login")
@@ -36,9 +55,9 @@ def duty_page(request: Request, principal: UiPrincipal, context: Context, sessio
                  users=list(users))
 
 
-@router.post("/duty/{action}")
+@router.post("/duty/{action}", **require_page(DUTY_FORMS))
 async def duty_action(action: str, request: Request, principal: UiPrincipal, context: Context, session: DbSession) -> Response:
-    principal = require_writer(principal)
+    principal = logged_in(principal)
     form = await request.form()
     text = lambda name: str(form.get(name) or "")  # noqa: E731
     try:
@@ -62,7 +81,7 @@ async def duty_action(action: str, request: Request, principal: UiPrincipal, con
     return back_to("/duty")
 
 
-@router.get("/notices", response_class=HTMLResponse)
+@router.get("/notices", response_class=HTMLResponse, **require_page(Action.VIEW))
 def notices_page(request: Request, principal: UiPrincipal, context: Context, session: DbSession) -> Response:
     if principal is None:
         return back_to("/login")
@@ -71,9 +90,9 @@ def notices_page(request: Request, principal: UiPrincipal, context: Context, ses
                  targets=below)
 
 
-@router.post("/notices")
+@router.post("/notices", **require_page(Action.ISSUE_NOTICE))
 async def issue_notice(request: Request, principal: UiPrincipal, context: Context, session: DbSession) -> Response:
-    principal = require_writer(principal)
+    principal = logged_in(principal)
     form = await request.form()
     text = lambda name: str(form.get(name) or "")  # noqa: E731
     try:
@@ -90,7 +109,7 @@ async def issue_notice(request: Request, principal: UiPrincipal, context: Contex
     return back_to(f"/notices/{notice.id}")
 
 
-@router.get("/notices/{notice_id}", response_class=HTMLResponse)
+@router.get("/notices/{notice_id}", response_class=HTMLResponse, **require_page(Action.VIEW))
 def notice_page(notice_id: int, request: Request, principal: UiPrincipal, context: Context, session: DbSession) -> Response:
     if principal is None:
         return back_to("/login")
@@ -101,9 +120,9 @@ def notice_page(notice_id: int, request: Request, principal: UiPrincipal, contex
     return render_page(request, "notice.html", principal, notice=notice_detail(session, notice, context.clock), issuer_side=issuer_side)
 
 
-@router.post("/notices/{notice_id}/{action}")
+@router.post("/notices/{notice_id}/{action}", **require_page(NOTICE_FORMS))
 async def notice_action(notice_id: int, action: str, request: Request, principal: UiPrincipal, context: Context, session: DbSession) -> Response:
-    principal = require_writer(principal)
+    principal = logged_in(principal)
     notice = scoped_notice(session, principal, notice_id)
     if notice is None:
         raise HTTPException(404)
@@ -132,7 +151,7 @@ async def notice_action(notice_id: int, action: str, request: Request, principal
     return back_to(f"/notices/{notice_id}")
 
 
-@router.get("/zero-reports", response_class=HTMLResponse)
+@router.get("/zero-reports", response_class=HTMLResponse, **require_page(Action.VIEW))
 def zero_reports_page(request: Request, principal: UiPrincipal, context: Context, session: DbSession) -> Response:
     if principal is None:
         return back_to("/login")
@@ -141,12 +160,12 @@ def zero_reports_page(request: Request, principal: UiPrincipal, context: Context
     period = next((p for p in periods if str(p.id) == chosen), None) or next((p for p in periods if p.active), None)
     day = date.fromisoformat(request.query_params["date"]) if request.query_params.get("date") else beijing_today(context.clock)
     board = zero_report_board(session, principal, context.zero_report_service, period, day) if period else None
-    can_declare = principal.role in (Role.REGULATOR, Role.SYSTEM_ADMIN, Role.DUTY_OFFICER) and principal.user.unit.kind != "school"
+    can_declare = principal.may(Action.DECLARE_KEY_PERIOD) and principal.user.unit.kind != "school"
     return render_page(request, "zero_reports.html", principal, periods=periods, period=period, board=board, day=day,
                  units=[u for u in units_in_scope(session, principal) if u.kind == "school"], can_declare=can_declare)
 
 
-@router.post("/zero-reports/{action}")
+@router.post("/zero-reports/{action}", **require_page(ZERO_REPORT_FORMS))
 async def zero_report_action(action: str, request: Request, principal: UiPrincipal, context: Context, session: DbSession) -> Response:
     if principal is None:
         return back_to("/login")
@@ -155,8 +174,8 @@ async def zero_report_action(action: str, request: Request, principal: UiPrincip
     service = context.zero_report_service
     try:
         if action == "declare":
-            if principal.role not in (Role.REGULATOR, Role.SYSTEM_ADMIN, Role.DUTY_OFFICER) or principal.user.unit.kind == "school":
-                raise HTTPException(403, "key periods are declared by regulators and bureau duty staff")
+            if principal.user.unit.kind == "school":
+                raise PermissionDenied("重要时段由主管部门或上级值班中心宣布", "key periods are declared by regulators and bureau duty staff, not schools")
             units = [session.get(Unit, int(v)) for v in form.getlist("unit_ids")]
             if not units or any(u is None or not principal.can_see(u) for u in units):
                 raise IncidentError("choose the units that must report")
@@ -164,7 +183,7 @@ async def zero_report_action(action: str, request: Request, principal: UiPrincip
                                      date.fromisoformat(text("ends_on")), int(text("deadline_hour")), units)  # type: ignore[arg-type]
             session.commit()
             return back_to(f"/zero-reports?period_id={period.id}")
-        principal = require_writer(principal)
+        principal = logged_in(principal)
         period = next((p for p in scoped_periods(session, principal) if str(p.id) == text("period_id")), None)
         unit = session.get(Unit, int(text("unit_id") or 0))
         if period is None or unit is None or not principal.can_see(unit):
@@ -179,13 +198,13 @@ async def zero_report_action(action: str, request: Request, principal: UiPrincip
     return back_to(f"/zero-reports?period_id={period.id}")
 
 
-@router.post("/incidents/{incident_id}/reports/new")
-@router.post("/incidents/{incident_id}/report-fields/save")
-@router.post("/incidents/{incident_id}/tasks/{task_id}/done")
+@router.post("/incidents/{incident_id}/reports/new", **require_page(Action.WORK_INCIDENT))
+@router.post("/incidents/{incident_id}/report-fields/save", **require_page(Action.WORK_INCIDENT))
+@router.post("/incidents/{incident_id}/tasks/{task_id}/done", **require_page(Action.WORK_INCIDENT))
 async def incident_report_action(incident_id: int, request: Request, principal: UiPrincipal, context: Context, session: DbSession,
                                  task_id: int | None = None) -> Response:
     """The incident page's report and task forms (the workflow forms are in ui.py)."""
-    principal = require_writer(principal)
+    principal = logged_in(principal)
     incident = scoped_incident(session, principal, incident_id)
     if incident is None:
         raise HTTPException(404)

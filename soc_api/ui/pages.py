@@ -8,33 +8,45 @@ from urllib.parse import quote
 
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from incidents import (
     Grade, IncidentError, add_comment, attach_evidence, change_status, link_event, merge_incidents, set_grade, split_incident,
 )
-from soc_api.auth import Context, DbSession, SESSION_COOKIE
+from incidents.grading import MAJOR_GRADES
+from soc_api.auth import Context, DbSession, SESSION_COOKIE, require_page
 from soc_api.event_search import SearchError, SearchRequest, field_filters, histogram_interval, parse_time, scoped_query
 from soc_api.incident_views import incident_detail, incident_out, merge_candidates, scoped_incident, scoped_incidents
 from soc_api.ui.common import UiPrincipal, templates, to_login
 from soc_core.clock import SHANGHAI, to_db
 from soc_core.event_store import EventStoreError
-from soc_core.models import Unit
-from soc_core.login import MFA_CHALLENGE, LoginRefused, challenge_token, open_session, password_step, record_failure
+from soc_core.login import LoginRefused, MFA_CHALLENGE, challenge_token, open_session, password_step, record_failure
 from soc_core.mfa import verify_second_factor
+from soc_core.models import Unit
+from soc_core.permissions import Action
 from soc_core.repositories import revoke_login_token, units_within
 from soc_core.security import HashingBusy
 
 router = APIRouter(include_in_schema=False)
+# the incident page's forms and the action each needs
+INCIDENT_FORMS = {
+    "status": Action.WORK_INCIDENT,
+    "comment": Action.WORK_INCIDENT,
+    "evidence": Action.WORK_INCIDENT,
+    "link": Action.WORK_INCIDENT,
+    "merge": Action.WORK_INCIDENT,
+    "split": Action.WORK_INCIDENT,
+    "grade": Action.REGRADE,
+}
 
 
-@router.get("/login", response_class=HTMLResponse)
+@router.get("/login", response_class=HTMLResponse, **require_page(Action.SIGN_IN))
 def login_page(request: Request) -> Response:
     return templates.TemplateResponse(request, "login.html", {"error": None})
 
 
-@router.post("/login")
+@router.post("/login", **require_page(Action.SIGN_IN))
 def login(
     request: Request, context: Context, session: DbSession,
     username: Annotated[str, Form()], password: Annotated[str, Form()], otp: Annotated[str, Form()] = "",
@@ -73,7 +85,7 @@ def login(
     return response
 
 
-@router.post("/logout")
+@router.post("/logout", **require_page(Action.SIGN_IN))
 def logout(request: Request, context: Context, session: DbSession) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
@@ -84,7 +96,7 @@ def logout(request: Request, context: Context, session: DbSession) -> Response:
     return response
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse, **require_page(Action.VIEW))
 def incident_queue(request: Request, principal: UiPrincipal, context: Context, session: DbSession) -> Response:
     if principal is None:
         return to_login()
@@ -93,7 +105,7 @@ def incident_queue(request: Request, principal: UiPrincipal, context: Context, s
     return templates.TemplateResponse(request, "incidents.html", {"principal": principal, "incidents": incidents, "total": total})
 
 
-@router.get("/incidents/{incident_id}", response_class=HTMLResponse)
+@router.get("/incidents/{incident_id}", response_class=HTMLResponse, **require_page(Action.VIEW))
 def incident_page(incident_id: int, request: Request, principal: UiPrincipal, context: Context, session: DbSession) -> Response:
     if principal is None:
         return to_login()
@@ -113,7 +125,7 @@ _UI_RESERVED = frozenset({"start", "end", "q", "unit_id", "incident_id", "alert_
 PAGE_SIZE = 50
 
 
-@router.get("/events", response_class=HTMLResponse)
+@router.get("/events", response_class=HTMLResponse, **require_page(Action.VIEW))
 def event_search_page(request: Request, principal: UiPrincipal, context: Context, session: DbSession) -> Response:
     """Event search for duty staff; ``?incident_id=N`` pivots from an incident to its events and flows."""
     if principal is None:
@@ -172,14 +184,12 @@ def _without(params, *names: str) -> str:  # type: ignore[no-untyped-def]
     return urlencode([(k, v) for k, v in params.multi_items() if k not in names and v != ""])
 
 
-@router.post("/incidents/{incident_id}/{action}")
+@router.post("/incidents/{incident_id}/{action}", **require_page(INCIDENT_FORMS))
 async def incident_action(incident_id: int, action: str, request: Request, principal: UiPrincipal, context: Context,
                           session: DbSession) -> Response:
     """The incident page's forms: each runs the same workflow function as the API, then shows the page again."""
     if principal is None:
         return to_login()
-    if not principal.role.can_write:
-        raise HTTPException(403, f"role {principal.role.value} is read-only")
     incident = scoped_incident(session, principal, incident_id)
     if incident is None:
         return templates.TemplateResponse(request, "not_found.html", {"principal": principal}, status_code=404)
@@ -188,6 +198,8 @@ async def incident_action(incident_id: int, action: str, request: Request, princ
     text = lambda name: str(form.get(name) or "")  # noqa: E731
     try:
         if action == "status":
+            if text("status") == "closed" and incident.grade in MAJOR_GRADES:
+                principal.authorize(Action.CLOSE_MAJOR_INCIDENT, incident.unit)
             change_status(session, clock, incident, text("status"), actor, text("note"))
         elif action == "comment":
             add_comment(session, clock, incident, actor, text("text"))

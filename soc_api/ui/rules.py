@@ -5,15 +5,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from soc_api.auth import DbSession
-from soc_api.scoping import RULE_SWITCHERS
+from soc_api.auth import DbSession, require_page
 from soc_api.ui.common import UiPrincipal, templates
 from soc_core.models import Unit
+from soc_core.permissions import Action
 
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/rules", response_class=HTMLResponse)
+@router.get("/rules", response_class=HTMLResponse, **require_page(Action.VIEW))
 def rules_page(request: Request, principal: UiPrincipal, session: DbSession) -> Response:
     if principal is None:
         return RedirectResponse("/login", status_code=303)
@@ -23,5 +23,5 @@ def rules_page(request: Request, principal: UiPrincipal, session: DbSession) -> 
     return templates.TemplateResponse(request, "rules.html", {
         "principal": principal,
         "units": [{"id": unit.id, "code": unit.code, "name": unit.name} for unit in units],
-        "can_switch": principal.role in RULE_SWITCHERS and principal.role.can_write,
+        "can_switch": principal.may(Action.SWITCH_RULE),
     })

@@ -12,12 +12,12 @@ from sqlalchemy import select
 
 from inventory.coverage import sensor_health, unit_coverage
 from playbooks.scheduler import job_statuses
-from soc_api.auth import Context, DbSession
+from soc_api.auth import Context, DbSession, require_page
 from soc_api.schemas.jobs import job_out
-from soc_api.scoping import can_manage_sensors, can_see_jobs
 from soc_api.ui.common import UiPrincipal, templates, to_login
 from soc_core.models import Unit
 from soc_core.org import Role, UnitKind
+from soc_core.permissions import Action, within
 
 router = APIRouter(include_in_schema=False)
 STATUS_LABELS = {"online": "在线", "stale": "延迟", "offline": "离线", "revoked": "已吊销"}
@@ -31,13 +31,13 @@ def coverage_by_unit(units: list[Unit], covered: dict[int, bool]) -> list[dict[s
     for unit in units:
         if unit.kind == UnitKind.SCHOOL.value:
             continue
-        mine = [ok for path, ok in school_paths.items() if path.startswith(unit.path)]
+        mine = [ok for path, ok in school_paths.items() if within(path, unit)]
         if mine:
             rows.append({"unit": unit, "covered": sum(mine), "total": len(mine), "value": sum(mine) / len(mine)})
     return rows
 
 
-@router.get("/sensors", response_class=HTMLResponse)
+@router.get("/sensors", response_class=HTMLResponse, **require_page(Action.VIEW))
 def sensors_page(request: Request, principal: UiPrincipal, context: Context, session: DbSession) -> Response:
     if principal is None:
         return to_login()
@@ -56,7 +56,7 @@ def sensors_page(request: Request, principal: UiPrincipal, context: Context, ses
         "coverage": {"covered": sum(covered.values()), "total": len(covered),
                      "value": sum(covered.values()) / len(covered) if covered else None},
         "coverage_rows": coverage_by_unit(units, covered),
-        "status_labels": STATUS_LABELS, "can_manage": can_manage_sensors(principal),
+        "status_labels": STATUS_LABELS, "can_manage": principal.may(Action.MANAGE_SENSORS),
         "queue": probe() if probe is not None and principal.role in QUEUE_WATCHERS else None,
-        "jobs": [job_out(j) for j in job_statuses(session)] if can_see_jobs(principal) else None,
+        "jobs": [job_out(j) for j in job_statuses(session)] if principal.may(Action.RUN_JOB) else None,
     })

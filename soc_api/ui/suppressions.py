@@ -7,10 +7,11 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from incidents import IncidentError, add_suppression, deactivate_suppression
-from soc_api.auth import Context, DbSession
+from soc_api.auth import Context, DbSession, require_page
 from soc_api.incident_views import scoped_suppression, scoped_suppressions, suppression_out
-from soc_api.ui.common import UiPrincipal, back_to, beijing_local, render_page, require_writer, units_in_scope
+from soc_api.ui.common import UiPrincipal, back_to, beijing_local, logged_in, render_page, units_in_scope
 from soc_core.models import Unit
+from soc_core.permissions import Action
 
 router = APIRouter(include_in_schema=False)
 
@@ -27,7 +28,7 @@ def _rule_names(context: Context) -> dict[str, str]:
     return names
 
 
-@router.get("/suppressions", response_class=HTMLResponse)
+@router.get("/suppressions", response_class=HTMLResponse, **require_page(Action.VIEW))
 def suppressions_page(request: Request, principal: UiPrincipal, context: Context, session: DbSession) -> Response:
     if principal is None:
         return back_to("/login")
@@ -37,9 +38,9 @@ def suppressions_page(request: Request, principal: UiPrincipal, context: Context
                  rule_names=names, units=units_in_scope(session, principal), prefill=prefill, now=context.clock.now())
 
 
-@router.post("/suppressions")
+@router.post("/suppressions", **require_page(Action.SUPPRESS_ALERTS))
 async def create_suppression(request: Request, principal: UiPrincipal, context: Context, session: DbSession) -> Response:
-    principal = require_writer(principal)
+    principal = logged_in(principal)
     form = await request.form()
     text = lambda name: str(form.get(name) or "").strip()  # noqa: E731
     try:
@@ -55,9 +56,9 @@ async def create_suppression(request: Request, principal: UiPrincipal, context: 
     return back_to("/suppressions")
 
 
-@router.post("/suppressions/{rule_id}/disable")
+@router.post("/suppressions/{rule_id}/disable", **require_page(Action.SUPPRESS_ALERTS))
 def disable_suppression(rule_id: int, principal: UiPrincipal, context: Context, session: DbSession) -> Response:
-    principal = require_writer(principal)
+    principal = logged_in(principal)
     rule = scoped_suppression(session, principal, rule_id)
     if rule is None:
         raise HTTPException(404, f"suppression rule {rule_id} not found")
