@@ -77,7 +77,7 @@ LABELS: dict[Action, str] = {
     Action.ANSWER_NOTICE: "签收通报、提交整改 / acknowledge a notice, submit its rectification",
     Action.RUN_JOB: "查看并立即运行定时任务 / see and run the scheduled jobs",
     Action.RUN_DRILL: "组织攻防演练 / run a drill",
-    Action.TAKE_PART_IN_DRILL: "参加演练（按演练中的身份：红队成果、蓝队报告、裁判评判）/ take part in a drill as its members list you",
+    Action.TAKE_PART_IN_DRILL: "参加演练（按演练中的身份：红队成果、蓝队报告、裁判评判） / take part in a drill as its members list you",
     Action.MANAGE_OWN_ACCOUNT: "管理本人账号（口令、二次验证、会话） / manage your own password, second factor and sessions",
     Action.ADMINISTER_USERS: "管理用户 / administer users",
     Action.READ_AUDIT: "查看本辖区审计日志 / read the audit log of your subtree",
