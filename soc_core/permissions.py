@@ -93,7 +93,7 @@ STAFF = EVERY_ROLE - {RED}  # a red-team member sees no unit: only their own dri
 # The table: each action, the roles granted it. A sensor token is no role: it may only INGEST.
 GRANTS: dict[Action, frozenset[Role]] = {
     Action.SIGN_IN:              EVERY_ROLE,
-    Action.VIEW:                 STAFF,
+    Action.VIEW:                 EVERY_ROLE,                           # a red-team member's subtree holds no unit
     Action.WORK_INCIDENT:        frozenset({ADMIN, DUTY, SCHOOL}),     # not drills: they work drill incidents only
     Action.REGRADE:              frozenset({ADMIN, DUTY}),             # grading is the duty centre's
     Action.REQUEST_REGRADE:      frozenset({SCHOOL}),                  # a school asks, with a reason; duty decides
