@@ -195,7 +195,7 @@ def test_a_finding_becomes_a_notice_to_its_school_once(demo):
     regulator = demo.login("regulator")
     assert demo.client.post(f"/api/v1/findings/{finding['id']}/notice", json={}, headers=regulator).status_code == 403
     school2 = demo.login("school2")  # a school cannot notify itself
-    assert demo.client.post(f"/api/v1/findings/{finding['id']}/notice", json={}, headers=school2).status_code == 422
+    assert demo.client.post(f"/api/v1/findings/{finding['id']}/notice", json={}, headers=school2).status_code == 403  # issuing is the duty centre's (soc_core.permissions)
     response = demo.client.post(f"/api/v1/findings/{finding['id']}/notice",
                                 json={"required_actions": "30日内完成公安机关备案"}, headers=duty)
     assert response.status_code == 201, response.text
