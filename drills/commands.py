@@ -18,6 +18,9 @@ from soc_core.audit import record_audit
 from soc_core.clock import Clock, as_utc, to_db
 from soc_core.models import Unit, User
 from soc_core.org import Role
+from soc_core.permissions import Action, authorize
+
+NO_UNITS = "-"  # the subtree of a red-team account: no unit's path starts with it
 
 
 class DrillRefusal(ValueError):
@@ -61,7 +64,20 @@ class RedResultSpec:
     evidence: Sequence[Mapping[str, Any]] = field(default_factory=tuple)  # {"filename", "sha256", "size"}
 
 
-ORGANIZER_ROLES = (Role.DRILL_ORGANIZER, Role.SYSTEM_ADMIN)
+
+
+@dataclass(frozen=True)
+class _Acting:
+    """A user as the permission table sees them: their role and the subtree they act in."""
+
+    role: Role
+    scope_path: str
+
+
+def _check(actor: User, action: Action, unit: Unit | None = None) -> None:
+    """The permission table first (role grant, unit within the actor's subtree); the exercise's own parts after."""
+    role = Role(actor.role)
+    authorize(_Acting(role, NO_UNITS if role is Role.RED_TEAM else actor.unit.path), action, unit)
 
 
 def _within(unit: Unit, ancestor: Unit) -> bool:
@@ -110,8 +126,7 @@ def _require_organizer(actor: User, exercise: Exercise) -> None:
 
 def create_exercise(session: Session, clock: Clock, actor: User, spec: ExerciseSpec) -> Exercise:
     """A new exercise, organised from the actor's unit; every scope unit must lie within it."""
-    if actor.role not in {r.value for r in ORGANIZER_ROLES}:
-        raise DrillForbidden("只有演练组织方可以创建演练 (only a drill organizer may create an exercise)")
+    _check(actor, Action.RUN_DRILL)
     if not spec.name.strip():
         raise DrillRefusal("演练名称不能为空 (name is required)", "name")
     try:
@@ -124,8 +139,7 @@ def create_exercise(session: Session, clock: Clock, actor: User, spec: ExerciseS
     if not scope:
         raise DrillRefusal("至少需要一个防守单位 (at least one scope unit)", "scope_unit_ids")
     for unit in scope:
-        if actor.role != Role.SYSTEM_ADMIN.value and not _within(unit, actor.unit):
-            raise DrillForbidden(f"{unit.name} 不在您的管辖范围内 (outside your unit)", "scope_unit_ids")
+        _check(actor, Action.RUN_DRILL, unit)
     networks = parse_networks(spec.attacker_networks)
     if not networks:
         raise DrillRefusal("须登记攻击方出口地址 (whitelist at least one attacker address)", "attacker_networks")
@@ -162,6 +176,7 @@ def create_exercise(session: Session, clock: Clock, actor: User, spec: ExerciseS
 def add_member(session: Session, clock: Clock, actor: User, exercise: Exercise, member: User, kind: MemberKind,
                team: str = "") -> ExerciseMember:
     """Name a referee, or put a red-team account (role red_team) on a team."""
+    _check(actor, Action.RUN_DRILL, exercise.organizer_unit)
     _require_organizer(actor, exercise)
     if kind is MemberKind.RED and (member.role != Role.RED_TEAM.value or not team.strip()):
         raise DrillRefusal("红队队员须为红队账号并指定队名 (a red member needs a red_team account and a team)", "team")
@@ -189,6 +204,7 @@ def _require_referee(session: Session, actor: User, exercise: Exercise) -> None:
 
 def submit_red_result(session: Session, clock: Clock, actor: User, exercise: Exercise, spec: RedResultSpec) -> RedResult:
     """A red member submits a result for their own team, within the exercise window."""
+    _check(actor, Action.TAKE_PART_IN_DRILL)
     member = membership(session, exercise, actor)
     if member is None or member.kind != MemberKind.RED.value:
         raise DrillForbidden("只有本次演练的红队队员可以提交成果 (only red members may submit results)")
@@ -225,6 +241,7 @@ def submit_red_result(session: Session, clock: Clock, actor: User, exercise: Exe
 def judge_red_result(session: Session, clock: Clock, actor: User, result: RedResult, accept: bool, reason: str = "",
                      points: float | None = None) -> RedResult:
     """A referee accepts (认定, optionally with points) or rejects (驳回, with a reason) a pending result."""
+    _check(actor, Action.TAKE_PART_IN_DRILL)
     exercise = session.get_one(Exercise, result.exercise_id)
     _require_referee(session, actor, exercise)
     if result.status != ResultStatus.PENDING.value:
@@ -244,6 +261,7 @@ def judge_red_result(session: Session, clock: Clock, actor: User, result: RedRes
 def attach_red_evidence(session: Session, clock: Clock, actor: User, result: RedResult, filename: str, sha256: str,
                         size: int) -> RedResult:
     """A member of the result's team adds an evidence file (already stored by its SHA-256) while the result is pending."""
+    _check(actor, Action.TAKE_PART_IN_DRILL)
     exercise = session.get_one(Exercise, result.exercise_id)
     member = membership(session, exercise, actor)
     if member is None or member.kind != MemberKind.RED.value or member.team != result.team:
@@ -266,6 +284,7 @@ def may_report_for(actor: User, exercise: Exercise, unit: Unit) -> bool:
 def submit_blue_report(session: Session, clock: Clock, actor: User, result: RedResult, narrative: Mapping[str, str],
                        prefill: Mapping[str, Any] | None = None) -> BlueReport:
     """A blue unit reports on an accepted red result against itself."""
+    _check(actor, Action.TAKE_PART_IN_DRILL)
     exercise = session.get_one(Exercise, result.exercise_id)
     unit = session.get_one(Unit, result.defender_unit_id)
     if not may_report_for(actor, exercise, unit):
@@ -288,6 +307,7 @@ def submit_blue_report(session: Session, clock: Clock, actor: User, result: RedR
 def judge_blue_report(session: Session, clock: Clock, actor: User, report: BlueReport, dimension_scores: Mapping[str, float],
                       bonus: float = 0.0, reason: str = "", weights: Mapping[str, float] | None = None) -> BlueReport:
     """A referee scores a blue report: points per dimension (each within its weight) and a bonus (附加分)."""
+    _check(actor, Action.TAKE_PART_IN_DRILL)
     exercise = session.get_one(Exercise, report.exercise_id)
     _require_referee(session, actor, exercise)
     if report.status != ResultStatus.PENDING.value:

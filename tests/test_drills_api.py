@@ -160,3 +160,18 @@ def test_traffic_from_the_red_addresses_inside_the_window_is_tagged_with_the_exe
     store = demo.runtime.event_store
     tagged = {e["event.id"]: e.get("drill.id") for e in store.search(EventQuery(limit=10)).events}
     assert tagged == {"flow-1": str(exercise), "flow-2": None, "flow-3": None, "flow-4": None}
+
+
+def test_the_commands_ask_the_permission_table_whoever_calls_them(demo, clock) -> None:  # type: ignore[no-untyped-def]
+    from drills.commands import ExerciseSpec, create_exercise
+    from soc_core.errors import PermissionDenied
+    from soc_core.models import User
+
+    with demo.runtime.sessions() as session:
+        regulator = session.scalars(select(User).where(User.username == "regulator")).one()
+        drill = session.scalars(select(User).where(User.username == "drill")).one()
+        school1 = session.merge(demo.unit("DEMO-SCHOOL-1"))
+        spec = ExerciseSpec("演练", clock.now(), clock.now() + timedelta(days=1), [school1.id], ["198.51.100.0/24"])
+        with pytest.raises(PermissionDenied):
+            create_exercise(session, clock, regulator, spec)  # the table grants run_drill to organizers and admins only
+        assert create_exercise(session, clock, drill, spec).id
