@@ -18,6 +18,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from soc_core.errors import PermissionDenied
+
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
        "frame-ancestors 'none'")
@@ -81,8 +83,8 @@ class SecurityHeaders:
 
         reason = cross_origin_reason(scope)
         if reason is not None:
-            body = json.dumps({"detail": f"跨站请求被拒绝（{reason}）：请从本站页面操作 / cross-origin request refused ({reason})"},
-                              ensure_ascii=False).encode()
+            refusal = PermissionDenied(f"跨站请求被拒绝（{reason}）：请从本站页面操作 / cross-origin request refused ({reason})")
+            body = json.dumps({"detail": refusal.body()}, ensure_ascii=False).encode()
             await send_with_headers({"type": "http.response.start", "status": 403,
                                      "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
             await send_with_headers({"type": "http.response.body", "body": body})

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from soc_core.audit import record_audit
 from soc_core.clock import Clock, to_db
 from soc_core.config import AuthSettings
+from soc_core.errors import Refusal
 from soc_core.login import SESSION, clear_failures
 from soc_core.models import LoginToken, User
 from soc_core.models_accounts import PasswordHistory
@@ -17,8 +18,8 @@ from soc_core.passwords import PasswordPolicy, password_problems
 from soc_core.security import hash_password, verify_password
 
 
-class AccountError(ValueError):
-    """An account change refused; the message is Chinese first and says what to do."""
+class AccountError(Refusal, ValueError):
+    """An account change refused; the message is Chinese first and says what to do (422 through the API)."""
 
 
 def policy_from(settings: AuthSettings) -> PasswordPolicy:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from soc_core.audit import record_audit
 from soc_core.clock import Clock, as_utc, to_db
 from soc_core.config import AuthSettings
+from soc_core.errors import Refusal
 from soc_core.models import LoginToken, User
 from soc_core.models_accounts import LoginThrottle, MfaEnrolment
 from soc_core.security import hash_password, hash_token, needs_rehash, new_token, verify_dummy_password, verify_password
@@ -27,13 +28,13 @@ MFA_CHALLENGE = "mfa"
 _TOUCH_EVERY = timedelta(seconds=60)
 
 
-class LoginRefused(Exception):
-    """A login step refused; ``status`` is the HTTP status (401 wrong credentials, 423 locked), the message Chinese first."""
+class LoginRefused(Refusal):
+    """A login step refused; ``status`` is the HTTP status (401 wrong credentials, 423 locked), the message Chinese first.
+    The auth routes answer it themselves, to add ``Retry-After`` (locked) or ``WWW-Authenticate`` (401)."""
 
     def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
-        self.status = status
-        self.message = message
+        self.status = self.status_code = status
         self.retry_after = retry_after
 
 

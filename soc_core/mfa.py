@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from soc_core.audit import record_audit
 from soc_core.clock import Clock, to_db
+from soc_core.errors import Refusal
 from soc_core.models import User
 from soc_core.models_accounts import MfaEnrolment, RecoveryCode
 from soc_core.security import hash_token
@@ -23,8 +24,8 @@ RECOVERY_CODES = 10
 _STEP = 30
 
 
-class MfaError(ValueError):
-    """An MFA request that cannot be done as asked; the message is Chinese first."""
+class MfaError(Refusal, ValueError):
+    """An MFA request that cannot be done as asked; the message is Chinese first (422 through the API)."""
 
 
 @dataclass(frozen=True)

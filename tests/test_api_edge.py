@@ -90,7 +90,7 @@ def test_a_form_posted_from_another_port_with_the_session_cookie_is_refused(demo
     assert login.status_code == 303
     cross = demo.client.post(f"/incidents/{incident_id}/comment", data={"text": "csrf"}, follow_redirects=False,
                              headers={"Origin": "http://testserver:8666", "Sec-Fetch-Site": "same-site"})
-    assert cross.status_code == 403 and "跨站" in cross.json()["detail"]
+    assert cross.status_code == 403 and "跨站" in cross.json()["detail"]["message_zh"]
     only_origin = demo.client.post(f"/incidents/{incident_id}/comment", data={"text": "csrf"}, follow_redirects=False,
                                    headers={"Origin": "http://testserver:8666"})
     assert only_origin.status_code == 403

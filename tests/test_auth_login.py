@@ -33,7 +33,7 @@ def test_five_wrong_passwords_lock_the_account_even_for_the_right_one(demo, cloc
         assert _token(demo, "duty", "wrong password").status_code == 401
     locked = _token(demo, "duty", "edusoc-demo")
     assert locked.status_code == 423
-    assert "已锁定" in locked.json()["detail"] and "15 分钟" in locked.json()["detail"]
+    assert "已锁定" in locked.json()["detail"]["message_zh"] and "15 分钟" in locked.json()["detail"]["message_zh"]
     assert int(locked.headers["retry-after"]) == 15 * 60 + 1
     assert _actions(demo, "auth.locked") == 1 and _actions(demo, "auth.refused_locked") == 1
     clock.advance(timedelta(minutes=15, seconds=1))
@@ -61,7 +61,7 @@ def test_one_address_guessing_many_names_is_locked_out(demo):
     for index in range(settings.address_max_failures):
         _token(demo, f"guess{index}", "wrong password")
     refused = _token(demo, "school1", "edusoc-demo")
-    assert refused.status_code == 423 and "来源地址" in refused.json()["detail"]
+    assert refused.status_code == 423 and "来源地址" in refused.json()["detail"]["message_zh"]
 
 
 def test_the_password_policy_refuses_weak_passwords_for_new_users(demo):
@@ -71,7 +71,7 @@ def test_the_password_policy_refuses_weak_passwords_for_new_users(demo):
         response = demo.client.post("/api/v1/users", json={"username": "Newadmin.2026" if reason == "用户名" else "newadmin",
                                                             "password": password, "role": "system_admin", "unit_id": unit_id},
                                     headers=admin)
-        assert response.status_code == 422 and reason in response.json()["detail"], (password, response.text)
+        assert response.status_code == 422 and reason in response.json()["detail"]["message_zh"], (password, response.text)
     created = demo.client.post("/api/v1/users", json={"username": "newadmin", "password": STRONG, "role": "system_admin",
                                                       "unit_id": unit_id}, headers=admin)
     assert created.status_code == 201, created.text
@@ -94,7 +94,7 @@ def test_changing_a_password_checks_policy_and_history_and_ends_other_sessions(d
     change = lambda new: demo.client.post("/api/v1/auth/password", json={"current_password": STRONG, "new_password": new},  # noqa: E731
                                           headers=headers)
     assert change("short").status_code == 422
-    assert "最近" in change(STRONG).json()["detail"]  # the same password again is a reuse
+    assert "最近" in change(STRONG).json()["detail"]["message_zh"]  # the same password again is a reuse
     assert change("Wachdienst-2027").status_code == 204
     assert demo.client.get("/api/v1/auth/me", headers=headers).status_code == 200  # this session stays
     assert demo.client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {second}"}).status_code == 401

@@ -74,7 +74,7 @@ def test_the_challenge_expires(demo, clock):
     step = _password_step(demo)
     clock.advance(timedelta(minutes=6))
     late = demo.client.post("/api/v1/auth/mfa", json={"mfa_token": step["mfa_token"], "code": totp.at(clock.now())})
-    assert late.status_code == 401 and "过期" in late.json()["detail"]
+    assert late.status_code == 401 and "过期" in late.json()["detail"]["message_zh"]
 
 
 def test_wrong_codes_count_toward_the_lockout(demo, clock):

@@ -23,6 +23,7 @@ from soc_api.auth import Context, CurrentPrincipal, DbSession, SESSION_COOKIE, r
 from soc_api.schemas.auth import ActionOut, UnitRef
 from soc_core.accounts import AccountError, end_session, live_sessions, policy_from, set_password
 from soc_core.clock import as_utc_or_none, to_db
+from soc_core.errors import Refusal
 from soc_core.login import (
     LoginRefused, MFA_CHALLENGE, PasswordAccepted, challenge_token, check_not_locked, open_session, password_step, record_failure,
 )
@@ -99,12 +100,12 @@ def refusal(exc: LoginRefused) -> JSONResponse:
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
     if exc.status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
-    return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
+    return JSONResponse({"detail": exc.body()}, status_code=exc.status, headers=headers)
 
 
 def busy() -> JSONResponse:
-    return JSONResponse({"detail": "登录繁忙，请稍后重试 / too many logins at once, retry shortly"}, status_code=503,
-                        headers={"Retry-After": "2"})
+    return JSONResponse({"detail": Refusal("登录繁忙，请稍后重试 / too many logins at once, retry shortly").body()},
+                        status_code=503, headers={"Retry-After": "2"})
 
 
 def login_out(accepted: PasswordAccepted) -> LoginOut:
@@ -160,8 +161,6 @@ def enrol(body: EnrolmentIn, request: Request, context: Context, session: DbSess
         enrolment = start_enrolment(session, context.clock, login.user, context.settings.auth.mfa_issuer)
     except LoginRefused as exc:
         return refusal(exc)
-    except MfaError as exc:
-        raise HTTPException(422, str(exc)) from exc
     session.commit()
     return EnrolmentOut(secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri)
 
@@ -188,10 +187,7 @@ def confirm(body: MfaIn, request: Request, context: Context, session: DbSession)
 
 @router.post("/mfa/recovery-codes", response_model=RecoveryCodesOut, summary="New one-time recovery codes (the old ones stop working)", **require(Action.MANAGE_OWN_ACCOUNT))
 def new_recovery_codes(principal: CurrentPrincipal, context: Context, session: DbSession) -> RecoveryCodesOut:
-    try:
-        codes = regenerate_recovery_codes(session, context.clock, principal.user)
-    except MfaError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    codes = regenerate_recovery_codes(session, context.clock, principal.user)
     session.commit()
     return RecoveryCodesOut(recovery_codes=codes)
 
@@ -219,7 +215,7 @@ def end_my_session(session_id: Annotated[int, Path(ge=1, le=2**63 - 1)], princip
                    session: DbSession) -> Response:
     login = session.get(LoginToken, session_id)
     if login is None or login.user_id != principal.user.id:
-        raise HTTPException(404, f"会话 {session_id} 不存在 / session not found")
+        raise HTTPException(404, f"会话 {session_id} 不存在 / session {session_id} not found")
     end_session(session, context.clock, login, principal.user.username)
     session.commit()
     return Response(status_code=204)
@@ -247,11 +243,8 @@ def change_password(body: PasswordChangeIn, request: Request, principal: Current
         return busy()
     if not current_ok:
         record_failure(session, context.clock, context.settings.auth, user.username, client_address(request), "password_change")
-        raise HTTPException(422, "当前口令错误 / the current password is wrong")
-    try:
-        set_password(session, context.clock, user, body.new_password, user.username, policy_from(context.settings.auth),
-                     keep_session_id=principal.session_id)
-    except AccountError as exc:
-        raise HTTPException(422, str(exc)) from exc
+        raise AccountError("当前密码错误 / the current password is wrong")
+    set_password(session, context.clock, user, body.new_password, user.username, policy_from(context.settings.auth),
+                 keep_session_id=principal.session_id)
     session.commit()
     return Response(status_code=204)

@@ -11,9 +11,10 @@ from sqlalchemy import select
 
 from soc_api.account_views import SessionOut, session_out
 from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, require
-from soc_core.accounts import AccountError, end_session, end_sessions, live_sessions, policy_from, set_active, set_password
+from soc_core.accounts import end_session, end_sessions, live_sessions, policy_from, set_active, set_password
 from soc_core.audit import record_audit
 from soc_core.clock import as_utc, as_utc_or_none
+from soc_core.errors import Location, Refusal
 from soc_core.login import unlock
 from soc_core.mfa import is_enrolled, reset_mfa
 from soc_core.models import LoginToken, Unit, User
@@ -88,13 +89,13 @@ def list_users(principal: CurrentPrincipal, context: Context, session: DbSession
 def add_user(body: UserIn, principal: CurrentPrincipal, context: Context, session: DbSession) -> UserOut:
     unit = session.get(Unit, body.unit_id)
     if unit is None:
-        raise HTTPException(422, f"单位 {body.unit_id} 不存在 / unit not found")
+        raise Refusal(f"单位 {body.unit_id} 不存在 / unit {body.unit_id} not found", location=Location(field="unit_id"))
     try:
         user = create_user(session, context.clock, body.username, body.password, body.role, unit, body.display_name,
                            actor=principal.user.username, policy=policy_from(context.settings.auth))
     except OrgError as exc:
         session.rollback()
-        raise HTTPException(422, str(exc)) from exc
+        raise Refusal(str(exc)) from exc
     session.commit()
     return user_out(session, context, user)
 
@@ -106,10 +107,7 @@ def get_user(user_id: UserId, principal: CurrentPrincipal, context: Context, ses
 
 def _set_active(user_id: int, active: bool, principal: Principal, context: Context, session: DbSession) -> UserOut:
     user = _user(session, user_id)
-    try:
-        set_active(session, context.clock, user, active, principal.user.username)
-    except AccountError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    set_active(session, context.clock, user, active, principal.user.username)
     session.commit()
     return user_out(session, context, user)
 
@@ -137,10 +135,7 @@ def unlock_user(user_id: UserId, principal: CurrentPrincipal, context: Context, 
 def reset_password(user_id: UserId, body: PasswordResetIn, principal: CurrentPrincipal, context: Context,
                    session: DbSession) -> Response:
     user = _user(session, user_id)
-    try:
-        set_password(session, context.clock, user, body.new_password, principal.user.username, policy_from(context.settings.auth))
-    except AccountError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    set_password(session, context.clock, user, body.new_password, principal.user.username, policy_from(context.settings.auth))
     session.commit()
     return Response(status_code=204)
 
