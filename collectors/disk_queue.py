@@ -31,6 +31,20 @@ class QueueState:
         return self.bytes / self.max_bytes if self.max_bytes else 0.0
 
 
+@dataclass(frozen=True)
+class UnreadableLine:
+    line: int  # 1-based; 0 = the whole file
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class QueuedBatch:
+    path: Path
+    events: list[tuple[int, dict[str, Any]]]  # (line, event)
+    unreadable: list[UnreadableLine]
+
+
 class DiskQueue:
     def __init__(self, path: Path, max_bytes: int) -> None:
         path.mkdir(parents=True, exist_ok=True)
@@ -66,13 +80,33 @@ class DiskQueue:
             self._bytes += len(data)
         return True
 
-    def oldest(self) -> tuple[Path, list[dict[str, Any]]] | None:
+    def oldest(self) -> QueuedBatch | None:
+        """The oldest batch, its lines read one by one: a line that is not a JSON object (a file
+        written by an older version, a disk error) is handed back as such, never raised, so one
+        poisoned file cannot stop the drain behind it."""
         with self._lock:
             if not self._files:
                 return None
             oldest = self._files[0]
-        with open(oldest, "rb") as handle:
-            return oldest, [json.loads(line) for line in handle if line.strip()]
+        events: list[tuple[int, dict[str, Any]]] = []
+        unreadable: list[UnreadableLine] = []
+        try:
+            data = oldest.read_bytes()
+        except OSError as exc:
+            return QueuedBatch(oldest, [], [UnreadableLine(0, "", f"cannot read {oldest.name}: {exc}")])
+        for number, line in enumerate(data.split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError as exc:  # UnicodeDecodeError is a ValueError too
+                unreadable.append(UnreadableLine(number, line.decode("utf-8", "replace"), f"not a JSON line: {exc}"))
+                continue
+            if not isinstance(event, dict):
+                unreadable.append(UnreadableLine(number, line.decode("utf-8", "replace"), "not a JSON object"))
+                continue
+            events.append((number, event))
+        return QueuedBatch(oldest, events, unreadable)
 
     def remove(self, batch: Path) -> None:
         with self._lock:

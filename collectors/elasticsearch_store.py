@@ -14,7 +14,8 @@ Layout
 Mappings
   Events are flat dotted keys (``source.ip``); Elasticsearch maps dotted keys as object paths,
   which is the standard ECS layout, and ``_source`` keeps the document exactly as written, so
-  ``get``/``search`` return the same flat dicts. ``date`` fields are ``date_nanos`` so ordering
+  ``get``/``search`` return the same flat dicts. ``date`` fields are ``date_nanos`` (certificate validity dates, which may
+  lie outside its 1970..2262, plain ``date``) so ordering
   and range bounds keep the microseconds every timestamp carries (plain ``date`` truncates to
   milliseconds and would order events within one millisecond differently from SQLite).
   ``text`` fields also get a ``.raw`` keyword sub-field (exact filters, substring search).
@@ -56,10 +57,10 @@ import orjson
 from elasticsearch import ApiError, Elasticsearch, OrjsonSerializer, TransportError
 
 from soc_core.event_store import (
-    EventPage, EventQuery, EventStoreError, TermCount, TimeBucket, WriteResult, check_count_field, check_interval,
+    EventPage, EventQuery, EventsRefused, EventStoreError, RefusedEvent, TermCount, TimeBucket, WriteResult, check_count_field, check_interval,
     check_sort_field,
 )
-from soc_core.events import FIELDS, FieldSpec, format_timestamp, parse_timestamp
+from soc_core.events import CALENDAR_DATE_FIELDS, FIELDS, FieldSpec, format_timestamp, parse_timestamp
 
 # The longest keyword (in characters) that still fits Lucene's 32766-byte term limit in UTF-8.
 _KEYWORD_MAX_CHARS = 8191
@@ -67,8 +68,10 @@ _TRANSIENT_ITEM_STATUS = {429, 500, 502, 503, 504}
 _BULK_RESPONSE = "errors,items.*.status,items.*.error"
 
 
-def _field_mapping(spec: FieldSpec) -> dict[str, Any]:
+def _field_mapping(name: str, spec: FieldSpec) -> dict[str, Any]:
     kind = spec.type
+    if name in CALENDAR_DATE_FIELDS:  # certificate dates may lie outside date_nanos' 1970..2262
+        return {"type": "date"}
     if kind in ("keyword", "keywords"):
         return {"type": "keyword", "ignore_above": _KEYWORD_MAX_CHARS}
     if kind == "text":
@@ -101,7 +104,7 @@ def event_mappings() -> dict[str, Any]:
             node = child["properties"]
         if leaf in node:
             raise AssertionError(f"schema field {name} is both a leaf and an object")
-        node[leaf] = _field_mapping(spec)
+        node[leaf] = _field_mapping(name, spec)
     return {"dynamic": False, "properties": root}
 
 
@@ -199,45 +202,58 @@ class ElasticsearchEventStore:
             return WriteResult(written=0, duplicates=0)
         self.ensure_template()
         written = duplicates = 0
-        failures: list[str] = []
+        refused: list[RefusedEvent] = []  # the event's content: a mapping error, no timestamp
+        failures: list[str] = []  # still refused after the retries: the cluster is overloaded or down
         for start in range(0, len(events), self.chunk_size):
-            w, d, f = self._write_chunk(events[start:start + self.chunk_size])
+            w, d, r, f = self._write_chunk(events[start:start + self.chunk_size], start)
             written, duplicates = written + w, duplicates + d
+            refused.extend(r)
             failures.extend(f)
-        if failures:
-            shown = "; ".join(failures[:10]) + (f"; ... {len(failures) - 10} more" if len(failures) > 10 else "")
-            raise EventStoreError(
-                f"Elasticsearch at {self.url} rejected {len(failures)} of {len(events)} events "
-                f"({written} written, {duplicates} duplicates): {shown}"
-            )
+        if failures or refused:
+            reasons = failures + [f"{_id_of(events[r.position])}: {r.reason}" for r in refused]
+            shown = "; ".join(reasons[:10]) + (f"; ... {len(reasons) - 10} more" if len(reasons) > 10 else "")
+            message = (f"Elasticsearch at {self.url} rejected {len(reasons)} of {len(events)} events "
+                       f"({written} written, {duplicates} duplicates): {shown}")
+            if failures:  # an outage: the whole batch is retried later (idempotent), refused ones included
+                raise EventStoreError(message)
+            raise EventsRefused(message, refused, WriteResult(written=written, duplicates=duplicates))
         return WriteResult(written=written, duplicates=duplicates)
 
-    def _write_chunk(self, chunk: Sequence[dict[str, Any]]) -> tuple[int, int, list[str]]:
-        pending: list[tuple[str, dict[str, Any]]] = []
+    def _write_chunk(self, chunk: Sequence[dict[str, Any]],
+                     offset: int) -> tuple[int, int, list[RefusedEvent], list[str]]:
+        pending: list[tuple[int, str, dict[str, Any]]] = []
+        refused: list[RefusedEvent] = []
         failures: list[str] = []
-        for event in chunk:
+        for position, event in enumerate(chunk, start=offset):
             event_id = event.get("event.id")
             if not isinstance(event_id, str) or not event_id:
-                failures.append(f"event without event.id: {str(event)[:120]}")
+                refused.append(RefusedEvent(position, f"event without event.id: {str(event)[:120]}"))
                 continue
             try:
                 index = self.index_for(event["@timestamp"])
             except (KeyError, TypeError, ValueError, AttributeError):
-                failures.append(f"{event_id}: no valid @timestamp ({event.get('@timestamp')!r})")
+                refused.append(RefusedEvent(position, f"no valid @timestamp ({event.get('@timestamp')!r})"))
                 continue
-            pending.append((index, event))
+            pending.append((position, index, event))
         written = duplicates = 0
         attempt = 0
+        bodies: dict[int, bytes] = {}
+        for position, _, event in pending:
+            try:
+                bodies[position] = orjson.dumps(event)
+            except orjson.JSONEncodeError as exc:  # e.g. nested deeper than orjson writes (254 levels)
+                refused.append(RefusedEvent(position, f"cannot be sent as JSON: {exc}"))
+        pending = [p for p in pending if p[0] in bodies]
         while pending:
             operations: list[bytes] = []
-            for index, event in pending:
+            for position, index, event in pending:
                 operations.append(orjson.dumps({"create": {"_index": index, "_id": event["event.id"]}}))
-                operations.append(orjson.dumps(event))
+                operations.append(bodies[position])
             response = self._call("bulk write", self._es.bulk, operations=operations, refresh=self.refresh,
                                   filter_path=_BULK_RESPONSE)
-            retry: list[tuple[str, dict[str, Any]]] = []
-            reasons: dict[str, str] = {}
-            for (index, event), item in zip(pending, response["items"]):
+            retry: list[tuple[int, str, dict[str, Any]]] = []
+            reasons: dict[int, str] = {}
+            for (position, index, event), item in zip(pending, response["items"]):
                 result = item.get("create", {})
                 status = result.get("status", 0)
                 if status in (200, 201):
@@ -245,19 +261,18 @@ class ElasticsearchEventStore:
                 elif status == 409:
                     duplicates += 1
                 elif status in _TRANSIENT_ITEM_STATUS:
-                    retry.append((index, event))
-                    reasons[event["event.id"]] = _reason(result)
+                    retry.append((position, index, event))
+                    reasons[position] = _reason(result)
                 else:
-                    failures.append(f"{event['event.id']}: {_reason(result)}")
+                    refused.append(RefusedEvent(position, _reason(result)))
             attempt += 1
             if retry and attempt > self.max_retries:
-                failures.extend(f"{e['event.id']}: still refused after {attempt} tries: {reasons[e['event.id']]}"
-                                for _, e in retry)
+                failures.extend(f"{e['event.id']}: still refused after {attempt} tries: {reasons[p]}" for p, _, e in retry)
                 break
             if retry:
                 time.sleep(min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1)))
             pending = retry
-        return written, duplicates, failures
+        return written, duplicates, refused, failures
 
     def get(self, event_id: str) -> dict[str, Any] | None:
         response = self._search("get an event", {"ids": {"values": [event_id]}}, size=1)
@@ -409,6 +424,10 @@ def _exact(name: str, spec: FieldSpec, value: str | int) -> dict[str, Any]:
         return {"match_none": {}}
     field = f"{name}.raw" if kind == "text" else name
     return {"term": {field: value}}
+
+
+def _id_of(event: dict[str, Any]) -> str:
+    return str(event.get("event.id") or "(no event.id)")
 
 
 def _escape_wildcard(text: str) -> str:

@@ -16,14 +16,15 @@ from typing import Any
 
 import orjson
 
-from collectors.disk_queue import DiskQueue
+from collectors.disk_queue import DiskQueue, QueuedBatch, UnreadableLine
+from collectors.quarantine import Quarantine, QuarantinedEvent, QuarantineFull
 from detection_rules import Alert, DetectionEngine
 from inventory.address_book import AddressBook
 from soc_core.clock import Clock
 from soc_core.config import IngestSettings
 from soc_core.drill_scope import DRILL_FIELD, DrillScopes
-from soc_core.event_store import EventStore, EventStoreError, WriteResult
-from soc_core.events import EventError, format_timestamp, validate_event
+from soc_core.event_store import EventsRefused, EventStore, EventStoreError, WriteResult
+from soc_core.events import SENSOR_EVENT_ID_MAX, EventError, format_timestamp, owned_event_id, validate_event
 
 AlertSink = Callable[[Sequence[Alert]], None]
 log = logging.getLogger("edusoc.collector")
@@ -53,7 +54,11 @@ class BatchResult:
     duplicates: int = 0
     alerts: int = 0
     queued: int = 0  # of the accepted, how many wait in the disk queue for the store
+    quarantined: int = 0  # of the rejected, how many the store refused and the quarantine keeps
     rejected: list[Rejection] = field(default_factory=list)
+
+
+Refused = tuple[dict[str, Any], str]  # an event the store refused for its content, and why
 
 
 class StoreUnavailable(RuntimeError):
@@ -82,6 +87,7 @@ class IngestCounters:
     events_duplicate: int = 0
     events_rejected: int = 0
     events_queued: int = 0
+    events_quarantined: int = 0
     batches_refused_queue_full: int = 0
     alerts: int = 0
 
@@ -102,7 +108,11 @@ class IngestService:
         self.drill_scopes: DrillScopes | None = None
         # Where batches wait while the store is down; None = answer 503 at once instead.
         self.queue: DiskQueue | None = None
+        # Where events the store refuses for their content wait for an operator; None = only reported.
+        self.quarantine: Quarantine | None = None
         self._queue_full = False  # the last batch offered to the queue did not fit
+        self._queue_moved_at = clock.now()  # the last time the queue was empty or a batch left it
+        self._drain_error = ""  # why the last drain stopped, if the store refused
         # Correlation state in the engine is order-dependent: one batch at a time through detection
         # (and the alert sink); store writes run outside it, concurrently with the next batch.
         self._lock = threading.Lock()
@@ -117,7 +127,7 @@ class IngestService:
                 self.counters.batches_refused += 1
             raise
         result = BatchResult()
-        events = self._validated(origin, lines, result)
+        events, line_of = self._validated(origin, lines, result)
         with self._lock:
             alerts = self.engine.process_many(events)
             if alerts:
@@ -125,29 +135,42 @@ class IngestService:
         # Outside the lock: one batch is written (SQLite and the Elasticsearch client release the
         # GIL while they work) while the next one is parsed, validated and run through detection.
         if alerts:
-            self._durable([_alert_event(alert, origin) for alert in alerts])
+            _, _, refused_alerts = self._durable([_alert_event(alert, origin) for alert in alerts])
+            self._quarantine_all(refused_alerts, "ingest (alert)", origin)
         if events:
-            written, queued = self._durable(events)
+            written, queued, refused = self._durable(events)
             result.accepted = written.written + queued
             result.duplicates += written.duplicates
             result.queued = queued
+            for event, reason, entry in self._quarantine_all(refused, "ingest", origin):
+                kept = f"; quarantined as {entry}" if entry else "; not quarantined (quarantine full or off)"
+                result.rejected.append(Rejection(line_of[event["event.id"]], f"the event store refused it: {reason}{kept}"))
+                result.quarantined += entry is not None
+            result.rejected.sort(key=lambda r: r.line)
         result.alerts = len(alerts)
         self._count(result)
         return result
 
-    def _durable(self, events: list[dict[str, Any]]) -> tuple[WriteResult, int]:
+    def _durable(self, events: list[dict[str, Any]]) -> tuple[WriteResult, int, list[Refused]]:
         """Write to the store, or — when it is down and a queue is configured — to the disk queue.
-        Returns what the store wrote and how many events were queued instead."""
+        Returns what the store wrote, how many events were queued instead, and the events the store
+        refused for their content (never queued: no retry would help, and they would block the queue)."""
         queue = self.queue
         # While the queue holds batches the store is known to be down: don't wait on it per batch.
         if queue is None or not queue.state().batches:
             try:
-                return self.store.write(events), 0
-            except EventStoreError as exc:
+                written, refused = self._store(events)
+                return written, 0, refused
+            except EventStoreError as exc:  # an outage: _store handles every refusal for content
                 if queue is None:
                     raise StoreUnavailable(str(exc), self.limits.queue_retry_after_seconds) from exc
-                log.warning("event store refused a batch, queueing it on disk: %s", exc)
-        if not queue.put(events):
+                log.warning("event store unavailable, queueing the batch on disk: %s", exc)
+        try:
+            fits = queue.put(events)
+        except RecursionError as exc:  # an event nested past what json writes: the store will refuse it when back
+            raise StoreUnavailable("the event store is down and an event of this batch cannot be queued on disk",
+                                   self.limits.queue_retry_after_seconds) from exc
+        if not fits:
             with self._counter_lock:
                 self.counters.batches_refused_queue_full += 1
             self._queue_full = True
@@ -158,30 +181,142 @@ class IngestService:
             self.counters.events_queued += len(events)
         self._queue_full = False
         self._alarm_if_filling()
-        return WriteResult(0, 0), len(events)
+        return WriteResult(0, 0), len(events), []
+
+    def _store(self, events: list[dict[str, Any]]) -> tuple[WriteResult, list[Refused]]:
+        """Write ``events``, finding those the store refuses for their content: when the store names
+        them they are set aside, when it cannot the batch is split in halves until it can (log2(n)
+        writes per bad event). Raises EventStoreError only for an outage."""
+        try:
+            return self.store.write(events), []
+        except EventsRefused as exc:
+            if exc.refused is not None:
+                return exc.written, [(events[r.position], r.reason) for r in exc.refused]
+            if len(events) == 1:
+                return exc.written, [(events[0], str(exc))]
+        middle = len(events) // 2
+        first, refused_first = self._store(events[:middle])
+        second, refused_second = self._store(events[middle:])
+        return (WriteResult(first.written + second.written, first.duplicates + second.duplicates),
+                refused_first + refused_second)
+
+    def _quarantine_all(self, refused: list[Refused], where: str,
+                        origin: EventOrigin | None) -> list[tuple[dict[str, Any], str, str | None]]:
+        """Keep each refused event in the quarantine; (event, reason, quarantine id or None) for each."""
+        kept: list[tuple[dict[str, Any], str, str | None]] = []
+        for event, reason in refused:
+            entry = self._keep(QuarantinedEvent(
+                id="", quarantined_at=format_timestamp(self.clock.now()), reason=reason, origin=where,
+                sensor_id=origin.sensor_id if origin else _text(event.get("observer.id")),
+                unit_id=origin.unit_id if origin else _text(event.get("organization.id")), event=event))
+            kept.append((event, reason, entry))
+        return kept
+
+    def _keep(self, entry: QuarantinedEvent) -> str | None:
+        log.warning("event store refused an event (%s): %s", entry.origin, entry.reason)
+        if self.quarantine is None:
+            return None
+        try:
+            try:
+                stored = self.quarantine.put(entry)
+            except RecursionError:  # nested past what json writes: keep the reason and the id, not the body
+                event_id = entry.event.get("event.id") if entry.event else None
+                stored = self.quarantine.put(QuarantinedEvent(**{**entry.__dict__, "event": None,
+                                                                 "raw": f"event {event_id}: nested too deeply to keep"}))
+        except QuarantineFull as exc:
+            log.error("ALARM: %s: a refused event is reported, not kept", exc)
+            return None
+        with self._counter_lock:
+            self.counters.events_quarantined += 1
+        return stored.id
 
     def drain(self) -> str:
-        """Move queued batches to the store, oldest first, until the queue is empty or the store fails."""
+        """Move queued batches to the store, oldest first, until the queue is empty or the store is down.
+        Lines that are no valid event (a file from an older version) and events the store refuses go
+        to the quarantine, so no entry can block those behind it."""
         queue = self.queue
-        moved = 0
+        moved = quarantined = 0
         while queue is not None and (batch := queue.oldest()) is not None:
-            path, events = batch
             try:
-                self.store.write(events)
+                written, refused = self._store(self._revalidated(batch))
             except EventStoreError as exc:
-                return f"{moved} batch(es) moved to the store; store still refuses: {exc}" if moved else ""
-            queue.remove(path)
+                self._drain_error = str(exc)
+                done = f"{moved} batch(es) moved to the store; " if moved else ""
+                return f"{done}store still down: {exc}" if moved or quarantined else ""
+            quarantined += len(self._quarantine_all(refused, f"queue {batch.path.name}", None))
+            for line in batch.unreadable:
+                self._keep(QuarantinedEvent(
+                    id="", quarantined_at=format_timestamp(self.clock.now()), reason=line.reason,
+                    origin=f"queue {batch.path.name} line {line.line}", sensor_id=None, unit_id=None,
+                    event=None, raw=line.text))
+                quarantined += 1
+            queue.remove(batch.path)
             self._queue_full = False
+            self._queue_moved_at = self.clock.now()
+            self._drain_error = ""
             moved += 1
-        return f"{moved} queued batch(es) moved to the store" if moved else ""
+        if queue is not None and not moved:
+            self._queue_moved_at = self.clock.now()  # empty: nothing waits
+        report = f"{moved} queued batch(es) moved to the store" if moved else ""
+        return report + (f", {quarantined} event(s) quarantined" if quarantined else "")
+
+    def _revalidated(self, batch: QueuedBatch) -> list[dict[str, Any]]:
+        """The batch's events that still pass validation; the others become unreadable lines (a queue
+        file written before the validator and the stores agreed on timestamps, issue 14)."""
+        events: list[dict[str, Any]] = []
+        for number, raw in batch.events:
+            try:
+                events.append(validate_event(raw))
+            except EventError as exc:
+                batch.unreadable.append(UnreadableLine(number, orjson.dumps(raw, default=repr).decode(), exc.reason))
+        return events
+
+    # -- the quarantine, for an operator (edusoc ingest quarantine, /api/v1/ingest/quarantine)
+
+    def retry_quarantined(self, entry_id: str) -> QuarantinedEvent | None:
+        """Write one quarantined event to the store again. None when it was stored (or was a
+        duplicate) and the entry is gone; the updated entry when it is refused again. Raises
+        KeyError for an unknown id, EventStoreError when the store is down."""
+        quarantine = self._require_quarantine()
+        entry = quarantine.get(entry_id)
+        if entry is None:
+            raise KeyError(entry_id)
+        reason = ""
+        try:
+            event = validate_event(entry.event if entry.event is not None else orjson.loads(entry.raw or ""))
+        except (EventError, orjson.JSONDecodeError) as exc:
+            reason = getattr(exc, "reason", None) or f"not valid JSON: {exc}"
+        else:
+            _, refused = self._store([event])
+            if not refused:
+                quarantine.remove(entry_id)
+                return None
+            reason = refused[0][1]
+        again = QuarantinedEvent(**{**entry.__dict__, "reason": reason, "attempts": entry.attempts + 1})
+        quarantine.update(again)
+        return again
+
+    def drop_quarantined(self, entry_id: str) -> bool:
+        return self._require_quarantine().remove(entry_id)
+
+    def _require_quarantine(self) -> Quarantine:
+        if self.quarantine is None:
+            raise RuntimeError("this collector keeps no quarantine (ingest.quarantine_max_events = 0)")
+        return self.quarantine
 
     def queue_metrics(self) -> dict[str, object]:
+        quarantine = {"quarantined": self.quarantine.count() if self.quarantine else 0,
+                      "quarantine_overflowed": self.quarantine.overflowed if self.quarantine else 0}
         if self.queue is None:
-            return {"configured": False}
+            return {"configured": False, **quarantine, "alarm": bool(quarantine["quarantine_overflowed"])}
         state = self.queue.state()
+        waiting = (self.clock.now() - self._queue_moved_at).total_seconds() if state.batches else 0.0
+        stuck = waiting >= self.limits.queue_stuck_seconds
         return {"configured": True, "batches": state.batches, "bytes": state.bytes, "max_bytes": state.max_bytes,
-                "fill": round(state.fill, 4), "full": self._queue_full,
-                "alarm": self._queue_full or state.fill >= self.limits.queue_alarm_fill}
+                "fill": round(state.fill, 4), "full": self._queue_full, "stuck": stuck,
+                "seconds_since_progress": round(waiting, 1), "last_error": self._drain_error, **quarantine,
+                "alarm": self._queue_full or stuck or state.fill >= self.limits.queue_alarm_fill
+                or bool(quarantine["quarantine_overflowed"])}
 
     def _alarm_if_filling(self) -> None:
         state = self.queue.state() if self.queue else None
@@ -199,10 +334,12 @@ class IngestService:
             raise BatchError(413, f"batch of {len(lines)} events exceeds the limit of {self.limits.max_batch_events}")
         return lines
 
-    def _validated(self, origin: EventOrigin, lines: list[bytes], result: BatchResult) -> list[dict[str, Any]]:
+    def _validated(self, origin: EventOrigin, lines: list[bytes],
+                   result: BatchResult) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        """The batch's valid events and the line each came from (by its stored event.id)."""
         ingested = format_timestamp(self.clock.now())
         events: list[dict[str, Any]] = []
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
         book, drills = self.address_book, self.drill_scopes
         for number, line in enumerate(lines, start=1):
             try:
@@ -210,10 +347,12 @@ class IngestService:
             except EventError as exc:
                 result.rejected.append(Rejection(number, exc.reason))
                 continue
-            if event["event.id"] in seen:  # the same event twice in one batch: keep one
+            # Ids are the sending unit's: another unit's sensor cannot take them first (issue 14).
+            event["event.id"] = event_id = owned_event_id(origin.unit_id, event["event.id"])
+            if event_id in seen:  # the same event twice in one batch: keep one
                 result.duplicates += 1
                 continue
-            seen.add(event["event.id"])
+            seen[event_id] = number
             # The unit is the authenticated sensor's, whatever the sensor claims.
             event["organization.id"] = origin.unit_id
             event["organization.name"] = origin.unit_name
@@ -227,7 +366,7 @@ class IngestService:
             else:
                 event.pop(DRILL_FIELD, None)
             events.append(event)
-        return events
+        return events, seen
 
     def _count(self, result: BatchResult) -> None:
         with self._counter_lock:
@@ -236,6 +375,10 @@ class IngestService:
             self.counters.events_duplicate += result.duplicates
             self.counters.events_rejected += len(result.rejected)
             self.counters.alerts += result.alerts
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _gunzip(body: bytes, limit: int) -> bytes:
@@ -262,7 +405,10 @@ def _parse_line(line: bytes, max_bytes: int) -> dict[str, Any]:
         raise EventError(f"not valid JSON: {exc}") from None
     if isinstance(raw, dict) and raw.get("event.kind") == "alert":
         raise EventError("event.kind: sensors may not send alerts")
-    return validate_event(raw)
+    event = validate_event(raw)
+    if len(event["event.id"]) > SENSOR_EVENT_ID_MAX:
+        raise EventError(f"event.id: longer than {SENSOR_EVENT_ID_MAX} characters", "event.id")
+    return event
 
 
 _ENRICHED = tuple(f"{side}.{name}" for side in ("source", "destination") for name in ("unit.id", "unit.name", "asset.name"))

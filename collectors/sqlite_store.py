@@ -38,10 +38,10 @@ from typing import Any
 import orjson
 
 from soc_core.event_store import (
-    EventPage, EventQuery, EventStoreError, TermCount, TimeBucket, WriteResult, check_count_field,
+    EventPage, EventQuery, EventsRefused, EventStoreError, RefusedEvent, TermCount, TimeBucket, WriteResult, check_count_field,
     check_interval, check_sort_field,
 )
-from soc_core.events import FIELDS, format_timestamp
+from soc_core.events import EARLIEST_INSTANT, FIELDS, LATEST_INSTANT, format_timestamp
 
 # Fields with a real, indexed column: name in the schema -> column.
 _COLUMNS = {
@@ -60,6 +60,7 @@ _INSERT_FIELDS = tuple(_COLUMNS)
 _CACHE_KIB = -64 * 1024  # negative: KiB, per connection
 _MMAP_BYTES = 256 * 1024 * 1024
 _TABLE = re.compile(r"^events_(\d{8})$")
+_EARLIEST_DAY, _LATEST_DAY = f"{EARLIEST_INSTANT:%Y%m%d}", f"{LATEST_INSTANT:%Y%m%d}"
 
 
 def _day_schema(day: str, full_text: bool) -> str:
@@ -101,10 +102,14 @@ def _index_text_sql(day: str) -> str:
 
 
 def _day_of(timestamp: object) -> str:
-    # Validated events carry "YYYY-MM-DDTHH:MM:SS.ffffffZ" (soc_core.events.format_timestamp).
-    if not isinstance(timestamp, str) or len(timestamp) < 10 or timestamp[4] != "-" or timestamp[7] != "-":
-        raise EventStoreError(f"@timestamp {timestamp!r} is not a normalised ISO 8601 UTC timestamp")
-    return timestamp[0:4] + timestamp[5:7] + timestamp[8:10]
+    # Validated events carry "YYYY-MM-DDTHH:MM:SS.ffffffZ" (soc_core.events.format_timestamp), the
+    # year within the range both stores hold (soc_core.events.check_instant).
+    if isinstance(timestamp, str) and len(timestamp) >= 10 and timestamp[4] == "-" and timestamp[7] == "-":
+        day = timestamp[0:4] + timestamp[5:7] + timestamp[8:10]
+        if day.isdigit() and _EARLIEST_DAY <= day < _LATEST_DAY:  # digits only: the day names a table
+            return day
+    raise EventStoreError(f"@timestamp {timestamp!r} is not a normalised ISO 8601 UTC timestamp "
+                          f"between {_EARLIEST_DAY[:4]} and {int(_LATEST_DAY[:4]) - 1}")
 
 
 def _as_date(day: str) -> date:
@@ -152,14 +157,26 @@ class SqliteEventStore:
 
     def write(self, events: Sequence[dict[str, Any]]) -> WriteResult:
         by_day: dict[str, list[list[Any]]] = {}
-        for e in events:
+        refused: list[RefusedEvent] = []
+        for position, e in enumerate(events):
             row = [e.get(name) for name in _INSERT_FIELDS]
+            try:
+                day = _day_of(row[0])
+            except EventStoreError as exc:  # no day partition can hold it: this event's fault, not the store's
+                refused.append(RefusedEvent(position, str(exc)))
+                continue
             row.append(e)
-            by_day.setdefault(_day_of(row[0]), []).append(row)
+            by_day.setdefault(day, []).append(row)
         if not by_day:
-            return WriteResult(0, 0)
-        # One JSON array per day, unpacked by SQLite (_insert_sql): see the module docstring.
-        payloads = {day: orjson.dumps(rows).decode() for day, rows in by_day.items()}
+            return self._refuse(refused, WriteResult(0, 0))
+        try:
+            # One JSON array per day, unpacked by SQLite (_insert_sql): see the module docstring.
+            payloads = {day: orjson.dumps(rows).decode() for day, rows in by_day.items()}
+        except orjson.JSONEncodeError as exc:
+            # Content, not an outage (which the collector would queue for a drainer that can never
+            # write it): which event is not said, so nothing is written and the caller splits the batch.
+            raise EventsRefused(f"event store {self.path}: an event cannot be stored as JSON: {exc}",
+                                None, WriteResult(0, 0)) from exc
         with self._write_lock:
             try:
                 for day in by_day.keys() - self._days:
@@ -177,10 +194,21 @@ class SqliteEventStore:
                         self._db.execute(_index_text_sql(day), (last,))
                     written += added
                 self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except (sqlite3.IntegrityError, sqlite3.DataError) as exc:  # a value the schema refuses
+                _rollback(self._db)
+                raise EventsRefused(f"event store {self.path}: write refused: {exc}", None, WriteResult(0, 0)) from exc
+            except sqlite3.Error as exc:  # locked, disk full, I/O error, closed: the store is down
                 _rollback(self._db)
                 raise EventStoreError(f"event store {self.path}: write failed: {exc}") from exc
-        return WriteResult(written=written, duplicates=len(events) - written)
+        stored = len(events) - len(refused)
+        return self._refuse(refused, WriteResult(written=written, duplicates=stored - written))
+
+    @staticmethod
+    def _refuse(refused: list[RefusedEvent], written: WriteResult) -> WriteResult:
+        if refused:
+            shown = "; ".join(f"#{r.position}: {r.reason}" for r in refused[:5])
+            raise EventsRefused(f"{len(refused)} event(s) refused ({written.written} written): {shown}", refused, written)
+        return written
 
     def _adopt_single_table(self) -> None:
         """Move events from the single-table layout of earlier versions into day partitions."""

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from collectors.disk_queue import DiskQueue
 from collectors.ingest import IngestService
 from collectors.ingest_api import build_ingest_router
+from collectors.quarantine import Quarantine
 from collectors.retention import enforce_retention
 from collectors.sqlite_store import SqliteEventStore
 from compliance.check_runner import run_checks
@@ -229,6 +230,8 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     ingest = IngestService(event_store, detection.engine(switches), fold_into_incidents, settings.ingest, clock)
     if settings.ingest.queue_max_bytes > 0:
         ingest.queue = DiskQueue(settings.data_path / "ingest-queue", settings.ingest.queue_max_bytes)
+    if settings.ingest.quarantine_max_events > 0:
+        ingest.quarantine = Quarantine(settings.data_path / "ingest-quarantine", settings.ingest.quarantine_max_events)
     context = ApiContext(
         settings=settings, sessions=sessions, clock=clock, event_store=event_store, on_incident_open=plan_incident,
         notice_service=notices, zero_report_service=zero_reports, report_service=reports, scheduler=scheduler,

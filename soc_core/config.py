@@ -98,6 +98,13 @@ class IngestSettings(_Section):
     queue_alarm_fill: float = Field(default=0.8, gt=0, le=1)  # log an alarm and flag health from this fill
     queue_retry_after_seconds: int = 30
     queue_drain_seconds: float = 2.0  # how often the drainer retries the store
+    # Health and the sensors page call the queue stuck when it holds batches and none moved to the
+    # store for this long.
+    queue_stuck_seconds: float = Field(default=300.0, gt=0)
+    # Events the store refuses for their content wait in <data_dir>/ingest-quarantine for an
+    # operator (`edusoc ingest quarantine`), at most this many; past it they are only reported to
+    # the sending sensor as rejected.
+    quarantine_max_events: int = Field(default=100_000, ge=0)
 
 
 class CrsSettings(_Section):

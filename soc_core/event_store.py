@@ -62,7 +62,28 @@ class TimeBucket:
 
 
 class EventStoreError(RuntimeError):
-    """The store cannot be reached or refused a write; the message says which and why."""
+    """The store cannot be reached or refused a write; the message says which and why.
+
+    Raised as such it means an outage (retrying later may succeed); a refusal for the events'
+    content is the subclass ``EventsRefused``."""
+
+
+@dataclass(frozen=True)
+class RefusedEvent:
+    position: int  # 0-based, in the sequence given to ``write``
+    reason: str
+
+
+class EventsRefused(EventStoreError):
+    """The store refused events for their content: not an outage, retrying the same events never helps.
+
+    ``refused`` names them when the store can tell which (the rest were written: ``written``);
+    ``None`` means it cannot, nothing of the call was written, and the caller splits the batch to find them."""
+
+    def __init__(self, message: str, refused: Sequence[RefusedEvent] | None, written: WriteResult) -> None:
+        super().__init__(message)
+        self.refused = list(refused) if refused is not None else None
+        self.written = written
 
 
 def check_sort_field(name: str) -> str:
@@ -91,7 +112,8 @@ def check_interval(interval: timedelta) -> int:
 
 class EventStore(Protocol):
     def write(self, events: Sequence[dict[str, Any]]) -> WriteResult:
-        """Store events durably, idempotent by ``event.id``; return only after they are durable."""
+        """Store events durably, idempotent by ``event.id``; return only after they are durable.
+        Raises ``EventsRefused`` for events the store cannot hold, ``EventStoreError`` when it is down."""
         ...
 
     def get(self, event_id: str) -> dict[str, Any] | None: ...

@@ -189,6 +189,20 @@ class EventError(EdusocError, ValueError):
         self.field = field
 
 
+# A sensor's id is at most SENSOR_EVENT_ID_MAX characters; the collector stores it as
+# "<unit id>:<sensor's id>" (owned_event_id), which must still pass validation (the disk-queue drain
+# and quarantine retries validate stored events again).
+SENSOR_EVENT_ID_MAX = 128
+EVENT_ID_MAX = SENSOR_EVENT_ID_MAX + 24
+
+
+def owned_event_id(unit_id: str, sensor_event_id: str) -> str:
+    """The stored id of an event a sensor of ``unit_id`` sent: ids are unique per sending unit, so a
+    sensor of another unit cannot send an id first and have the genuine event refused as a duplicate.
+    Unit ids are digits: the first ``:`` separates, so no two (unit, id) pairs share a stored id."""
+    return f"{unit_id}:{sensor_event_id}"
+
+
 def stable_event_id(*parts: object) -> str:
     """A deterministic id from the identifying parts of an observation."""
     digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode("utf-8", "surrogatepass"), digest_size=16)
@@ -196,10 +210,32 @@ def stable_event_id(*parts: object) -> str:
 
 
 def format_timestamp(instant: datetime) -> str:
-    """ISO 8601 UTC with microseconds and a Z, the form every event carries."""
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=timezone.utc)
-    return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """ISO 8601 UTC with microseconds and a Z, the form every event carries (always a four-digit year:
+    strftime's ``%Y`` writes year 36 as ``36``, which no store reads back)."""
+    if instant.tzinfo is not None:
+        instant = instant.astimezone(timezone.utc).replace(tzinfo=None)
+    return instant.isoformat(timespec="microseconds") + "Z"
+
+
+# One range of instants both stores accept: Elasticsearch keeps event times as ``date_nanos``
+# (1970-01-01 .. 2262-04-11), SQLite names a day partition after the year. The validator refuses the
+# rest with the field, so a store never sees an event it cannot place (issue 14: a year-999 event
+# wedged the whole ingest path). Certificate validity dates are calendar dates (RFC 5280 allows
+# years 0001..9999, 99991231235959Z meaning "no expiry"), kept as a plain ``date``.
+EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST_INSTANT = datetime(2262, 1, 1, tzinfo=timezone.utc)  # exclusive
+CALENDAR_DATE_FIELDS = frozenset({
+    "tls.server.not_before", "tls.server.not_after", "tls.server.x509.not_before", "tls.server.x509.not_after",
+})
+_EARLIEST_TEXT, _LATEST_TEXT = "1970-01-01T", "2262-01-01T"
+
+
+def check_instant(name: str, instant: datetime) -> datetime:
+    """``instant`` if a store can hold it in field ``name``; EventError naming the field otherwise."""
+    if name not in CALENDAR_DATE_FIELDS and not EARLIEST_INSTANT <= instant < LATEST_INSTANT:
+        raise EventError(f"{name}: {format_timestamp(instant)} is outside the range the event stores hold "
+                         f"({EARLIEST_INSTANT.year}-01-01 to {LATEST_INSTANT.year - 1}-12-31 UTC)", name)
+    return instant
 
 
 def timestamp_from_epoch(seconds: float) -> str:
@@ -275,9 +311,10 @@ def _check_value(name: str, spec: FieldSpec, value: Any) -> Any:
         if not isinstance(value, str):
             raise EventError(f"{name}: expected an ISO 8601 timestamp string, got {type(value).__name__}", name)
         try:
-            return format_timestamp(parse_timestamp(value))
-        except ValueError:
+            instant = parse_timestamp(value)
+        except (ValueError, OverflowError):  # OverflowError: year 1 with a positive offset, year 9999 with a negative one
             raise EventError(f"{name}: {value!r} is not an ISO 8601 timestamp", name) from None
+        return format_timestamp(check_instant(name, instant))
     if kind == "keywords":
         if isinstance(value, str):
             return [value]
@@ -326,7 +363,8 @@ def validate_event(raw: object) -> dict[str, Any]:
         value_type = type(value)
         if value_type is str:
             if kind in _STRING_KINDS or (kind == "ip" and _IP_CACHE.get(value) == value) \
-                    or (kind == "date" and _canonical_timestamp(value)):
+                    or (kind == "date" and _canonical_timestamp(value)
+                        and (_EARLIEST_TEXT <= value < _LATEST_TEXT or name in CALENDAR_DATE_FIELDS)):
                 event[name] = value
                 continue
         elif value_type is int:
@@ -343,6 +381,6 @@ def validate_event(raw: object) -> dict[str, Any]:
         event[name] = _check_value(name, FIELDS[name], value)
     if event["event.kind"] not in EVENT_KINDS:
         raise EventError(f"event.kind: must be one of {', '.join(EVENT_KINDS)}, got {event['event.kind']!r}", "event.kind")
-    if len(event["event.id"]) > 128:
-        raise EventError("event.id: longer than 128 characters", "event.id")
+    if len(event["event.id"]) > EVENT_ID_MAX:
+        raise EventError(f"event.id: longer than {EVENT_ID_MAX} characters", "event.id")
     return event

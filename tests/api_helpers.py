@@ -18,7 +18,8 @@ from edusoc.demo import DEMO_PASSWORD, DemoSensor, seed_demo_region
 from edusoc.runtime import Runtime, build_runtime
 from soc_core.clock import Clock
 from soc_core.config import Settings
-from soc_core.models import Unit
+from soc_core.events import owned_event_id
+from soc_core.models import Sensor, Unit
 
 
 @dataclass
@@ -30,6 +31,12 @@ class DemoProcess:
     def unit(self, code: str) -> Unit:
         with self.runtime.sessions() as session:
             return session.scalars(select(Unit).where(Unit.code == code)).one()
+
+    def stored_id(self, sensor_event_id: str, sensor: str = "sensor-school2-web") -> str:
+        """The id the collector stores an event under that ``sensor`` sent with ``sensor_event_id``."""
+        with self.runtime.sessions() as session:
+            unit_id = session.scalars(select(Sensor.unit_id).where(Sensor.name == sensor)).one()
+        return owned_event_id(str(unit_id), sensor_event_id)
 
     def login(self, username: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
         response = self.client.post("/api/v1/auth/token", data={"username": username, "password": password})

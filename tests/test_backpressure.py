@@ -29,6 +29,9 @@ from soc_core.clock import SystemClock
 from soc_core.config import Settings
 from soc_core.db import make_engine, migrate, session_factory
 from soc_core.event_store import EventQuery
+from soc_core.events import owned_event_id
+from soc_core.models import Sensor
+from sqlalchemy import select
 from tests.api_helpers import DemoProcess, start_demo_process, start_live_server
 from tests.conftest import REPO
 
@@ -45,8 +48,12 @@ def _post(demo: DemoProcess, events: list[dict[str, object]]):  # type: ignore[n
         "Authorization": f"Bearer {demo.sensors['sensor-school1-edge'].token}", "Content-Encoding": "gzip"})
 
 
-def _stored_once(store, events) -> None:  # type: ignore[no-untyped-def]
-    ids = [e["event.id"] for e in events]
+def _edge_unit(demo: DemoProcess) -> str:
+    return demo.stored_id("", "sensor-school1-edge").removesuffix(":")
+
+
+def _stored_once(store, events, unit_id: str) -> None:  # type: ignore[no-untyped-def]
+    ids = [owned_event_id(unit_id, e["event.id"]) for e in events]
     page = store.search(EventQuery(event_ids=ids, limit=1))
     assert page.total == len(ids), f"{page.total} of {len(ids)} events stored"
 
@@ -61,10 +68,10 @@ def test_the_queue_is_durable_ordered_and_bounded(tmp_path):
     (tmp_path / "q" / "000000000099.tmp").write_bytes(b"half a batch")  # a put cut short by a crash
     reopened = DiskQueue(tmp_path / "q", max_bytes=4000)  # after a restart
     assert reopened.state().batches == 2 and not (tmp_path / "q" / "000000000099.tmp").exists()
-    path, batch = reopened.oldest()
-    assert [e["event.id"] for e in batch] == ["a-000000", "a-000001", "a-000002"]
-    reopened.remove(path)
-    assert [e["event.id"] for e in reopened.oldest()[1]] == ["b-000000", "b-000001"]
+    batch = reopened.oldest()
+    assert [e["event.id"] for _, e in batch.events] == ["a-000000", "a-000001", "a-000002"]
+    reopened.remove(batch.path)
+    assert [e["event.id"] for _, e in reopened.oldest().events] == ["b-000000", "b-000001"]
     assert reopened.put(_events(1, "d")) and sorted(p.name for p in (tmp_path / "q").iterdir())[-1] == "000000000003.ndjson"
 
 
@@ -101,7 +108,7 @@ def test_batches_wait_on_disk_while_the_store_is_down_then_drain_exactly_once(de
     assert _post(demo, third).json()["queued"] == 10  # the queue is not empty: keep order, queue
     assert demo.runtime.ingest.drain() == "3 queued batch(es) moved to the store"
     assert demo.runtime.ingest.queue_metrics()["batches"] == 0
-    _stored_once(store, first + second + third)
+    _stored_once(store, first + second + third, _edge_unit(demo))
     assert store.count() == 30
 
 
@@ -117,7 +124,7 @@ def test_a_full_queue_answers_503_with_retry_after_and_raises_the_alarm(demo):
     store = _mend_store(demo)
     demo.runtime.ingest.drain()
     accepted = [e for n, a in enumerate(answers) if a.status_code == 200 for e in _events(20, f"f{n}")]
-    _stored_once(store, accepted)
+    _stored_once(store, accepted, _edge_unit(demo))
     assert store.count() == len(accepted)
 
 
@@ -160,6 +167,8 @@ def test_killing_the_collector_mid_shipment_loses_and_duplicates_nothing(tmp_pat
     migrate(engine)
     with session_factory(engine)() as session:
         token = next(s.token for s in seed_demo_region(session, SystemClock()) if s.name == "sensor-school1-edge")
+        session.commit()
+        unit_id = str(session.scalars(select(Sensor.unit_id).where(Sensor.name == "sensor-school1-edge")).one())
     engine.dispose()
     port = _free_port()
     collector = _start_collector(tmp_path, port)
@@ -188,7 +197,7 @@ def test_killing_the_collector_mid_shipment_loses_and_duplicates_nothing(tmp_pat
         collector.send_signal(signal.SIGTERM)
         collector.wait(timeout=60)
     store = SqliteEventStore(tmp_path / "events.db")
-    _stored_once(store, events)
+    _stored_once(store, events, unit_id)
     assert store.count() == len(events)
     store.close()
 
@@ -249,7 +258,7 @@ def test_stopping_elasticsearch_mid_ingest_loses_and_duplicates_nothing(tmp_path
         assert demo.runtime.ingest.queue_metrics()["batches"] == 0
         store = demo.runtime.event_store
         store._es.indices.refresh(index=f"{store.index_prefix}-*")
-        _stored_once(store, events)
+        _stored_once(store, events, _edge_unit(demo))
         assert store.search(EventQuery(filters={"event.kind": "event"}, limit=1)).total == len(events)
     finally:
         stop.set()

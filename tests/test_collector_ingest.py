@@ -47,7 +47,8 @@ def test_bad_events_are_rejected_with_reasons_and_good_ones_kept(demo):
     assert body["accepted"] == 2
     assert [r["line"] for r in body["rejected"]] == [2, 3]
     assert "JSON" in body["rejected"][0]["reason"] and "source.ip" in body["rejected"][1]["reason"]
-    assert demo.runtime.event_store.get("web-1") is not None and demo.runtime.event_store.get("web-3") is not None
+    store = demo.runtime.event_store
+    assert store.get(demo.stored_id("web-1")) is not None and store.get(demo.stored_id("web-3")) is not None
 
 
 def test_a_retried_batch_is_stored_once(demo):
@@ -61,7 +62,7 @@ def test_a_retried_batch_is_stored_once(demo):
 def test_unit_comes_from_the_sensor_not_the_event(demo):
     forged = {**web_event(1), "organization.id": "999"}
     post_batch(demo, encode(forged))
-    stored = demo.runtime.event_store.get("web-1")
+    stored = demo.runtime.event_store.get(demo.stored_id("web-1"))
     assert stored["organization.id"] == str(demo.unit("DEMO-SCHOOL-2").id)
     assert stored["observer.name"] == "sensor-school2-web"
     with demo.runtime.sessions() as session:

@@ -29,5 +29,7 @@ def health(principal: CurrentPrincipal, context: Context, session: DbSession) ->
         except Exception as exc:  # noqa: BLE001
             event_store["status"], status = f"error: {exc}", "degraded"
     components = {name: probe() for name, probe in context.health_probes.items()}
+    if any(component.get("alarm") for component in components.values()):  # e.g. a stuck or filling ingest queue
+        status = "degraded"
     return HealthOut(status=status, time=context.clock.now(), case_store=case_store,
                      event_store=event_store, components=components)
