@@ -7,9 +7,16 @@ Layout
   * daily indices ``<prefix>-YYYY.MM.DD`` chosen by the event's ``@timestamp`` (UTC), all
     carrying the alias ``<prefix>``, which reads (search, get, count) go through;
   * ``_id`` = ``event.id`` and ``op_type=create``: a retried batch gets 409 for events already
-    stored, counted as duplicates, never stored twice. (An id is unique per daily index: the same
-    id with a different ``@timestamp`` would land in another index. Ids are derived from the
-    observation, its time included, so a retry carries the same timestamp.)
+    stored, counted as duplicates, never stored twice.
+
+Idempotency across days
+  An id is unique per daily index only, so the store keeps an id registry, the index
+  ``<prefix>_ids`` (``_id`` = event id, ``day`` = the day first stored). The bulk request that creates an
+  event creates its registry entry alongside (in no particular order: the outcome is read from both
+  item statuses). When the entry existed already, the
+  event counts as stored on the registered day: a copy the same request wrote into another day's
+  index is deleted again (the same id with a timestamp on another UTC day is stored once). One
+  request, no extra round trip for new ids; a retry reads the registry once (``mget``).
 
 Mappings
   Events are flat dotted keys (``source.ip``); Elasticsearch maps dotted keys as object paths,
@@ -144,6 +151,8 @@ class ElasticsearchEventStore:
         self.url = url
         self.index_prefix = index_prefix
         self.alias = index_prefix
+        # Outside the template's "<prefix>-*": the registry gets neither the event mappings nor the alias.
+        self.id_registry = f"{index_prefix}_ids"
         self.refresh = refresh
         self.replicas = replicas
         self.shards = shards
@@ -193,6 +202,9 @@ class ElasticsearchEventStore:
                 },
                 meta={"description": "edusoc events (ECS subset), generated from soc_core.events.FIELDS"},
             )
+            self._call("create the id registry", self._es.options(ignore_status=400).indices.create,
+                       index=self.id_registry, settings=index_settings(1, self.replicas, self.refresh_interval),
+                       mappings={"dynamic": False, "properties": {"day": {"type": "keyword"}}})
             self._template_ready = True
 
     # -- EventStore
@@ -244,27 +256,39 @@ class ElasticsearchEventStore:
             except orjson.JSONEncodeError as exc:  # e.g. nested deeper than orjson writes (254 levels)
                 refused.append(RefusedEvent(position, f"cannot be sent as JSON: {exc}"))
         pending = [p for p in pending if p[0] in bodies]
+        created: set[int] = set()  # positions whose event document this call created (a retry then sees 409)
+        claimed: list[tuple[int, str, dict[str, Any]]] = []  # ids the registry already held: which day?
         while pending:
             operations: list[bytes] = []
             for position, index, event in pending:
+                # The registry entry in the same request: see "Idempotency across days" in the module docstring.
+                operations.append(orjson.dumps({"create": {"_index": self.id_registry, "_id": event["event.id"]}}))
+                operations.append(orjson.dumps({"day": index[-10:]}))
                 operations.append(orjson.dumps({"create": {"_index": index, "_id": event["event.id"]}}))
                 operations.append(bodies[position])
             response = self._call("bulk write", self._es.bulk, operations=operations, refresh=self.refresh,
                                   filter_path=_BULK_RESPONSE)
+            items = response["items"]
             retry: list[tuple[int, str, dict[str, Any]]] = []
             reasons: dict[int, str] = {}
-            for (position, index, event), item in zip(pending, response["items"]):
-                result = item.get("create", {})
-                status = result.get("status", 0)
+            for k, (position, index, event) in enumerate(pending):
+                registry, stored = items[2 * k].get("create", {}), items[2 * k + 1].get("create", {})
+                registry_status, status = registry.get("status", 0), stored.get("status", 0)
                 if status in (200, 201):
-                    written += 1
-                elif status == 409:
-                    duplicates += 1
-                elif status in _TRANSIENT_ITEM_STATUS:
+                    created.add(position)
+                if status in _TRANSIENT_ITEM_STATUS or registry_status in _TRANSIENT_ITEM_STATUS:
                     retry.append((position, index, event))
-                    reasons[position] = _reason(result)
-                else:
-                    refused.append(RefusedEvent(position, _reason(result)))
+                    reasons[position] = _reason(stored if status in _TRANSIENT_ITEM_STATUS else registry)
+                elif status not in (200, 201, 409):
+                    refused.append(RefusedEvent(position, _reason(stored)))
+                elif registry_status not in (200, 201, 409):
+                    refused.append(RefusedEvent(position, f"id registry: {_reason(registry)}"))
+                elif registry_status == 409:
+                    claimed.append((position, index, event))
+                elif position in created:
+                    written += 1
+                else:  # stored before the registry existed
+                    duplicates += 1
             attempt += 1
             if retry and attempt > self.max_retries:
                 failures.extend(f"{e['event.id']}: still refused after {attempt} tries: {reasons[p]}" for p, _, e in retry)
@@ -272,7 +296,32 @@ class ElasticsearchEventStore:
             if retry:
                 time.sleep(min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1)))
             pending = retry
+        if claimed:
+            w, d = self._settle_claimed(claimed, created)
+            written, duplicates = written + w, duplicates + d
         return written, duplicates, refused, failures
+
+    def _settle_claimed(self, claimed: list[tuple[int, str, dict[str, Any]]], created: set[int]) -> tuple[int, int]:
+        """Ids the registry held already: stored once on the registered day. A copy written to another
+        day's index (in this call, or by one cut short before its delete) is deleted again."""
+        ids = [event["event.id"] for _, _, event in claimed]
+        found = self._call("read the id registry", self._es.mget, index=self.id_registry, ids=ids,
+                           filter_path="docs._id,docs._source.day")
+        days = {doc["_id"]: doc.get("_source", {}).get("day") for doc in found.get("docs", [])}
+        written = duplicates = 0
+        strays: list[bytes] = []
+        for position, index, event in claimed:
+            registered = days.get(event["event.id"])
+            if registered in (None, index[-10:]):  # the registered day: a retry, or healing a lost write
+                written += position in created
+                duplicates += position not in created
+            else:
+                duplicates += 1
+                strays.append(orjson.dumps({"delete": {"_index": index, "_id": event["event.id"]}}))
+        if strays:
+            self._call("delete copies of ids stored on another day", self._es.bulk, operations=strays,
+                       refresh=self.refresh, filter_path="errors")
+        return written, duplicates
 
     def get(self, event_id: str) -> dict[str, Any] | None:
         response = self._search("get an event", {"ids": {"values": [event_id]}}, size=1)
@@ -340,7 +389,22 @@ class ElasticsearchEventStore:
             # Several collectors may enforce retention at once: a day another one deleted first is gone, as asked.
             self._call("delete day indices", self._es.indices.delete, index=",".join(doomed[d] for d in sorted(doomed)),
                        ignore_unavailable=True)
+            self._forget_ids_before(day)
         return sorted(doomed)
+
+    def _forget_ids_before(self, day: date) -> None:
+        """Delete the registry entries of deleted days, 10,000 at a time (search and bulk delete: the
+        delete-by-query API lives in the reindex module, which not every distribution carries)."""
+        old = {"range": {"day": {"lt": f"{day:%Y.%m.%d}"}}}
+        while True:
+            self._call("refresh the id registry", self._es.indices.refresh, index=self.id_registry, ignore_unavailable=True)
+            response = self._call("find ids of deleted days", self._es.search, index=self.id_registry, query=old,
+                                  size=10_000, source=False, ignore_unavailable=True, allow_no_indices=True)
+            hits = response["hits"]["hits"]
+            if not hits:
+                return
+            self._call("forget ids of deleted days", self._es.bulk, filter_path="errors", operations=[
+                orjson.dumps({"delete": {"_index": self.id_registry, "_id": hit["_id"]}}) for hit in hits])
 
     def _indices_by_day(self) -> dict[date, str]:
         response = self._call("list day indices", self._es.indices.get, index=f"{self.index_prefix}-*",

@@ -57,6 +57,7 @@ _COLUMNS = {
     "rule.id": "rule_id",
 }
 _INSERT_FIELDS = tuple(_COLUMNS)
+_ID_COLUMN = _INSERT_FIELDS.index("event.id")
 _CACHE_KIB = -64 * 1024  # negative: KiB, per connection
 _MMAP_BYTES = 256 * 1024 * 1024
 _TABLE = re.compile(r"^events_(\d{8})$")
@@ -91,8 +92,22 @@ def _insert_sql(day: str) -> str:
     """Insert a day's rows from one JSON array of ``[column values..., event]`` arrays (the body is the
     event's JSON text as SQLite writes it back: compact, keys in order)."""
     columns = ", ".join(f"value ->> {i}" for i in range(len(_INSERT_FIELDS)))
+    # Only ids the registry gives to this day: an id first stored on another day is a duplicate.
     return (f"INSERT OR IGNORE INTO events_{day} ({', '.join(_COLUMNS.values())}, body)"
-            f" SELECT {columns}, value -> {len(_INSERT_FIELDS)} FROM json_each(?)")
+            f" SELECT {columns}, value -> {len(_INSERT_FIELDS)} FROM json_each(?1)"
+            f" WHERE (SELECT day FROM event_ids WHERE id = value ->> {_ID_COLUMN}) = '{day}'")
+
+
+# The id registry: which day first stored each event id, so an id is stored once whatever its
+# timestamp (issue 14: the same id on two UTC days was stored twice, once per day partition).
+_ID_REGISTRY = """
+CREATE TABLE IF NOT EXISTS event_ids (id TEXT PRIMARY KEY, day TEXT NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS event_ids_day ON event_ids (day);
+"""
+
+
+def _register_ids_sql(day: str) -> str:
+    return f"INSERT OR IGNORE INTO event_ids (id, day) SELECT value ->> {_ID_COLUMN}, '{day}' FROM json_each(?)"
 
 
 def _index_text_sql(day: str) -> str:
@@ -145,6 +160,7 @@ class SqliteEventStore:
             for (trigger,) in self._db.execute("SELECT name FROM sqlite_master WHERE type='trigger'").fetchall():
                 if _TABLE.match(trigger.removesuffix("_text")):
                     self._db.execute(f"DROP TRIGGER {trigger}")
+            self._ensure_id_registry()
             self._adopt_single_table()
             self._reader = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
             self._reader.execute("PRAGMA query_only=ON")
@@ -188,6 +204,7 @@ class SqliteEventStore:
                 self._db.execute("BEGIN IMMEDIATE")
                 for day, payload in payloads.items():
                     last = self._db.execute(f"SELECT coalesce(max(seq), 0) FROM events_{day}").fetchone()[0]
+                    self._db.execute(_register_ids_sql(day), (payload,))
                     # rowcount: the rows this statement inserted (an ignored duplicate is 0).
                     added = self._db.execute(_insert_sql(day), (payload,)).rowcount
                     if added and day in self._text_days:
@@ -209,6 +226,18 @@ class SqliteEventStore:
             shown = "; ".join(f"#{r.position}: {r.reason}" for r in refused[:5])
             raise EventsRefused(f"{len(refused)} event(s) refused ({written.written} written): {shown}", refused, written)
         return written
+
+    def _ensure_id_registry(self) -> None:
+        """Create the id registry; a store from before it registers the ids it holds, oldest day first."""
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='event_ids'").fetchone():
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        for statement in _ID_REGISTRY.strip().split(";"):
+            if statement.strip():
+                self._db.execute(statement)
+        for day in sorted(self._days):
+            self._db.execute(f"INSERT OR IGNORE INTO event_ids (id, day) SELECT id, '{day}' FROM events_{day}")
+        self._db.execute("COMMIT")
 
     def _adopt_single_table(self) -> None:
         """Move events from the single-table layout of earlier versions into day partitions."""
@@ -327,7 +356,8 @@ class SqliteEventStore:
             doomed = sorted(d for d in self._days if d < cutoff)
             try:
                 for d in doomed:
-                    self._db.executescript(f"BEGIN IMMEDIATE; DROP TABLE events_{d}; DROP TABLE IF EXISTS text_{d}; COMMIT;")
+                    self._db.executescript(f"BEGIN IMMEDIATE; DROP TABLE events_{d}; DROP TABLE IF EXISTS text_{d};"
+                                           f" DELETE FROM event_ids WHERE day = '{d}'; COMMIT;")
                     self._days.discard(d)
                     self._text_days.discard(d)
                 if doomed:

@@ -39,6 +39,7 @@ def _drop(store: ElasticsearchEventStore) -> None:
     indices = es.indices.get(index=f"{store.index_prefix}-*", allow_no_indices=True, expand_wildcards="all")
     if indices:
         es.indices.delete(index=",".join(indices))
+    es.options(ignore_status=404).indices.delete(index=store.id_registry)
     es.options(ignore_status=404).indices.delete_index_template(name=store.index_prefix)
 
 
@@ -487,13 +488,14 @@ def test_es_retries_refused_items_with_backoff_then_succeeds():
     calls: list[list[str]] = []
 
     def fake_bulk(*, operations: list[bytes], refresh: Any, filter_path: str) -> dict[str, Any]:
-        sent = [json.loads(op)["create"]["_id"] for op in operations[::2]]
+        sent = [json.loads(op)["create"]["_id"] for op in operations[2::4]]  # id registry entry, event, per event
         calls.append(sent)
         statuses = {1: [201, 429, 409], 2: [503], 3: [201]}[len(calls)]
         return {"errors": True, "items": [
-            {"create": {"_id": i, "status": s, **({"error": {"type": "es_rejected_execution_exception",
-                                                             "reason": "queue full"}} if s >= 400 else {})}}
-            for i, s in zip(sent, statuses)]}
+            item for i, s in zip(sent, statuses) for item in (
+                {"create": {"_id": i, "status": 201}},
+                {"create": {"_id": i, "status": s, **({"error": {"type": "es_rejected_execution_exception",
+                                                                 "reason": "queue full"}} if s >= 400 else {})}})]}
 
     store._es.bulk = fake_bulk  # type: ignore[method-assign]
     result = store.write(events)
@@ -587,3 +589,17 @@ def test_retention_tolerates_a_day_another_collector_dropped_first(es_store: Ela
     assert es_store.drop_days_before(date(2026, 11, 1)) == [date(2026, 4, 16)]
     del es_store._indices_by_day
     assert es_store.days() == [date(2026, 11, 2)]
+
+
+def test_an_id_is_stored_once_whatever_day_its_timestamp_falls_on(store: EventStore):
+    """Issue 14: the same id on two UTC days was stored twice (one day partition each)."""
+    late = flow(datetime(2026, 11, 2, 23, 59, 59, tzinfo=timezone.utc), event_id="retried")
+    early = flow(datetime(2026, 11, 3, 0, 0, 1, tzinfo=timezone.utc), event_id="retried")
+    assert store.write([late]) == WriteResult(written=1, duplicates=0)
+    assert store.write([early]) == WriteResult(written=0, duplicates=1)
+    assert store.write([late, early]) == WriteResult(written=0, duplicates=2)
+    assert store.search(EventQuery(event_ids=["retried"])).total == 1
+    assert store.get("retried") == late
+    # once its day is deleted, the id is free again
+    store.drop_days_before(date(2026, 11, 3))
+    assert store.write([early]) == WriteResult(written=1, duplicates=0)

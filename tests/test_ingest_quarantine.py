@@ -190,3 +190,13 @@ def test_another_schools_sensor_cannot_take_an_event_id_first(demo):
     assert (genuine["accepted"], genuine["duplicates"]) == (1, 0)
     stored = demo.runtime.event_store.get(demo.stored_id("flow-1", SENSOR))
     assert stored["message"] == "flow 1" and stored["organization.id"] == str(demo.unit("DEMO-SCHOOL-1").id)
+
+
+def test_an_id_is_stored_once_whatever_day_its_retry_carries(demo):
+    first = post(demo, [flow(1, "2026-11-02T23:59:59.9Z"), flow(2, "2026-11-02T12:00:00Z")]).json()
+    assert first["accepted"] == 2
+    again = post(demo, [flow(1, "2026-11-03T00:00:00.1Z"), flow(2, "2026-11-02T12:00:00Z")]).json()
+    assert (again["accepted"], again["duplicates"]) == (0, 2)
+    store = demo.runtime.event_store
+    assert store.count() == 2
+    assert store.get(demo.stored_id("flow-1", SENSOR))["@timestamp"] == "2026-11-02T23:59:59.900000Z"
