@@ -158,6 +158,8 @@ def logs_command(
                        f"{stats.oversize} over the length limit")
             for reason, count in stats.reasons.most_common(10):
                 _err.print(f"  skipped {count}: {reason}")
+            for example in stats.examples:
+                _err.print(f"  {example}", markup=False, highlight=False)
 
     _emit(events(), stdout, collector, token, batch_size, max_attempts)
 

@@ -45,11 +45,16 @@ class LogStats:
     reasons: Counter[str] = field(default_factory=Counter)
     rotations: int = 0
     truncations: int = 0
+    # The first rejected lines, as "<source>:<line>: <reason>", so an operator can find them.
+    examples: list[str] = field(default_factory=list)
 
-    def reject(self, reason: str) -> None:
+    def reject(self, reason: str, line: object = None) -> None:
+        """Count one line not understood; ``line`` says where (a line number, or "byte N" when tailing)."""
         self.rejected += 1
         if reason in self.reasons or len(self.reasons) < _MAX_REASONS:
             self.reasons[reason] += 1
+        if len(self.examples) < _MAX_REASONS:
+            self.examples.append(f"{self.source}:{line if line is not None else '?'}: {reason}")
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "reasons": dict(self.reasons)}
@@ -65,6 +70,16 @@ class LineParser:
         self.clock = clock
 
     def parse(self, line: bytes, where: object = "", sender: str | None = None) -> dict[str, Any]:
+        """The event of one line; LineRejected for a line it cannot read, never another error: one stray
+        line must not stop a log source (issue 14)."""
+        try:
+            return self._parse(line, where, sender)
+        except LineRejected:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a parser bug on odd input: this line is lost, not the source
+            raise LineRejected(f"{self.log_format} parser failed on this line: {type(exc).__name__}: {exc}"[:300]) from exc
+
+    def _parse(self, line: bytes, where: object, sender: str | None) -> dict[str, Any]:
         received = self.clock.now()
         fmt = self.log_format
         if fmt in ("syslog", "auth", "iptables"):
@@ -343,7 +358,7 @@ class LogFileReader:
         try:
             event = self.parser.parse(line, where=offset)
         except LineRejected as exc:
-            self.stats.reject(str(exc))
+            self.stats.reject(str(exc), self.stats.lines + self.stats.oversize)
             return None
         self.stats.events += 1
         return event

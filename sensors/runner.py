@@ -152,7 +152,7 @@ class SensorRunner:
                 try:
                     self._add(tailed.parser.parse(line, where=where))
                 except LineRejected as exc:
-                    tailed.tailer.stats.reject(str(exc))
+                    tailed.tailer.stats.reject(str(exc), f"byte {where[1]}")
         while len(self.batch) < self.config.collector.batch_events * 4:
             try:
                 self._add(self.queue.get_nowait())
@@ -225,6 +225,9 @@ class SensorRunner:
             "events_accepted": uplink.events_accepted,
             "events_rejected": uplink.events_rejected,
             "send_failures": uplink.send_failures,
+            # What the syslog receiver could not use (garbage, frames over the limit, bad octet counts).
+            "syslog_rejected": self.syslog.stats.rejected if self.syslog is not None else 0,
+            "syslog_bad_frames": self.syslog.counters.tcp_bad_frames if self.syslog is not None else 0,
         }
 
 

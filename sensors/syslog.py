@@ -133,7 +133,8 @@ def parse_syslog(raw: bytes, *, received: datetime, local_tz: tzinfo = CHINA_TZ)
                 timestamp = timestamp.replace(tzinfo=local_tz)
             raw = raw[iso.end():]
     if timestamp is None:
-        return SyslogMessage(priority, None, None, *_tag(decode_text(raw)), None, None, "bare")  # type: ignore[misc]
+        app, proc, message = _tag(decode_text(raw))
+        return SyslogMessage(priority, None, None, app, proc, None, None, message, "bare")
     first, _, rest = raw.partition(b" ")
     if first.endswith(b":"):  # "sshd[12]: ..." right after the time: the sender left out its host name
         app, proc, message = _tag(decode_text(raw))
