@@ -20,6 +20,7 @@ from soc_core.clock import SystemClock
 from sensors.pcap import PcapReader
 from sensors.traffic import TrafficOptions, relax_gc
 from sensors.shipper import ShipError, Shipper
+from sensors.spool import DiskSpool
 from sensors.weblog import WeblogReader
 
 app = typer.Typer(
@@ -33,6 +34,9 @@ _COLLECTOR = typer.Option(None, "--collector", envvar="EDUSOC_SENSOR_COLLECTOR",
 _TOKEN = typer.Option(None, "--token", envvar="EDUSOC_SENSOR_TOKEN", help="Sensor token issued by the collector.")
 _BATCH = typer.Option(1000, "--batch-size", min=1, help="Events per request.")
 _ATTEMPTS = typer.Option(5, "--max-attempts", min=1, help="Tries per batch on connection errors, 429 and 5xx.")
+_SPOOL = typer.Option(Path("var/sensor/spool"), "--spool", help="Where batches wait while the collector is down "
+                      "(sent first by the next run, or by `sensor run` with this spool); '' = give up instead.")
+_SPOOL_MB = typer.Option(1024.0, "--spool-max-mb", min=1.0, help="Spool size limit; the oldest batches are dropped past it.")
 
 
 def _check_output(stdout: bool, collector: Optional[str], token: Optional[str]) -> None:
@@ -44,7 +48,7 @@ def _check_output(stdout: bool, collector: Optional[str], token: Optional[str]) 
 
 
 def _emit(events: Iterable[dict[str, Any]], stdout: bool, collector: Optional[str], token: Optional[str],
-          batch_size: int, max_attempts: int) -> None:
+          batch_size: int, max_attempts: int, spool_dir: Path | None = None, spool_max_mb: float = 1024.0) -> None:
     if stdout:
         out = sys.stdout
         for event in events:
@@ -52,7 +56,8 @@ def _emit(events: Iterable[dict[str, Any]], stdout: bool, collector: Optional[st
         out.flush()
         return
     assert collector and token
-    with Shipper(collector, token, batch_size=batch_size, max_attempts=max_attempts) as shipper:
+    spool = DiskSpool(spool_dir, int(spool_max_mb * 1024 * 1024)) if spool_dir and str(spool_dir) not in ("", ".") else None
+    with Shipper(collector, token, batch_size=batch_size, max_attempts=max_attempts, spool=spool) as shipper:
         try:
             report = shipper.ship(events)
         except ShipError as exc:
@@ -64,8 +69,13 @@ def _emit(events: Iterable[dict[str, Any]], stdout: bool, collector: Optional[st
     )
     for rejected in report.rejected[:20]:
         _err.print(f"  rejected: batch {rejected.batch} line {rejected.line} ({rejected.event_id}): {rejected.reason}")
+    if report.spooled_delivered:
+        _err.print(f"delivered {report.spooled_delivered} batches an earlier run had spooled")
+    if report.batches_spooled and spool is not None:
+        _err.print(f"[yellow]spooled {report.batches_spooled} batches in {spool.dir}: the collector was unavailable; "
+                   f"the next run (or `sensor run` with this spool) sends them[/]")
     for failure in report.failures:
-        _err.print(f"[red]failed:[/] {failure}")
+        _err.print(f"[red]failed:[/] {failure}" if "spool" not in failure else f"  {failure}")
     if not report.ok:
         raise typer.Exit(1)
 
@@ -78,6 +88,8 @@ def pcap_command(
     token: Optional[str] = _TOKEN,
     batch_size: int = _BATCH,
     max_attempts: int = _ATTEMPTS,
+    spool: Path = _SPOOL,
+    spool_max_mb: float = _SPOOL_MB,
     max_flows: int = typer.Option(100_000, "--max-flows", min=1, help="Flows held at once; the oldest is emitted when full."),
     idle_timeout: float = typer.Option(300.0, "--idle-timeout", min=0.0, help="Seconds without packets before a flow is emitted."),
     carve_kb: int = typer.Option(64, "--carve-kb", min=0, help="First N KB of each HTTP body kept in the event for YARA."),
@@ -120,7 +132,7 @@ def pcap_command(
                 _err.print(f"{reader.path}: tshark: {found.packets} packets of {found.records} deep records"
                            + (f"; tshark ended with: {found.tshark_error}" if found.tshark_error else ""))
 
-    _emit(events(), stdout, collector, token, batch_size, max_attempts)
+    _emit(events(), stdout, collector, token, batch_size, max_attempts, spool, spool_max_mb)
 
 
 @app.command("logs")
@@ -133,6 +145,8 @@ def logs_command(
     token: Optional[str] = _TOKEN,
     batch_size: int = _BATCH,
     max_attempts: int = _ATTEMPTS,
+    spool: Path = _SPOOL,
+    spool_max_mb: float = _SPOOL_MB,
 ) -> None:
     """Read a log file once into events: web access, syslog/auth/firewall, Suricata EVE or JSON lines."""
     if log_format not in LOG_FORMATS:
@@ -161,7 +175,7 @@ def logs_command(
             for example in stats.examples:
                 _err.print(f"  {example}", markup=False, highlight=False)
 
-    _emit(events(), stdout, collector, token, batch_size, max_attempts)
+    _emit(events(), stdout, collector, token, batch_size, max_attempts, spool, spool_max_mb)
 
 
 @app.command("live")
@@ -173,6 +187,8 @@ def live_command(
     token: Optional[str] = _TOKEN,
     batch_size: int = _BATCH,
     max_attempts: int = _ATTEMPTS,
+    spool: Path = _SPOOL,
+    spool_max_mb: float = _SPOOL_MB,
     max_flows: int = typer.Option(100_000, "--max-flows", min=1),
     idle_timeout: float = typer.Option(300.0, "--idle-timeout", min=0.0),
     carve_kb: int = typer.Option(64, "--carve-kb", min=0),
@@ -206,7 +222,7 @@ def live_command(
         _err.print(f"{iface}: {stats.packets} packets, {capture.drops()} dropped by the kernel, "
                    f"{sum(stats.events.values())} events, {stats.decode_errors} undecodable")
 
-    _emit(events(), stdout, collector, token, batch_size, max_attempts)
+    _emit(events(), stdout, collector, token, batch_size, max_attempts, spool, spool_max_mb)
 
 
 @app.command("run")

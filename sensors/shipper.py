@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from sensors.spool import DiskSpool
+
 INGEST_PATH = "/api/v1/ingest/events"
 
 
@@ -46,6 +48,8 @@ class ShipReport:
     accepted: int = 0
     duplicates: int = 0
     retries: int = 0
+    batches_spooled: int = 0  # the collector was unreachable: kept in the spool, sent by a later run
+    spooled_delivered: int = 0  # batches an earlier run had spooled, delivered by this one
     rejected: list[RejectedEvent] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # one line per failed batch: why
 
@@ -57,7 +61,8 @@ class ShipReport:
         return {
             "batches_sent": self.batches_sent, "batches_failed": self.batches_failed,
             "events_sent": self.events_sent, "accepted": self.accepted, "duplicates": self.duplicates,
-            "retries": self.retries,
+            "retries": self.retries, "batches_spooled": self.batches_spooled,
+            "spooled_delivered": self.spooled_delivered,
             "rejected": [{"batch": r.batch, "line": r.line, "event_id": r.event_id, "reason": r.reason}
                          for r in self.rejected],
             "failures": list(self.failures),
@@ -98,7 +103,12 @@ class Shipper:
         timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         client: httpx.Client | None = None,
+        spool: DiskSpool | None = None,
     ) -> None:
+        """With a ``spool``, a batch the collector cannot take (unreachable, 429, 5xx after
+        ``max_attempts``) is kept there, as ``sensor run`` keeps it, instead of given up on; so are
+        the batches after it, without waiting on the collector again. Each ``ship`` first sends
+        what the spool holds (a later run, or ``sensor run`` on the same spool, delivers it)."""
         if batch_size < 1 or max_attempts < 1:
             raise ValueError("batch_size and max_attempts must be at least 1")
         self.url = collector_url.rstrip("/") + INGEST_PATH
@@ -114,6 +124,8 @@ class Shipper:
         }
         self._client = client or httpx.Client(timeout=timeout)
         self._owns_client = client is None
+        self.spool = spool
+        self._spooling = False  # the collector failed this run: later batches go straight to the spool
 
     def __enter__(self) -> Shipper:
         return self
@@ -128,11 +140,43 @@ class Shipper:
     def ship(self, events: Iterable[dict[str, Any]]) -> ShipReport:
         """Send all events; raises ShipError (with the report) when the collector refuses the token."""
         report = ShipReport()
+        self._spooling = False
+        if self.spool is not None:
+            self._send_spooled(report)
         number = 0
         for batch in _batches(events, self.batch_size):
             number += 1
+            if self._spooling and self.spool is not None:
+                self.spool.put(encode_batch(batch))
+                report.batches_spooled += 1
+                continue
             self._send(batch, number, report)
         return report
+
+    def _send_spooled(self, report: ShipReport) -> None:
+        """Deliver what earlier runs spooled, oldest first; stop (and spool this run too) at the first failure."""
+        assert self.spool is not None
+        while (item := self.spool.oldest()) is not None:
+            path, body = item
+            try:
+                outcome = self._judge(self._client.post(self.url, content=body, headers=self._headers))
+            except httpx.TransportError as exc:
+                outcome = _Retry(f"{type(exc).__name__}: {exc}")
+            if isinstance(outcome, _Retry):
+                self._spooling = True
+                report.failures.append(f"spooled batches wait: collector still unavailable: {outcome.reason}")
+                return
+            status, answer = outcome
+            if status == 401:
+                raise ShipError("collector refused the sensor token (401); check --token", report)
+            if status == 200:
+                lines = [json.loads(line) for line in gzip.decompress(body).splitlines() if line.strip()]
+                self._account(answer, lines, 0, 0, report)
+                report.spooled_delivered += 1
+            else:  # 400/413: it will never be taken as it is
+                report.batches_failed += 1
+                report.failures.append(f"spooled batch {path.name}: HTTP {status}: {answer}")
+            self.spool.remove(path)
 
     def _send(self, batch: list[dict[str, Any]], number: int, report: ShipReport, offset: int = 0) -> None:
         body = encode_batch(batch)
@@ -144,6 +188,12 @@ class Shipper:
                 outcome = _Retry(f"{type(exc).__name__}: {exc}")
             if not isinstance(outcome, _Retry):
                 break
+            if attempt == self.max_attempts and self.spool is not None:
+                self.spool.put(encode_batch(batch))
+                report.batches_spooled += 1
+                report.failures.append(f"batch {number}: spooled after {attempt} attempts: {outcome.reason}")
+                self._spooling = True
+                return
             if attempt == self.max_attempts:
                 report.batches_failed += 1
                 report.failures.append(f"batch {number}: gave up after {attempt} attempts: {outcome.reason}")

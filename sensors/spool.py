@@ -26,8 +26,7 @@ class DiskSpool:
     """Batches as files named by sequence number; oldest first."""
 
     def __init__(self, directory: str | Path, max_bytes: int) -> None:
-        self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir = Path(directory)  # created by the first put: a run that never needs the spool leaves no trace
         self.max_bytes = max_bytes
         self.counters = SpoolCounters()
         for stale in self.dir.glob("*.tmp"):
@@ -53,6 +52,7 @@ class DiskSpool:
             self._bytes -= size
             self.counters.dropped_batches += 1
             self.counters.dropped_bytes += size
+        self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / f"{self._next:012d}{_SUFFIX}"
         self._next += 1
         tmp = path.with_suffix(".tmp")

@@ -145,3 +145,23 @@ def test_cli_ships_a_log_to_the_collector(collector):
 def test_cli_without_output_choice_is_a_usage_error():
     result = CliRunner().invoke(app, ["logs", str(SAMPLE_ACCESS_LOG)])
     assert result.exit_code == 2
+
+
+def test_pcap_to_a_collector_that_is_down_spools_and_a_later_run_delivers(collector, tmp_path):
+    """Issue 14: `sensor pcap --collector` gave up on a batch after ~7.5 s of outage (exit 1)."""
+    from sensors.samples import SAMPLE_PCAP
+    state, url = collector
+    spool = tmp_path / "spool"
+    down = CliRunner().invoke(app, ["pcap", str(SAMPLE_PCAP), "--collector", "http://127.0.0.1:9", "--token",
+                                    "good-token", "--max-attempts", "1", "--batch-size", "50", "--spool", str(spool)])
+    assert down.exit_code == 0, down.output
+    spooled = sorted(spool.glob("*.ndjson.gz"))
+    assert spooled and "spooled" in down.output
+    sent = sum(len(gzip.decompress(p.read_bytes()).splitlines()) for p in spooled)
+    log = tmp_path / "empty.log"
+    log.write_text("")
+    up = CliRunner().invoke(app, ["logs", str(log), "--format", "nginx", "--collector", url, "--token", "good-token",
+                                  "--spool", str(spool)])
+    assert up.exit_code == 0, up.output
+    assert sum(len(r["events"]) for r in state.requests) == sent and not list(spool.glob("*.ndjson.gz"))
+    assert f"delivered {len(spooled)} batches" in up.output
