@@ -8,11 +8,12 @@ from datetime import datetime, timezone
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field, ValidationError
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from collectors.ingest import BatchError, BatchResult, EventOrigin, IngestService, StoreUnavailable
 from soc_core.clock import as_utc, to_db
+from soc_core.db import begin_writing
 from soc_core.models import LoginToken, Sensor
 from soc_core.permissions import ACTION_KEY, Action
 from soc_core.repositories import sensor_for_token
@@ -90,6 +91,7 @@ def _bearer(request: Request) -> str:
 
 def _record_heartbeat(sessions: sessionmaker[Session], service: IngestService, token: str, raw: bytes) -> None:
     with sessions() as session:
+        begin_writing(session)  # concurrent heartbeats: no lost count, no duplicate first status row
         sensor = sensor_for_token(session, token) if token else None
         if sensor is None:
             _refuse_in(session, service, token)
@@ -129,10 +131,8 @@ def _origin_for(sessions: sessionmaker[Session], token: str) -> EventOrigin | No
 
 def _record_counts(sessions: sessionmaker[Session], service: IngestService, sensor_id: int, result: BatchResult) -> None:
     with sessions() as session:
-        sensor = session.get(Sensor, sensor_id)
-        if sensor is None:
-            return
-        sensor.last_seen_at = to_db(service.clock.now())
-        sensor.events_accepted += result.accepted
-        sensor.events_rejected += len(result.rejected)
+        # One UPDATE adding to the counters: batches of one sensor finish concurrently (a read-modify-write lost counts).
+        session.execute(update(Sensor).where(Sensor.id == sensor_id).values(
+            last_seen_at=to_db(service.clock.now()), events_accepted=Sensor.events_accepted + result.accepted,
+            events_rejected=Sensor.events_rejected + len(result.rejected)))
         session.commit()
