@@ -33,6 +33,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote, unquote_plus
 
+from detection_rules.regexes import RegexRefused, compile_regex
 from sigma.conditions import (
     ConditionAND,
     ConditionFieldEqualsValueExpression,
@@ -72,9 +73,9 @@ SUPPORTED_MODIFIERS = frozenset(modifier_mapping)
 URL_FIELDS = frozenset({"url.query", "url.path", "url.original"})
 
 _REGEX_FLAGS = {
-    SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE,
-    SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE,
-    SigmaRegularExpressionFlag.DOTALL: re.DOTALL,
+    SigmaRegularExpressionFlag.IGNORECASE: "ignore_case",
+    SigmaRegularExpressionFlag.MULTILINE: "multiline",
+    SigmaRegularExpressionFlag.DOTALL: "dot_all",
 }
 
 # What a rule author wrote to get each value type we cannot evaluate.
@@ -421,10 +422,10 @@ def _scalar_test(value: SigmaType) -> Callable[[object], bool]:
 
         return cidr_test
     if isinstance(value, SigmaRegularExpression):
-        flags = 0
-        for flag in value.flags:
-            flags |= _REGEX_FLAGS[flag]
-        compiled = re.compile(str(value.regexp), flags)
+        try:
+            compiled = compile_regex(str(value.regexp), **{_REGEX_FLAGS[flag]: True for flag in value.flags})
+        except RegexRefused as exc:
+            raise UnsupportedFeature(str(exc), needle="|re") from None
 
         def regex_test(candidate: object) -> bool:
             if isinstance(candidate, str):
@@ -466,7 +467,8 @@ def _string_matcher(value: SigmaString, cased: bool = False) -> Callable[[str], 
     pattern = "".join(
         re.escape(part) if isinstance(part, str) else (".*" if part is star else ".") for part in texts
     )
-    compiled = re.compile(pattern, re.DOTALL)
+    # RE2: a rule's many wildcards ("*a*b*c*") cost Python's re polynomial time per value.
+    compiled = compile_regex(pattern, dot_all=True)
     return lambda candidate: compiled.fullmatch(candidate) is not None
 
 

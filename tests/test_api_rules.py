@@ -112,3 +112,30 @@ def test_crs_families_are_listed_and_switched_per_unit_like_rules(demo):
     assert "crs:sqli" in [alert.rule_id for alert in engine.process(request("DEMO-SCHOOL-1", 6))]
     assert demo.client.put(f"/api/v1/rules/crs:nonsense/units/{school2.id}", json={"enabled": False},
                            headers=demo.login("duty")).status_code == 404
+
+
+REGEX_RULE = """
+title: Pasted regex
+id: 6a1c7f40-5b1e-4b61-9a77-0f3f3c0de000
+logsource: {{category: webserver}}
+detection:
+  selection:
+    url.query|re: '{pattern}'
+  condition: selection
+level: high
+"""
+
+
+def test_a_catastrophic_regex_runs_in_linear_time(demo):
+    """Issue 14: '(a+)+$' held the interpreter 9 s in Python's re; RE2 answers at once."""
+    events = "\n".join(json.dumps({**sqli_event("DEMO-SCHOOL-1", n), "url.query": q})
+                       for n, q in enumerate(["a" * 64 + "!", "a" * 64], start=1))
+    body = demo.client.post("/api/v1/rules/dry-run", json={"rule": REGEX_RULE.format(pattern="^(a+)+$"), "events": events},
+                            headers=demo.login("duty")).json()
+    assert body["rule_errors"] == [] and len(body["alerts"]) == 1
+
+
+def test_a_regex_with_lookahead_is_refused_naming_the_construct(demo):
+    body = demo.client.post("/api/v1/rules/dry-run", json={"rule": REGEX_RULE.format(pattern="id=(?=[0-9])"), "events": "[]"},
+                            headers=demo.login("duty")).json()
+    assert body["rules"] == 0 and "(?=" in body["rule_errors"][0]  # pySigma checks patterns with RE2 too
