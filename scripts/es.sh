@@ -21,7 +21,9 @@
 #   elasticsearch-<version>/   the unzipped distribution (read-only use)
 #   node-<port>/{config,data,logs,tmp,es.pid}
 # When run as root, the node runs as the system user `edusoc-es` (Elasticsearch refuses root),
-# created on first use; the node folder is owned by that user.
+# created on first use; the node folder is owned by that user. When that user cannot enter the
+# clone (a clone under root's 0700 home), the node folder moves to /var/tmp/edusoc-es/node-<port>-<id>
+# (.cache/elasticsearch/node-<port> links to it) and the distribution is copied there once.
 set -euo pipefail
 
 # Pinned: the newest 8.x integ-test-zip on Maven Central that resolves (8.19.22+ do not exist).
@@ -98,6 +100,41 @@ ensure_user() {
     fi
 }
 
+# Run as root from a clone under a 0700 home (/root/edusoc), the node's user cannot enter the clone:
+# its files then live under $OUTSIDE, and .cache/elasticsearch/node-<port> is a symlink to them (so
+# stop/status and bench/ingest.py find the pid file where they always do).
+OUTSIDE="/var/tmp/edusoc-es"
+
+place_node_where_its_user_can_reach_it() {
+    local probe="$NODE"
+    [[ -L "$NODE" ]] && return 0  # placed outside by an earlier start
+    while [[ ! -e "$probe" ]]; do probe="$(dirname "$probe")"; done
+    runuser -u "$ES_USER" -- test -x "$probe" && return 0
+    local key real
+    key="$(printf '%s' "$REPO" | sha1sum | cut -c1-8)"
+    real="$OUTSIDE/node-$PORT-$key"
+    log "$ES_USER cannot enter $probe (a 0700 home?): keeping the node's files in $real"
+    mkdir -p "$real"
+    chmod 755 "$OUTSIDE"
+    if [[ -d "$NODE" ]]; then cp -a "$NODE/." "$real/" && rm -rf "$NODE"; fi
+    mkdir -p "$(dirname "$NODE")"
+    ln -s "$real" "$NODE"
+}
+
+reachable_copy_of_distribution() {  # prints the path of a copy of the distribution the node's user can read
+    local copy="$OUTSIDE/elasticsearch-$ES_VERSION"
+    if [[ ! -x "$copy/bin/elasticsearch" ]]; then
+        log "$ES_USER cannot read $ES_HOME: copying the distribution to $copy"
+        mkdir -p "$OUTSIDE"
+        chmod 755 "$OUTSIDE"
+        rm -rf "$copy.tmp"
+        cp -rL "$ES_HOME" "$copy.tmp"
+        chmod -R a+rX "$copy.tmp"
+        mv "$copy.tmp" "$copy"
+    fi
+    printf '%s' "$copy"
+}
+
 start() {
     if pid_alive; then
         [[ -n "$(health)" ]] || wait_healthy
@@ -110,6 +147,12 @@ start() {
         return 0
     fi
     fetch
+    if [[ "$(id -u)" == 0 ]]; then
+        ensure_user
+        place_node_where_its_user_can_reach_it
+        NODE="$(readlink -f "$NODE")"  # the node is given real paths: it cannot pass through the clone
+        PID_FILE="$NODE/es.pid"
+    fi
     mkdir -p "$NODE/data" "$NODE/logs" "$NODE/tmp"
     if [[ ! -f "$NODE/config/elasticsearch.yml" ]]; then
         # A per-node copy: Elasticsearch writes its keystore into the config folder.
@@ -125,6 +168,10 @@ start() {
         ensure_user
         chown -R "$ES_USER:" "$NODE"
         run_as=(runuser -u "$ES_USER" --)
+    fi
+    local es_home="$ES_HOME"
+    if [[ "$(id -u)" == 0 ]] && ! runuser -u "$ES_USER" -- test -x "$es_home/bin/elasticsearch"; then
+        es_home="$(reachable_copy_of_distribution)"
     fi
 
     # Single-node discovery skips the production bootstrap checks (vm.max_map_count, file
@@ -148,7 +195,7 @@ start() {
     # the JVM writes gc.log and heap dumps into its working directory.
     if ! (cd "$NODE" && env ES_JAVA_HOME="$jhome" ES_PATH_CONF="$NODE/config" ES_TMPDIR="$NODE/tmp" \
             ES_JAVA_OPTS="${ES_JAVA_OPTS:--Xms512m -Xmx1g}" \
-            timeout "$START_TIMEOUT" "${run_as[@]}" "$ES_HOME/bin/elasticsearch" -d -p "$PID_FILE" "${settings[@]}" \
+            timeout "$START_TIMEOUT" "${run_as[@]}" "$es_home/bin/elasticsearch" -d -p "$PID_FILE" "${settings[@]}" \
             >"$NODE/logs/startup.out" 2>&1); then
         log "Elasticsearch failed to start; last lines of its output and log:"
         tail -n 40 "$NODE/logs/startup.out" >&2 || true
