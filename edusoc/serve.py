@@ -7,17 +7,23 @@ import threading
 import uvicorn
 
 from edusoc.demo import DEMO_PASSWORD, DEMO_USERS, replay_demo_samples, seed_demo_operations, seed_demo_region
-from edusoc.runtime import build_runtime
+from edusoc.runtime import Runtime, build_runtime
 from soc_core.config import Settings
 
 log = logging.getLogger("edusoc")
 
 
 def serve(settings: Settings, demo: bool = False) -> None:
-    runtime = build_runtime(settings)
-    runtime.start()  # periodic jobs and deadlines: catch-up pass, then the scheduler thread
+    serve_runtime(build_runtime(settings), settings, demo)
+
+
+def serve_runtime(runtime: Runtime, settings: Settings, demo: bool = False) -> None:
+    """Serve ``runtime`` until stopped. The scheduler's catch-up pass (everything that fell due while
+    the process was down) starts once the server listens, on its own thread: a long catch-up delays
+    those jobs, never the API (issue 14: a restart spent minutes on missing-report findings first)."""
     base_url = f"http://{settings.api.host}:{settings.api.port}"
     server = uvicorn.Server(uvicorn.Config(runtime.app, host=settings.api.host, port=settings.api.port, log_level="info"))
+    threading.Thread(target=_start_when_up, args=(runtime, server), name="scheduler-start", daemon=True).start()
     if demo:
         with runtime.sessions() as session:
             sensors = seed_demo_region(session, runtime.clock)
@@ -28,6 +34,19 @@ def serve(settings: Settings, demo: bool = False) -> None:
         server.run()
     finally:
         runtime.close()
+
+
+def _start_when_up(runtime: Runtime, server: uvicorn.Server) -> None:
+    import time
+
+    while not server.started:
+        if server.should_exit:
+            return
+        time.sleep(0.05)
+    try:
+        runtime.start()  # periodic jobs and deadlines: catch-up pass, then the scheduler thread
+    except Exception:  # noqa: BLE001 - the API keeps serving; the log says why the jobs did not start
+        log.exception("the scheduler did not start")
 
 
 def _replay_when_up(runtime, server: uvicorn.Server, base_url: str, sensors) -> None:  # type: ignore[no-untyped-def]
