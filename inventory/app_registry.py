@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from inventory import cells
-from inventory.asset_import import ImportFileError, csv_grid
 from inventory.models import FiledApp
+from inventory.spreadsheet_grids import ImportFileError, read_grids
 from soc_core.audit import record_audit
 from soc_core.clock import Clock, to_db
 
@@ -40,7 +40,7 @@ class RegistryImport:
 
 def import_registry_csv(session: Session, clock: Clock, actor: str, content: bytes) -> RegistryImport:
     """Upsert the list's entries; the caller commits."""
-    rows = csv_grid(content)
+    rows = read_grids(content, "list.csv")[0][1]  # in a child process with memory and time limits
     if not rows:
         raise ImportFileError("名单文件为空")
     header = [cells.clean(h) for h in rows[0]]

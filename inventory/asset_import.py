@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
@@ -38,16 +38,10 @@ from inventory import cells
 from inventory.assets import (
     FILING_STATUSES, InventoryError, KINDS, KindSpec, create_row, parse_values, row_values, rows_of, update_row,
 )
+from inventory.spreadsheet_grids import HEADER_SEARCH_ROWS, MAX_ROWS, Grid, ImportFileError, read_grids
 from soc_core.clock import Clock
-from soc_core.errors import EdusocError
 from soc_core.models import Unit
 
-MAX_ROWS = 20_000          # per sheet; a larger file is refused outright
-HEADER_SEARCH_ROWS = 5
-
-
-class ImportFileError(EdusocError, ValueError):
-    """The file as a whole cannot be read (not XLSX/CSV, no recognisable sheet); message in Chinese."""
 
 
 @dataclass(frozen=True)
@@ -122,37 +116,20 @@ def _sheet_rows(spec: KindSpec, sheet: str, grid: list[list[Any]], report: Impor
     return SheetRows(spec, sheet, rows, {name: get_column_letter(i + 1) if letters else "" for i, name in mapping.items()})
 
 
-def _unmerged_grid(ws: Worksheet) -> list[list[Any]]:
-    """The sheet's values with every merged range filled by its top-left value."""
-    grid = [list(row) for row in ws.iter_rows(values_only=True)]
-    for merged in ws.merged_cells.ranges:
-        value = ws.cell(merged.min_row, merged.min_col).value
-        for r in range(merged.min_row, min(merged.max_row, len(grid)) + 1):
-            row = grid[r - 1]
-            for c in range(merged.min_col, merged.max_col + 1):
-                if c - 1 < len(row):
-                    row[c - 1] = value
-    return grid
-
-
 def _spec_for_sheet(title: str) -> KindSpec | None:
     name = cells.clean(title)
     return next((s for s in KINDS.values() if name in (s.label, s.kind)), None)
 
 
-def read_xlsx(content: bytes, report: ImportReport) -> list[SheetRows]:
-    try:
-        workbook = load_workbook(io.BytesIO(content), data_only=True)
-    except Exception as exc:  # openpyxl raises many types for a file that is not a workbook
-        raise ImportFileError(f"无法读取 XLSX 文件：{type(exc).__name__}") from exc
+def sheets_of_workbook(grids: list[tuple[str, Grid]], report: ImportReport) -> list[SheetRows]:
     sheets = []
-    for ws in workbook.worksheets:
-        spec = _spec_for_sheet(ws.title)
+    for title, grid in grids:
+        spec = _spec_for_sheet(title)
         if spec is None:
-            if ws.title != README_SHEET:
-                report.warnings.append(f"工作表“{ws.title}”不是资产类别（{'、'.join(s.label for s in KINDS.values())}），已跳过")
+            if title != README_SHEET:
+                report.warnings.append(f"工作表“{title}”不是资产类别（{'、'.join(s.label for s in KINDS.values())}），已跳过")
             continue
-        found = _sheet_rows(spec, ws.title, _unmerged_grid(ws), report, letters=True)
+        found = _sheet_rows(spec, title, grid, report, letters=True)
         if found:
             sheets.append(found)
     if not sheets:
@@ -160,30 +137,7 @@ def read_xlsx(content: bytes, report: ImportReport) -> list[SheetRows]:
     return sheets
 
 
-def decode_text(content: bytes) -> str:
-    """CSV bytes as text: UTF-8 (with or without BOM), else GB18030 (what Excel saves in China)."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return content.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ImportFileError("CSV 文件编码无法识别：请另存为 UTF-8 或 GBK")
-
-
-def csv_grid(content: bytes) -> list[list[str]]:
-    """The rows of a CSV file; a malformed line (e.g. a bare CR inside an unquoted field) is an ImportFileError naming it."""
-    reader = csv.reader(io.StringIO(decode_text(content)))
-    grid: list[list[str]] = []
-    try:
-        for row in reader:
-            grid.append(list(row))
-    except csv.Error as exc:
-        raise ImportFileError(f"CSV 第 {reader.line_num} 行格式错误（字段中的换行或回车须放在双引号内）：{exc}") from exc
-    return grid
-
-
-def read_csv(content: bytes, kind: str | None, report: ImportReport) -> list[SheetRows]:
-    grid = csv_grid(content)
+def sheets_of_csv(grid: Grid, kind: str | None, report: ImportReport) -> list[SheetRows]:
     if kind is not None:
         if kind not in KINDS:
             raise ImportFileError(f"未知的资产类别“{kind}”")
@@ -248,12 +202,11 @@ def import_inventory(session: Session, clock: Clock, actor: str, unit: Unit, fil
                      kind: str | None = None, dry_run: bool = False) -> ImportReport:
     """Read an XLSX or CSV file and file its rows for ``unit``; the caller commits."""
     report = ImportReport(dry_run=dry_run)
-    if content[:2] == b"PK" or filename.lower().endswith((".xlsx", ".xlsm")):
-        sheets = read_xlsx(content, report)
-    elif filename.lower().endswith((".csv", ".txt")) or not filename:
-        sheets = read_csv(content, kind, report)
+    grids = read_grids(content, filename)  # in a child process with memory and time limits
+    if len(grids) == 1 and grids[0][0] == "":  # a CSV file: one untitled sheet
+        sheets = sheets_of_csv(grids[0][1], kind, report)
     else:
-        raise ImportFileError(f"不支持的文件类型“{filename}”：请上传 .xlsx 或 .csv")
+        sheets = sheets_of_workbook(grids, report)
     apply_rows(session, clock, actor, unit, sheets, report)
     return report
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from fastapi.concurrency import run_in_threadpool
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import Response
 
@@ -33,8 +34,9 @@ async def import_file(
     if len(content) > MAX_UPLOAD_BYTES:
         raise HTTPException(413, f"文件超过 {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
     try:
-        report = import_inventory(session, context.clock, principal.user.username, unit, file.filename or "",
-                                  content, kind, dry_run)
+        # Off the event loop: parsed in a limited child process (soc_core.worker), rows saved in a worker thread.
+        report = await run_in_threadpool(import_inventory, session, context.clock, principal.user.username, unit,
+                                         file.filename or "", content, kind, dry_run)
     except ImportFileError as exc:
         raise HTTPException(422, {"message": str(exc), "errors": []}) from exc
     if not dry_run:

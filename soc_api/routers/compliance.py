@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 from typing import Annotated, Any
 
+from fastapi.concurrency import run_in_threadpool
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile
 from fastapi.responses import Response
 from openpyxl import Workbook
@@ -115,7 +116,9 @@ def list_registry(principal: CurrentPrincipal, session: DbSession,
 async def import_registry(principal: CurrentPrincipal, context: Context, session: DbSession,
                           file: Annotated[UploadFile, File()]) -> dict[str, Any]:
     try:
-        report = import_registry_csv(session, context.clock, principal.user.username, await file.read(10 * 1024 * 1024))
+        content = await file.read(10 * 1024 * 1024)
+        # Off the event loop: the file is parsed in a limited child process, the rows saved in a worker thread.
+        report = await run_in_threadpool(import_registry_csv, session, context.clock, principal.user.username, content)
     except ImportFileError as exc:
         raise HTTPException(422, {"message": str(exc), "errors": []}) from exc
     session.commit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from fastapi.concurrency import run_in_threadpool
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -114,7 +115,8 @@ async def import_page(request: Request, principal: UiPrincipal, context: Context
     try:
         if len(content) > MAX_UPLOAD_BYTES:
             raise ImportFileError("文件超过 10 MB")
-        report = import_inventory(session, context.clock, principal.user.username, unit, upload.filename or "", content)
+        report = await run_in_threadpool(import_inventory, session, context.clock, principal.user.username, unit,
+                                         upload.filename or "", content)  # parsed in a limited child process
     except ImportFileError as exc:
         session.rollback()
         return _inventory_page(request, principal, session, unit, 422, import_error=str(exc))
