@@ -16,7 +16,8 @@ def test_the_api_answers_while_the_catch_up_pass_is_still_running(tmp_path, cloc
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    settings = Settings(data_dir=str(tmp_path), api={"host": "127.0.0.1", "port": port})
+    settings = Settings(data_dir=str(tmp_path), api={"host": "127.0.0.1", "port": port},
+                        compliance={"check_interval_minutes": 0}, event_store={"retention_check_hours": 0})
     runtime = build_runtime(settings, clock)
     release, started = threading.Event(), threading.Event()
 
@@ -29,7 +30,7 @@ def test_the_api_answers_while_the_catch_up_pass_is_still_running(tmp_path, cloc
     server = threading.Thread(target=serve_runtime, args=(runtime, settings), daemon=True)
     server.start()
     try:
-        assert started.wait(60), "the catch-up pass never ran"
+        assert started.wait(120), "the catch-up pass never ran"
         answer = httpx.get(f"http://127.0.0.1:{port}/login", timeout=10)  # while the catch-up still holds its job
         assert answer.status_code == 200
     finally:
