@@ -28,6 +28,7 @@ MAX_ROWS = 20_000  # data rows per sheet; a larger file is refused outright
 HEADER_SEARCH_ROWS = 5
 MAX_COLUMNS = 64  # the widest kind has 20 columns; a sheet may carry a few notes beside them
 MAX_SHEETS = 32
+MAX_UNPACKED_BYTES = 256 * 1024 * 1024  # all parts of the XLSX, uncompressed (a zip bomb stops here)
 # The child's limits: a 10 MB upload of the largest allowed size parses in ~1/3 of each.
 WORKER_MEMORY_BYTES = 512 * 1024 * 1024
 WORKER_SECONDS = 30.0
@@ -55,6 +56,7 @@ def read_grids(content: bytes, filename: str) -> list[tuple[str, Grid]]:
 
 
 def xlsx_grids(content: bytes) -> list[tuple[str, Grid]]:
+    _check_sizes(content)
     try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a file that is not a workbook
@@ -77,6 +79,39 @@ def xlsx_grids(content: bytes) -> list[tuple[str, Grid]]:
         grids.append((ws.title, grid))
     workbook.close()
     return grids
+
+
+def _check_sizes(content: bytes) -> None:
+    """Refuse a workbook by its parts' sizes and its sheets' row counts before openpyxl opens it (which,
+    for a sheet without a <dimension>, parses the whole sheet just to learn its size)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+    except zipfile.BadZipFile:
+        return  # load_workbook says what is wrong
+    with archive:
+        total = sum(item.file_size for item in archive.infolist())
+        if total > MAX_UNPACKED_BYTES:
+            raise ImportFileError(f"文件解压后 {total // (1024 * 1024)} MB，超过 {MAX_UNPACKED_BYTES // (1024 * 1024)} MB")
+        limit = MAX_ROWS + HEADER_SEARCH_ROWS
+        for name in archive.namelist():
+            if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
+                continue
+            rows = 0
+            with archive.open(name) as part:
+                for _, element in iterparse(part, events=("start",)):
+                    if element.tag == f"{_MAIN_NS}row":
+                        rows += 1
+                        if rows > limit:
+                            raise ImportFileError(f"工作表超过 {MAX_ROWS} 行，请分批导入")
+                    elif element.tag == f"{_MAIN_NS}dimension":
+                        try:
+                            declared = range_boundaries(element.get("ref", "A1"))[3] or 0
+                        except (TypeError, ValueError):
+                            declared = 0  # a dimension that says nothing: the rows are counted
+                        if declared > limit:
+                            raise ImportFileError(f"工作表声明 {declared} 行，超过 {MAX_ROWS} 行，请分批导入")
+                    elif element.tag == f"{_MAIN_NS}mergeCells":
+                        break  # the cells are behind us
 
 
 def _merged_ranges(ws: Any) -> list[tuple[int, int, int, int]]:
