@@ -126,10 +126,3 @@ def test_the_worker_stops_at_its_memory_and_time_limits():
         run_limited(_spin, memory_bytes=256 << 20, seconds=1)
     assert time.value.limit == "time"
 
-
-def test_an_app_list_csv_with_a_bare_cr_is_read(demo):
-    content = "备案号,APP名称,状态\r京ICP备000001号-1A,示范课堂,有效\r".encode()
-    answer = demo.client.post("/api/v1/app-registry/import", headers=demo.login("admin"),
-                              files={"file": ("list.csv", content, "text/csv")})
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["created"] == 1
