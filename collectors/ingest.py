@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from collectors.disk_queue import DiskQueue, QueuedBatch, UnreadableLine
-from collectors.quarantine import Quarantine, QuarantinedEvent, QuarantineFull
+from collectors.quarantine import Quarantine, QuarantinedEvent, QuarantineFull, retry
 from detection_rules import Alert, DetectionEngine
 from inventory.address_book import AddressBook
 from soc_core.clock import Clock
@@ -274,27 +274,8 @@ class IngestService:
     # -- the quarantine, for an operator (edusoc ingest quarantine, /api/v1/ingest/quarantine)
 
     def retry_quarantined(self, entry_id: str) -> QuarantinedEvent | None:
-        """Write one quarantined event to the store again. None when it was stored (or was a
-        duplicate) and the entry is gone; the updated entry when it is refused again. Raises
-        KeyError for an unknown id, EventStoreError when the store is down."""
-        quarantine = self._require_quarantine()
-        entry = quarantine.get(entry_id)
-        if entry is None:
-            raise KeyError(entry_id)
-        reason = ""
-        try:
-            event = validate_event(entry.event if entry.event is not None else orjson.loads(entry.raw or ""))
-        except (EventError, orjson.JSONDecodeError) as exc:
-            reason = getattr(exc, "reason", None) or f"not valid JSON: {exc}"
-        else:
-            _, refused = self._store([event])
-            if not refused:
-                quarantine.remove(entry_id)
-                return None
-            reason = refused[0][1]
-        again = QuarantinedEvent(**{**entry.__dict__, "reason": reason, "attempts": entry.attempts + 1})
-        quarantine.update(again)
-        return again
+        """Write one quarantined event to the store again (collectors.quarantine.retry)."""
+        return retry(self._require_quarantine(), self.store, entry_id)
 
     def drop_quarantined(self, entry_id: str) -> bool:
         return self._require_quarantine().remove(entry_id)

@@ -20,6 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from soc_core.event_store import EventsRefused, EventStore
+from soc_core.events import EventError, validate_event
+
 
 _SUFFIX = ".json"
 _ENTRY_ID = re.compile(r"^\d{12}$")
@@ -117,6 +120,30 @@ class Quarantine:
             os.fsync(handle.fileno())
         os.replace(temporary, final)
         _fsync_dir(self.path)
+
+
+def retry(quarantine: Quarantine, store: EventStore, entry_id: str) -> QuarantinedEvent | None:
+    """Validate and write one quarantined event again. None when the store took it (or held it
+    already) and the entry is gone; the updated entry (new reason, one more attempt) when it is
+    refused again. KeyError for an unknown id; EventStoreError when the store is down."""
+    entry = quarantine.get(entry_id)
+    if entry is None:
+        raise KeyError(entry_id)
+    try:
+        event = validate_event(entry.event if entry.event is not None else json.loads(entry.raw or ""))
+        store.write([event])
+    except EventError as exc:
+        reason = exc.reason
+    except ValueError as exc:  # a raw line that is no JSON
+        reason = f"not valid JSON: {exc}"
+    except EventsRefused as exc:
+        reason = exc.refused[0].reason if exc.refused else str(exc)
+    else:
+        quarantine.remove(entry_id)
+        return None
+    again = QuarantinedEvent(**{**asdict(entry), "reason": reason, "attempts": entry.attempts + 1})
+    quarantine.update(again)
+    return again
 
 
 def _fsync_dir(path: Path) -> None:

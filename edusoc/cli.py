@@ -34,6 +34,11 @@ compliance_app = typer.Typer(help="Inventory checks (MLPS, app filing, discovery
                               no_args_is_help=True)
 app.add_typer(compliance_app, name="compliance")
 app.add_typer(drill_app, name="drill")
+ingest_app = typer.Typer(help="The collector's ingest path.", no_args_is_help=True)
+quarantine_app = typer.Typer(help="Events the store refused for their content (<data_dir>/ingest-quarantine).",
+                             no_args_is_help=True)
+ingest_app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(ingest_app, name="ingest")
 app.command("detect", help="Run Sigma rules over NDJSON events; alerts as NDJSON on stdout.")(detect)
 err = Console(stderr=True)
 
@@ -193,8 +198,6 @@ def compliance_import_apps(
     typer.echo(f"{report.created} created, {report.updated} updated, {len(report.rejected)} rejected")
 
 
-if __name__ == "__main__":
-    app()
 
 
 audit_app = typer.Typer(help="The audit log: verify its hash chain, prune entries past retention.", no_args_is_help=True)
@@ -227,3 +230,87 @@ def audit_prune(config: ConfigOption = None) -> None:
     with _case_store(config) as session:
         deleted = prune_audit(session, SystemClock(), settings.audit.retention_days, actor="cli")
     typer.echo(f"deleted {deleted} audit entr(y/ies) older than {max(settings.audit.retention_days, 184)} days")
+
+
+def _quarantine(config: Path | None):  # type: ignore[no-untyped-def]
+    from collectors.quarantine import Quarantine
+
+    settings = _settings(config)
+    return settings, Quarantine(settings.data_path / "ingest-quarantine", max(settings.ingest.quarantine_max_events, 1))
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    limit: Annotated[int, typer.Option(min=1, help="Entries to show, oldest first.")] = 50,
+    config: ConfigOption = None,
+) -> None:
+    """List quarantined events: id, when, unit, where from, why."""
+    _, quarantine = _quarantine(config)
+    total, entries = quarantine.entries(0, limit)
+    typer.echo(f"{total} event(s) in quarantine ({quarantine.path})")
+    for e in entries:
+        event_id = e.event.get("event.id") if e.event else "-"
+        typer.echo(f"{e.id}  {e.quarantined_at}  unit {e.unit_id or '-'}  {e.origin}  {event_id}  "
+                   f"(tries {e.attempts}): {e.reason[:200]}")
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    entry_ids: Annotated[list[str], typer.Argument(help="Quarantine ids (see list), or 'all'.")],
+    config: ConfigOption = None,
+) -> None:
+    """Validate and write quarantined events to the event store again; audited. Exit 1 if any is refused again."""
+    from collectors.quarantine_actions import retry_quarantined
+    from edusoc.runtime import open_event_store
+    from soc_core.event_store import EventStoreError
+
+    settings, quarantine = _quarantine(config)
+    ids = [e.id for e in quarantine.entries(0, 10**9)[1]] if entry_ids == ["all"] else entry_ids
+    store = open_event_store(settings)
+    refused = 0
+    try:
+        with _case_store(config) as session:
+            for entry_id in ids:
+                try:
+                    again = retry_quarantined(session, SystemClock(), "cli", quarantine, store, entry_id)
+                except KeyError:
+                    err.print(f"[red]{entry_id}: no such entry[/red]")
+                    refused += 1
+                    continue
+                except EventStoreError as exc:
+                    err.print(f"[red]the event store is down: {exc}[/red]")
+                    raise typer.Exit(1) from exc
+                if again is None:
+                    typer.echo(f"{entry_id}: stored")
+                else:
+                    refused += 1
+                    typer.echo(f"{entry_id}: refused again (tries {again.attempts}): {again.reason[:200]}")
+    finally:
+        store.close()
+    if refused:
+        raise typer.Exit(1)
+
+
+@quarantine_app.command("drop")
+def quarantine_drop(
+    entry_ids: Annotated[list[str], typer.Argument(help="Quarantine ids (see list).")],
+    config: ConfigOption = None,
+) -> None:
+    """Delete quarantined events for good; audited."""
+    from collectors.quarantine_actions import drop_quarantined
+
+    _, quarantine = _quarantine(config)
+    missing = 0
+    with _case_store(config) as session:
+        for entry_id in entry_ids:
+            if drop_quarantined(session, SystemClock(), "cli", quarantine, entry_id):
+                typer.echo(f"{entry_id}: dropped")
+            else:
+                missing += 1
+                err.print(f"[red]{entry_id}: no such entry[/red]")
+    if missing:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from collectors.disk_queue import DiskQueue
 from collectors.ingest import IngestService
 from collectors.ingest_api import build_ingest_router
+from edusoc.quarantine_api import build_quarantine_router
 from collectors.quarantine import Quarantine
 from collectors.retention import enforce_retention
 from collectors.sqlite_store import SqliteEventStore
@@ -244,7 +245,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         },
         detection=DetectionContext(ruleset, switches, scanner, indicators, crs),
     )
-    app = create_app(context, [build_ingest_router(ingest, sessions)])
+    app = create_app(context, [build_ingest_router(ingest, sessions), build_quarantine_router(ingest)])
     runtime = Runtime(settings, clock, engine, sessions, event_store, ruleset, ingest, app, scheduler, deadlines, actions, notices,
                    zero_reports, reports)
     context.on_drill_change = runtime.refresh_drill_scopes

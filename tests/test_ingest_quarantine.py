@@ -200,3 +200,47 @@ def test_an_id_is_stored_once_whatever_day_its_retry_carries(demo):
     store = demo.runtime.event_store
     assert store.count() == 2
     assert store.get(demo.stored_id("flow-1", SENSOR))["@timestamp"] == "2026-11-02T23:59:59.900000Z"
+
+
+# -- the operator: API and CLI
+
+
+def test_operators_list_retry_and_drop_quarantined_events_audited(demo):
+    from soc_core.models import AuditEntry
+    events = [flow(1), flow(2, **{"dns.answers": [nested(300)]})]
+    assert post(demo, events).json()["accepted"] == 1
+    admin, duty = demo.login("admin"), demo.login("duty")
+    assert demo.client.get("/api/v1/ingest/quarantine", headers=demo.login("school1")).status_code == 403
+    assert demo.client.get("/api/v1/ingest/quarantine", headers=demo.login("regulator")).status_code == 403
+    listed = demo.client.get("/api/v1/ingest/quarantine", headers=duty).json()
+    [entry] = listed["entries"]
+    assert listed["total"] == 1 and entry["event"]["event.id"] == demo.stored_id("flow-2", SENSOR)
+    retried = demo.client.post(f"/api/v1/ingest/quarantine/{entry['id']}/retry", headers=duty).json()
+    assert retried["stored"] is False and retried["entry"]["attempts"] == 2
+    assert demo.client.delete(f"/api/v1/ingest/quarantine/{entry['id']}", headers=admin).json() == {"dropped": True}
+    assert demo.client.delete(f"/api/v1/ingest/quarantine/{entry['id']}", headers=admin).status_code == 404
+    with demo.runtime.sessions() as session:
+        actions = [a for (a,) in session.execute(
+            __import__("sqlalchemy").select(AuditEntry.action).where(AuditEntry.action.like("ingest.quarantine.%")))]
+    assert actions == ["ingest.quarantine.retry", "ingest.quarantine.drop"]
+
+
+def test_the_cli_lists_retries_and_drops_quarantined_events(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from collectors.quarantine import Quarantine, QuarantinedEvent
+    from edusoc.cli import app
+    monkeypatch.setenv("EDUSOC_DATA_DIR", str(tmp_path))
+    quarantine = Quarantine(tmp_path / "ingest-quarantine", 10)
+    good = validate_event(flow(1))
+    fixed = quarantine.put(QuarantinedEvent("", "2026-11-02T01:00:00.000000Z", "store was older", "ingest", None, None, good))
+    torn = quarantine.put(QuarantinedEvent("", "2026-11-02T01:00:00.000000Z", "not a JSON line", "queue 1 line 3", None,
+                                           None, None, raw='{"event.id": "torn'))
+    runner = CliRunner()
+    listed = runner.invoke(app, ["ingest", "quarantine", "list"])
+    assert listed.exit_code == 0 and "2 event(s) in quarantine" in listed.output
+    retried = runner.invoke(app, ["ingest", "quarantine", "retry", "all"])
+    assert retried.exit_code == 1  # the torn line is refused again
+    assert f"{fixed.id}: stored" in retried.output and f"{torn.id}: refused again" in retried.output
+    assert runner.invoke(app, ["ingest", "quarantine", "drop", torn.id]).exit_code == 0
+    assert Quarantine(tmp_path / "ingest-quarantine", 10).count() == 0
