@@ -140,6 +140,8 @@ def test_health_shows_a_stuck_queue_and_the_quarantine(demo, clock):
     queue = health["components"]["ingest_queue"]
     assert queue["stuck"] is True and queue["alarm"] is True and "write failed" in queue["last_error"]
     assert health["status"] == "degraded"
+    page = demo.client.get("/sensors", headers=headers).text  # the 探针与采集 page says so too
+    assert 'id="queue-alarm"' in page and "队列停滞" in page and 'id="queue-error"' in page
 
 
 # -- Elasticsearch: an index made by an older mapping refuses what the new one takes
@@ -215,6 +217,7 @@ def test_operators_list_retry_and_drop_quarantined_events_audited(demo):
     listed = demo.client.get("/api/v1/ingest/quarantine", headers=duty).json()
     [entry] = listed["entries"]
     assert listed["total"] == 1 and entry["event"]["event.id"] == demo.stored_id("flow-2", SENSOR)
+    assert "采集隔离区有 1 条" in demo.client.get("/sensors", headers=duty).text
     retried = demo.client.post(f"/api/v1/ingest/quarantine/{entry['id']}/retry", headers=duty).json()
     assert retried["stored"] is False and retried["entry"]["attempts"] == 2
     assert demo.client.delete(f"/api/v1/ingest/quarantine/{entry['id']}", headers=admin).json() == {"dropped": True}
