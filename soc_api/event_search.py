@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from soc_api.auth import Principal
 from soc_api.incident_views import scoped_incident
+from soc_core.date_ranges import DateRangeError, check_range
 from soc_core.clock import as_utc
 from soc_core.event_store import EventQuery, EventStore, EventStoreError, check_sort_field
 from soc_core.events import FIELDS, parse_timestamp
@@ -86,6 +87,10 @@ def scoped_query(session: Session, principal: Principal, request: SearchRequest)
     start, end = request.start, request.end
     if start and end and start >= end:
         raise SearchError(422, "start must be before end")
+    try:
+        check_range(start, end)
+    except DateRangeError as exc:
+        raise SearchError(422, str(exc)) from None
     unit_ids: list[str] | None = None if principal.is_global else _visible(session, principal)
     event_ids: list[str] | None = None
     if request.unit_id is not None:

@@ -247,3 +247,19 @@ def test_the_cli_lists_retries_and_drops_quarantined_events(tmp_path, monkeypatc
     assert f"{fixed.id}: stored" in retried.output and f"{torn.id}: refused again" in retried.output
     assert runner.invoke(app, ["ingest", "quarantine", "drop", torn.id]).exit_code == 0
     assert Quarantine(tmp_path / "ingest-quarantine", 10).count() == 0
+
+
+# -- every date range is bounded
+
+
+def test_key_periods_and_searches_refuse_years_outside_2000_to_2100_in_chinese(demo):
+    duty = demo.login("duty")
+    school = demo.unit("DEMO-SCHOOL-1").id
+    wild = demo.client.post("/api/v1/zero-reports/periods", headers=duty, json={
+        "name": "国庆", "starts_on": "0036-01-01", "ends_on": "4338-01-01", "deadline_hour": 9, "unit_ids": [school]})
+    assert wild.status_code == 422 and "2000 年至 2100 年" in wild.text
+    long = demo.client.post("/api/v1/zero-reports/periods", headers=duty, json={
+        "name": "全年", "starts_on": "2026-01-01", "ends_on": "2027-12-31", "deadline_hour": 9, "unit_ids": [school]})
+    assert long.status_code == 422 and "最长 366 天" in long.text
+    search = demo.client.get("/api/v1/events", headers=duty, params={"start": "0036-01-01T00:00:00Z"})
+    assert search.status_code == 422 and "2000 年至 2100 年" in search.text

@@ -15,6 +15,7 @@ from incidents.folding import IncidentError
 from inventory.models import Finding
 from playbooks.deadlines import after_commit
 from playbooks.scheduler import Scheduler
+from soc_core.date_ranges import KEY_PERIOD_MAX_DAYS, DateRangeError, check_range
 from soc_core.audit import record_audit
 from soc_core.clock import Clock, SHANGHAI, to_db, to_shanghai
 from soc_core.models import Incident, Unit
@@ -53,6 +54,10 @@ class ZeroReportService:
             raise IncidentError("a key period needs a name (e.g. 国庆假期)")
         if ends_on < starts_on:
             raise IncidentError("a key period ends on or after its first day")
+        try:  # every day of a period is checked for missing reports: its length bounds that work
+            check_range(starts_on, ends_on, start_field="starts_on", end_field="ends_on", max_days=KEY_PERIOD_MAX_DAYS)
+        except DateRangeError as exc:
+            raise IncidentError(str(exc)) from None
         if not 0 <= deadline_hour <= 23:
             raise IncidentError("the daily deadline hour is 0–23 (Beijing time)")
         if not units:
@@ -142,7 +147,9 @@ class ZeroReportService:
             units = session.scalars(select(Unit).join(KeyPeriodUnit, KeyPeriodUnit.unit_id == Unit.id)
                                     .where(KeyPeriodUnit.period_id == period.id)).all()
             last = min(period.ends_on, to_shanghai(now).date())
-            day = period.starts_on
+            # A period declared before its length was bounded (e.g. from year 36) is checked over its
+            # last KEY_PERIOD_MAX_DAYS days only: the catch-up after a restart stays bounded.
+            day = max(period.starts_on, last - timedelta(days=KEY_PERIOD_MAX_DAYS - 1))
             while day <= last:
                 if deadline_of(period, day) <= now:
                     reported = set(session.scalars(select(ZeroReport.unit_id).where(ZeroReport.period_id == period.id,
