@@ -16,8 +16,9 @@ def test_the_api_answers_while_the_catch_up_pass_is_still_running(tmp_path, cloc
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    settings = Settings(data_dir=str(tmp_path), api={"host": "127.0.0.1", "port": port},
-                        compliance={"check_interval_minutes": 0}, event_store={"retention_check_hours": 0})
+    settings = Settings(data_dir=str(tmp_path), compliance={"check_interval_minutes": 0},
+                        event_store={"retention_check_hours": 0})
+    settings.api.host, settings.api.port = "127.0.0.1", port  # as `edusoc run --port` does (EDUSOC_API__PORT may be set)
     runtime = build_runtime(settings, clock)
     release, started = threading.Event(), threading.Event()
 
