@@ -14,12 +14,11 @@ from sqlalchemy import select
 from collectors.ingest import IngestService
 from collectors.quarantine import Quarantine, QuarantinedEvent
 from collectors.quarantine_actions import drop_quarantined, retry_quarantined
-from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal
+from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, require
+from soc_core.permissions import Action
 from soc_core.event_store import EventStoreError
 from soc_core.models import Unit
-from soc_core.org import Role
 
-_OPERATORS = (Role.SYSTEM_ADMIN, Role.DUTY_OFFICER)
 
 
 def build_quarantine_router(ingest: IngestService) -> APIRouter:
@@ -30,7 +29,7 @@ def build_quarantine_router(ingest: IngestService) -> APIRouter:
             raise HTTPException(404, "本采集器未启用隔离区（ingest.quarantine_max_events = 0）")
         return ingest.quarantine
 
-    @router.get("", summary="Events the store refused for their content (system admins; duty officers: their units)")
+    @router.get("", **require(Action.TEND_INGEST_QUARANTINE), summary="Events the store refused for their content (system admins; duty officers: their units)")
     def list_quarantine(principal: CurrentPrincipal, session: DbSession,
                         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
                         limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Response:
@@ -38,7 +37,7 @@ def build_quarantine_router(ingest: IngestService) -> APIRouter:
         total, entries = quarantine().entries(offset, limit, units)
         return _json({"total": total, "entries": [asdict(e) for e in entries]})
 
-    @router.post("/{entry_id}/retry", summary="Write a quarantined event to the store again; audited")
+    @router.post("/{entry_id}/retry", **require(Action.TEND_INGEST_QUARANTINE), summary="Write a quarantined event to the store again; audited")
     async def retry_entry(entry_id: str, principal: CurrentPrincipal, context: Context, session: DbSession) -> Response:
         entry = _visible_entry(session, principal, quarantine(), entry_id)
         try:
@@ -49,7 +48,7 @@ def build_quarantine_router(ingest: IngestService) -> APIRouter:
         session.commit()
         return _json({"stored": again is None, "entry": asdict(again) if again else None})
 
-    @router.delete("/{entry_id}", summary="Delete a quarantined event for good; audited")
+    @router.delete("/{entry_id}", **require(Action.TEND_INGEST_QUARANTINE), summary="Delete a quarantined event for good; audited")
     def drop_entry(entry_id: str, principal: CurrentPrincipal, context: Context, session: DbSession) -> dict[str, bool]:
         entry = _visible_entry(session, principal, quarantine(), entry_id)
         dropped = drop_quarantined(session, context.clock, principal.user.username, quarantine(), entry.id)
@@ -67,8 +66,6 @@ def _json(content: dict[str, Any]) -> Response:
 
 def _visible_units(session: DbSession, principal: Principal) -> set[str] | None:
     """None: every unit (a system admin); else the ids of the duty officer's subtree."""
-    if principal.role not in _OPERATORS:
-        raise HTTPException(403, "只有系统管理员和值班员可以处理采集隔离区")
     if principal.is_global:
         return None
     return {str(i) for i in session.scalars(select(Unit.id).where(Unit.path.startswith(principal.scope_path)))}

@@ -47,6 +47,7 @@ class Action(str, Enum):
     READ_AUDIT = "read_audit"
     VERIFY_AUDIT = "verify_audit"
     INGEST = "ingest"
+    TEND_INGEST_QUARANTINE = "tend_ingest_quarantine"
 
     @property
     def label(self) -> str:
@@ -69,6 +70,7 @@ LABELS: dict[Action, str] = {
     Action.SWITCH_RULE: "启停检测规则 / switch a detection rule for a unit",
     Action.TRY_RULE: "试运行规则、扫描文件 / dry-run a rule, scan a file",
     Action.MANAGE_SENSORS: "管理探针 / register, revoke and re-key sensors",
+    Action.TEND_INGEST_QUARANTINE: "处理采集隔离区 / list, retry and drop events the store refused",
     Action.MANAGE_ROSTER: "排班与交接班 / keep the duty roster, write handovers",
     Action.BE_ROSTERED: "可被排班 / be put on the duty roster",
     Action.DECLARE_KEY_PERIOD: "宣布重要时段 / declare a key period",
@@ -106,6 +108,7 @@ GRANTS: dict[Action, frozenset[Role]] = {
     Action.SWITCH_RULE:          frozenset({ADMIN, DUTY, SCHOOL}),
     Action.TRY_RULE:             STAFF,                                # computes, changes nothing
     Action.MANAGE_SENSORS:       frozenset({ADMIN, DUTY, SCHOOL}),
+    Action.TEND_INGEST_QUARANTINE: frozenset({ADMIN, DUTY}),           # the collector is the regional centre's
     Action.MANAGE_ROSTER:        frozenset({ADMIN, DUTY}),
     Action.BE_ROSTERED:          frozenset({ADMIN, DUTY, SCHOOL}),     # never a regulator or a drill organizer
     Action.DECLARE_KEY_PERIOD:   frozenset({ADMIN, DUTY, REGULATOR}),  # the regulator's one write
