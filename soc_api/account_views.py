@@ -1,22 +1,9 @@
 """Login sessions as the API shows them (to their owner and to system admins)."""
 from __future__ import annotations
 
-from datetime import datetime
-
-from pydantic import BaseModel, Field
-
+from soc_api.schemas.auth import SessionOut
 from soc_core.clock import as_utc, as_utc_or_none
 from soc_core.models import LoginToken
-
-
-class SessionOut(BaseModel):
-    id: int
-    created_at: datetime
-    last_used_at: datetime | None
-    expires_at: datetime
-    address: str
-    user_agent: str
-    current: bool = Field(description="the session this request came with")
 
 
 def session_out(login: LoginToken, current_id: int | None) -> SessionOut:

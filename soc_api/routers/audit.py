@@ -6,50 +6,19 @@ is for system admins.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from soc_api.auth import CurrentPrincipal, DbSession, require
+from soc_api.schemas.audit import AuditEntryOut, AuditPage, ChainBreakOut, ChainOut
 from soc_core.audit import verify_chain
 from soc_core.clock import as_utc, to_db
 from soc_core.models import AuditEntry
 from soc_core.permissions import Action
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
-
-
-class AuditEntryOut(BaseModel):
-    id: int
-    at: datetime
-    actor: str
-    action: str
-    target_type: str
-    target_id: str
-    unit_id: int | None
-    detail: dict[str, Any]
-    hash: str | None
-
-
-class AuditPage(BaseModel):
-    total: int
-    entries: list[AuditEntryOut]
-
-
-class ChainBreakOut(BaseModel):
-    entry_id: int
-    reason: str
-
-
-class ChainOut(BaseModel):
-    ok: bool
-    checked: int = Field(description="entries whose hash was recomputed")
-    unchained: int = Field(description="entries written before the chain was introduced")
-    first_id: int | None
-    last_id: int | None
-    breaks: list[ChainBreakOut] = Field(description="each entry that was edited, or follows a deleted or edited one")
 
 
 @router.get("", response_model=AuditPage, summary="Audit entries, newest first, filtered by who, what, which and when", **require(Action.READ_AUDIT))

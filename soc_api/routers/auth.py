@@ -9,18 +9,18 @@ Failures of either step count toward the lockout (423 with Retry-After); hashing
 """
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from soc_api.account_views import SessionOut, session_out
+from soc_api.account_views import session_out
 from soc_api.auth import Context, CurrentPrincipal, DbSession, SESSION_COOKIE, require
-from soc_api.schemas.auth import ActionOut, UnitRef
+from soc_api.schemas.auth import (
+    ActionOut, EnrolledOut, EnrolmentIn, EnrolmentOut, LoginOut, MeOut, MfaIn, PasswordChangeIn, RecoveryCodesOut, SessionOut, UnitRef,
+)
 from soc_core.accounts import AccountError, end_session, live_sessions, policy_from, set_password
 from soc_core.clock import as_utc_or_none, to_db
 from soc_core.errors import Refusal
@@ -39,57 +39,6 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 _REFUSALS: dict[int | str, dict[str, Any]] = {401: {"description": "wrong credentials (用户名或口令错误)"},
              423: {"description": "locked after too many failures (已锁定); Retry-After says for how long"},
              503: {"description": "too many logins at once; retry shortly"}}
-
-
-class LoginOut(BaseModel):
-    status: Literal["ok", "mfa_required", "mfa_enrolment_required"] = Field(
-        description="ok: access_token is the bearer token; otherwise send mfa_token to /auth/mfa (or enrol first)")
-    access_token: str | None = None
-    token_type: Literal["bearer"] = "bearer"
-    expires_in: int = Field(description="seconds until access_token (or mfa_token) expires")
-    mfa_token: str | None = None
-
-
-class MfaIn(BaseModel):
-    mfa_token: str = Field(min_length=1, max_length=128)
-    code: str = Field(min_length=1, max_length=32, description="the 6-digit TOTP code, or a recovery code")
-
-
-class EnrolmentIn(BaseModel):
-    mfa_token: str = Field(min_length=1, max_length=128)
-
-
-class EnrolmentOut(BaseModel):
-    secret: str = Field(description="base32 secret, to type into an authenticator app by hand")
-    otpauth_uri: str = Field(description="otpauth:// URI: show it as a QR code")
-
-
-class EnrolledOut(LoginOut):
-    recovery_codes: list[str] = Field(description="one-time recovery codes, shown this once only")
-
-
-class RecoveryCodesOut(BaseModel):
-    recovery_codes: list[str]
-
-
-class MeOut(BaseModel):
-    id: int
-    username: str
-    display_name: str
-    role: str
-    role_label: str = Field(description="the role's Chinese name")
-    unit_id: int
-    unit: UnitRef
-    unit_path: list[str] = Field(description="unit names from the top of the org tree down to the user's own unit")
-    actions: list[ActionOut] = Field(description="every action the permission table grants the user's role (soc_core.permissions)")
-    mfa_enrolled: bool
-    recovery_codes_left: int
-    password_changed_at: datetime | None
-
-
-class PasswordChangeIn(BaseModel):
-    current_password: str = Field(min_length=1, max_length=256)
-    new_password: str = Field(min_length=1, max_length=256)
 
 
 def client_address(request: Request) -> str:

@@ -2,15 +2,15 @@
 second factor, list and end a user's sessions. Every change is audited; a disabled user's tokens stop at once."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from soc_api.account_views import SessionOut, session_out
+from soc_api.account_views import session_out
 from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, require
+from soc_api.schemas.auth import SessionOut
+from soc_api.schemas.users import PasswordResetIn, UserIn, UserOut
 from soc_core.accounts import end_session, end_sessions, live_sessions, policy_from, set_active, set_password
 from soc_core.audit import record_audit
 from soc_core.clock import as_utc, as_utc_or_none
@@ -25,33 +25,6 @@ from soc_core.repositories import OrgError, create_user
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 UserId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-
-
-class UserOut(BaseModel):
-    id: int
-    username: str
-    display_name: str
-    role: str
-    role_label: str
-    unit_id: int
-    active: bool
-    locked_until: datetime | None = Field(description="set while failed logins keep the account locked")
-    mfa_enrolled: bool
-    mfa_exempt: bool = Field(description="demo accounts only: no second factor")
-    created_at: datetime
-    password_changed_at: datetime | None
-
-
-class UserIn(BaseModel):
-    username: str = Field(min_length=1, max_length=64, description="letters, digits and . _ - @")
-    display_name: str = Field(default="", max_length=100)
-    password: str = Field(min_length=1, max_length=256)
-    role: Role
-    unit_id: int = Field(ge=1, le=2**63 - 1)
-
-
-class PasswordResetIn(BaseModel):
-    new_password: str = Field(min_length=1, max_length=256)
 
 
 def _user(session: DbSession, user_id: int) -> User:
