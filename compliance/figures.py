@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from compliance.check_runner import load_inventories, load_registry
 from compliance.filing_checks import AppRegistry, UnitInventory, app_compliant, assessment_due, needs_assessment
 from compliance.models import ComplianceSnapshot
+from incidents.deadlines import grades_due_within
 from inventory.coverage import unit_coverage
 from inventory.models import Finding
 from notices.models import Notice
@@ -121,7 +122,7 @@ def handled_at(incident: Incident) -> datetime | None:
 def incident_counts(incidents: Iterable[Incident], now: datetime, settings: Settings) -> dict[int, Counts]:
     """Per unit: incidents handled within their deadline / incidents handled or past their deadline."""
     per_unit: dict[int, Counts] = defaultdict(_empty)
-    one_hour = {g for g, hours in settings.incidents.handle_hours_by_grade.items() if hours <= 1.0}
+    one_hour = {grade.value for grade in grades_due_within(settings.incidents, 1.0)}
     for incident in incidents:
         if incident.source == "notice":
             name = "incident_deadline_60h"

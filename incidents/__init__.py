@@ -3,8 +3,9 @@ from incidents.folding import (
     AssetFacts, AssetLookup, IncidentError, TimeLeft, add_suppression, deactivate_suppression, fold_alerts, open_incident, time_left,
 )
 from incidents.grading import (
-    CATEGORY_LABELS, GRADE_LABELS, Grade, GradeDecision, GradingInputs, Source, category_for, grade_alert, grade_incident, handle_by,
+    CATEGORY_LABELS, GRADE_LABELS, Grade, GradeDecision, GradingInputs, Source, category_for, grade_alert, grade_incident,
 )
+from incidents.deadlines import discovered_at, handle_by, plan_handle_by
 from incidents.workflow import (
     EvidenceTooLarge, STATUSES, STATUS_LABELS, add_comment, attach_evidence, change_status, evidence_path, link_event, merge_incidents, set_grade, split_incident,
 )
@@ -13,5 +14,5 @@ __all__ = [
     "CATEGORY_LABELS", "GRADE_LABELS", "STATUSES", "STATUS_LABELS", "AssetFacts", "AssetLookup", "EvidenceTooLarge",
     "Grade", "GradeDecision", "GradingInputs", "IncidentError", "Source", "TimeLeft", "add_comment", "add_suppression",
     "attach_evidence", "category_for", "deactivate_suppression", "change_status", "evidence_path", "fold_alerts", "grade_alert", "grade_incident",
-    "handle_by", "link_event", "merge_incidents", "open_incident", "set_grade", "split_incident", "time_left",
+    "discovered_at", "handle_by", "plan_handle_by", "link_event", "merge_incidents", "open_incident", "set_grade", "split_incident", "time_left",
 ]

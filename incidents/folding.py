@@ -9,7 +9,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from detection_rules import Alert
-from incidents.grading import Grade, GradingInputs, Source, category_for, grade_incident, handle_by, more_severe
+from incidents.deadlines import plan_handle_by
+from incidents.grading import Grade, GradingInputs, Source, category_for, grade_incident, more_severe
 from incidents.models import SuppressionRule, TimelineEntry
 from inventory.asset_facts import AssetFacts, AssetLookup
 from soc_core.audit import record_audit
@@ -106,8 +107,7 @@ def raise_grade(session: Session, clock: Clock, policy: IncidentSettings, incide
         return False
     incident.grade = upgraded.value
     incident.grade_basis = basis
-    sooner = handle_by(as_utc(incident.created_at), upgraded, Source(incident.source), policy)
-    incident.handle_by = to_db(min(as_utc(incident.handle_by), sooner))
+    plan_handle_by(incident, policy)  # the planner re-applies a playbook's own hours
     add_timeline(session, clock, incident, "system", "grade", f"定级提升为 {upgraded.label}({upgraded.value})：{basis}",
                  old=current.value, new=upgraded.value)
     record_audit(session, clock, "system", "incident.grade", "incident", incident.id, incident.unit_id,
@@ -130,9 +130,10 @@ def open_incident(
         status="new", category=category,
         grade_basis=f"人工定级 {grade.label}({grade.value}) / graded by {actor}",
         alert_count=0, first_seen_at=to_db(now), last_seen_at=to_db(now), created_at=to_db(now),
-        handle_by=to_db(handle_by(now, grade, source, policy)), created_by_id=created_by_id, description=description,
+        created_by_id=created_by_id, description=description,
         key_entity="", unit_count=1, operator_type="other", report_fields={},
     )
+    plan_handle_by(incident, policy)
     session.add(incident)
     session.flush()
     add_timeline(session, clock, incident, actor, "status", f"登记事件（{source.label}）", status="new")
@@ -222,8 +223,9 @@ def _open_detected_incident(
         drill_id=drill_id,
         category=category_for(alert.tags, policy), key_entity=entity, unit_count=1,
         first_seen_at=to_db(seen_at), last_seen_at=to_db(seen_at), created_at=to_db(now),
-        handle_by=to_db(handle_by(now, grade, Source.DETECTED, policy)), operator_type="other", report_fields={},
+        operator_type="other", report_fields={},
     )
+    plan_handle_by(incident, policy)
     session.add(incident)
     session.flush()
     add_timeline(session, clock, incident, "system", "status", f"规则 {alert.rule_title_zh or alert.rule_title} 告警，创建事件；定级：{basis}",

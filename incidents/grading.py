@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from enum import Enum
 
 from soc_core.config import GradingRule, IncidentSettings
@@ -123,14 +122,3 @@ CATEGORY_LABELS = {
 
 def more_severe(a: Grade, b: Grade) -> Grade:
     return a if a.rank <= b.rank else b
-
-
-def handle_by(discovered_at: datetime, grade: Grade, source: Source, policy: IncidentSettings) -> datetime:
-    """The handling deadline: the grade's limit, or the notice limit when that is sooner.
-
-    Timers start at discovery (发现或获知), DOMAIN.md §1.5.
-    """
-    hours = policy.handle_hours_by_grade[grade.value]
-    if source is Source.NOTICE:
-        hours = min(hours, policy.handle_hours_notice)
-    return discovered_at + timedelta(hours=hours)

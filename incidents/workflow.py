@@ -10,6 +10,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -17,7 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from incidents.folding import IncidentError, OnOpen, add_timeline
-from incidents.grading import Grade, Source, handle_by, more_severe
+from incidents.deadlines import discovered_at, plan_handle_by
+from incidents.grading import Grade, more_severe
 from incidents.models import EventLink, EvidenceFile
 from soc_core.audit import record_audit
 from soc_core.clock import Clock, as_utc, to_db
@@ -80,7 +82,7 @@ def set_grade(session: Session, clock: Clock, policy: IncidentSettings, incident
     old = incident.grade
     incident.grade = grade.value
     incident.grade_basis = f"人工定级 {grade.label}({grade.value})，{actor}：{reason.strip()}"
-    incident.handle_by = to_db(handle_by(as_utc(incident.created_at), grade, Source(incident.source), policy))
+    plan_handle_by(incident, policy)
     add_timeline(session, clock, incident, actor, "grade", incident.grade_basis, old=old, new=grade.value)
     record_audit(session, clock, actor, "incident.grade", "incident", incident.id, incident.unit_id, old=old, new=grade.value, reason=reason)
 
@@ -180,8 +182,10 @@ def link_event(session: Session, clock: Clock, incident: Incident, actor: str, e
     return link
 
 
-def merge_incidents(session: Session, clock: Clock, target: Incident, others: Iterable[Incident], actor: str) -> Incident:
-    """Fold ``others`` into ``target``: their alerts move, the grade is the most severe, the deadline the soonest."""
+def merge_incidents(session: Session, clock: Clock, policy: IncidentSettings, target: Incident, others: Iterable[Incident],
+                    actor: str) -> Incident:
+    """Fold ``others`` into ``target``: their alerts move, the grade is the most severe, the discovery the earliest
+    (so the deadline, re-derived from it, is never later than either one's)."""
     for other in others:
         if other.id == target.id:
             raise IncidentError("an incident cannot be merged into itself")
@@ -201,7 +205,8 @@ def merge_incidents(session: Session, clock: Clock, target: Incident, others: It
         grade = more_severe(Grade(target.grade), Grade(other.grade))
         if grade.value != target.grade:
             target.grade, target.grade_basis = grade.value, f"合并自 #{other.id}：{other.grade_basis}"
-        target.handle_by = min(target.handle_by, other.handle_by)
+        target.created_at = min(target.created_at, other.created_at)
+        plan_handle_by(target, policy)
         other.status, other.merged_into_id = "merged", target.id
         add_timeline(session, clock, target, actor, "merge", f"合并事件 #{other.id}（{moved} 条告警）", merged=other.id)
         add_timeline(session, clock, other, actor, "merge", f"已合并到事件 #{target.id}", into=target.id)
@@ -221,15 +226,14 @@ def split_incident(
         raise IncidentError("every alert to split off must belong to the incident")
     if len(alerts) == incident.alert_count:
         raise IncidentError("splitting off every alert leaves an empty incident; regrade or retitle instead")
-    now = clock.now()
     new = Incident(
         title=(title or f"{incident.title}（拆分）")[:300], title_en=None if title else incident.title_en, unit_id=incident.unit_id, grade=incident.grade,
         grade_basis=f"拆分自 #{incident.id}：{incident.grade_basis}", category=incident.category, source=incident.source,
         status="new", rule_id=incident.rule_id, group_key=None, key_entity=incident.key_entity, unit_count=incident.unit_count,
         alert_count=len(alerts), first_seen_at=min(a.timestamp for a in alerts), last_seen_at=max(a.timestamp for a in alerts),
-        created_at=to_db(now), handle_by=to_db(handle_by(now, Grade(incident.grade), Source(incident.source), policy)),
-        operator_type=incident.operator_type, report_fields={},
+        created_at=to_db(_discovery_of_split(clock, incident, alerts)), operator_type=incident.operator_type, report_fields={},
     )
+    plan_handle_by(new, policy)
     session.add(new)
     session.flush()
     for alert in alerts:
@@ -243,3 +247,10 @@ def split_incident(
     if on_open is not None:
         on_open(session, new)
     return new
+
+
+def _discovery_of_split(clock: Clock, parent: Incident, alerts: list[AlertRecord]) -> datetime:
+    """When the split-off alerts were discovered: with the parent, or at the first of them when it came later (never
+    after now). A split is bookkeeping; its clocks keep running from discovery (DOMAIN.md §1.5)."""
+    first_alert = min(as_utc(a.timestamp) for a in alerts)
+    return min(clock.now(), max(discovered_at(parent), first_alert))

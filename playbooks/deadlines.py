@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from incidents.deadlines import discovered_at, plan_handle_by
 from incidents.folding import IncidentError, add_timeline
 from incidents.grading import Grade
 from playbooks.models import EscalationStep, PlaybookTask
@@ -84,10 +85,10 @@ class DeadlineService:
         first_time = incident.playbook is None
         if first_time:
             incident.playbook = playbook.name
-            if playbook.handle_hours is not None:
-                incident.handle_by = to_db(as_utc(incident.created_at) + timedelta(hours=playbook.handle_hours))
             add_timeline(session, self.clock, incident, "system", "playbook", f"启动预案：{playbook.title}", playbook=playbook.name)
-        created, deadline = as_utc(incident.created_at), as_utc(incident.handle_by)
+        if playbook.handle_hours is not None:  # the playbook's own policy, on open and after every regrade
+            plan_handle_by(incident, self.policy, playbook.handle_hours)
+        created, deadline = discovered_at(incident), as_utc(incident.handle_by)
         span = deadline - created
         existing = {(s.kind, s.step): s for s in session.scalars(select(EscalationStep).where(EscalationStep.incident_id == incident.id))}
         unit = incident.unit or session.get(Unit, incident.unit_id)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from incidents.deadlines import discovered_at
 from incidents.folding import IncidentError, add_timeline
 from incidents.grading import CATEGORY_LABELS, Grade, Source
 from incidents.models import EvidenceFile, TimelineEntry
@@ -71,7 +72,7 @@ def first_report_due(incident: Incident, policy: IncidentSettings) -> datetime |
     """Due time of the first report, or None when the grade needs no report (一般 IV by default)."""
     if Grade(incident.grade).rank > Grade(policy.report_min_grade).rank:
         return None
-    return as_utc(incident.created_at) + timedelta(hours=policy.report_hours_by_operator[incident.operator_type])
+    return discovered_at(incident) + timedelta(hours=policy.report_hours_by_operator[incident.operator_type])
 
 
 def final_report_due(incident: Incident, policy: IncidentSettings) -> datetime | None:

@@ -147,7 +147,7 @@ def post_merge(incident_id: int, body: MergeIn, principal: CurrentPrincipal, con
     target = _incident(session, principal, incident_id)
     others = [_incident(session, principal, other) for other in body.incident_ids]
     def merge() -> None:
-        merge_incidents(session, context.clock, target, others, principal.user.username)
+        merge_incidents(session, context.clock, context.settings.incidents, target, others, principal.user.username)
         if context.on_incident_open is not None:
             context.on_incident_open(session, target)  # the merged deadline may be sooner
 

@@ -222,7 +222,7 @@ async def incident_action(incident_id: int, action: str, request: Request, princ
             others = [scoped_incident(session, principal, other) for other in ids]
             if not ids or any(other is None for other in others):
                 raise IncidentError("选择要合并的事件 / choose incidents in your scope to merge")
-            merge_incidents(session, clock, incident, [o for o in others if o is not None], actor)
+            merge_incidents(session, clock, policy, incident, [o for o in others if o is not None], actor)
             if context.on_incident_open is not None:
                 context.on_incident_open(session, incident)
         elif action == "split":
