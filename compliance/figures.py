@@ -35,6 +35,7 @@ from compliance.check_runner import load_inventories, load_registry
 from compliance.filing_checks import AppRegistry, UnitInventory, app_compliant, assessment_due, needs_assessment
 from compliance.models import ComplianceSnapshot
 from incidents.deadlines import grades_due_within
+from incidents.states import REOPENABLE
 from inventory.coverage import unit_coverage
 from inventory.models import Finding
 from notices.models import Notice
@@ -61,7 +62,7 @@ FIGURES: dict[str, str] = {
 }
 # Incident statuses that mean handled; the time it was handled is read from the first of these
 # attributes the Incident model has (the incident lifecycle adds them), else from the audit trail.
-HANDLED_STATUSES = ("resolved", "closed")
+HANDLED_STATUSES = REOPENABLE  # resolved or closed
 HANDLED_AT_ATTRS = ("resolved_at", "closed_at", "handled_at")
 
 Counts = dict[str, list[int]]  # figure -> [numerator, denominator]

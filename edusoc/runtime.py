@@ -166,6 +166,28 @@ class Runtime:
         self.engine.dispose()
 
 
+@dataclass
+class IncidentClocks:
+    """The ``incidents.commands.Planner``: on open and on every change, the playbook's escalation steps and tasks and
+    the reporting deadlines (idempotent); the playbook tasks still undone (closing a major incident waits for them)."""
+
+    deadlines: DeadlineService
+    reports: ReportService
+
+    def plan(self, session: Session, incident: Incident) -> None:
+        """A drill incident (演练) keeps its handling clock but gets no reporting deadlines, and pages the real
+        escalation chain only when its exercise says so."""
+        if incident.drill_id is not None:
+            if drill_pages_real_escalation(session, incident.drill_id):
+                self.deadlines.plan(session, incident)
+            return
+        self.deadlines.plan(session, incident)
+        self.reports.plan(session, incident)
+
+    def open_tasks(self, session: Session, incident: Incident) -> list[str]:
+        return self.deadlines.open_tasks(session, incident)
+
+
 def open_event_store(settings: Settings) -> EventStore:
     if settings.event_store.backend == "elasticsearch":
         from collectors.elasticsearch_store import ElasticsearchEventStore
@@ -209,17 +231,8 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
                             settings.incidents.evidence_max_bytes, settings.notices, actions)
     zero_reports = ZeroReportService(sessions, clock, scheduler)
 
-    def plan_incident(session: Session, incident: Incident) -> None:
-        """On open and on every change: the playbook's escalation steps and the reporting deadlines (idempotent).
-
-        A drill incident (演练) keeps its handling clock but gets no reporting deadlines, and pages the real escalation
-        chain only when its exercise says so."""
-        if incident.drill_id is not None:
-            if drill_pages_real_escalation(session, incident.drill_id):
-                deadlines.plan(session, incident)
-            return
-        deadlines.plan(session, incident)
-        reports.plan(session, incident)
+    planner = IncidentClocks(deadlines, reports)
+    plan_incident = planner.plan
 
     def fold_into_incidents(alerts: Sequence[Alert]) -> None:
         with sessions() as session:
@@ -234,7 +247,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     if settings.ingest.quarantine_max_events > 0:
         ingest.quarantine = Quarantine(settings.data_path / "ingest-quarantine", settings.ingest.quarantine_max_events)
     context = ApiContext(
-        settings=settings, sessions=sessions, clock=clock, event_store=event_store, on_incident_open=plan_incident,
+        settings=settings, sessions=sessions, clock=clock, event_store=event_store, planner=planner,
         notice_service=notices, zero_report_service=zero_reports, report_service=reports, scheduler=scheduler,
         health_probes={
             "ingest": lambda: asdict(ingest.counters),

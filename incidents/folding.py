@@ -12,6 +12,7 @@ from detection_rules import Alert
 from incidents.deadlines import plan_handle_by
 from incidents.grading import Grade, GradingInputs, Source, category_for, grade_incident, more_severe
 from incidents.models import SuppressionRule, TimelineEntry
+from incidents.states import OPEN
 from inventory.asset_facts import AssetFacts, AssetLookup
 from soc_core.audit import record_audit
 from soc_core.clock import Clock, as_utc, to_db
@@ -21,7 +22,7 @@ from soc_core.events import parse_timestamp
 from soc_core.models import Incident, Unit
 from soc_core.models import Alert as AlertRecord
 
-OPEN_STATUSES = ("new", "acknowledged", "investigating", "contained")
+OPEN_STATUSES = tuple(sorted(OPEN))  # for SQL ``in_``
 
 
 class IncidentError(Refusal, ValueError):

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from soc_core.config import GradingRule, IncidentSettings
 
 
-class Grade(str, Enum):
+class Grade(StrEnum):
     I = "I"
     II = "II"
     III = "III"
@@ -27,7 +27,7 @@ GRADE_LABELS = {"I": "特别重大", "II": "重大", "III": "较大", "IV": "一
 MAJOR_GRADES = frozenset({"I", "II"})  # 重大 and worse: closing them is the duty centre's (Action.CLOSE_MAJOR_INCIDENT)
 
 
-class Source(str, Enum):
+class Source(StrEnum):
     DETECTED = "detected"          # raised by a rule
     NOTICE = "notice"              # notified by a higher authority (安全通报)
     SELF_REPORTED = "self_reported"  # reported by the unit itself

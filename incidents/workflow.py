@@ -21,6 +21,7 @@ from incidents.folding import IncidentError, OnOpen, add_timeline
 from incidents.deadlines import discovered_at, plan_handle_by
 from incidents.grading import Grade, more_severe
 from incidents.models import EventLink, EvidenceFile
+from incidents.states import REOPENABLE, STATUS_LABELS, WORKFLOW, IncidentStatus
 from soc_core.audit import record_audit
 from soc_core.clock import Clock, as_utc, to_db
 from soc_core.config import IncidentSettings
@@ -28,11 +29,7 @@ from soc_core.event_store import EventStore, EventStoreError
 from soc_core.models import Alert as AlertRecord
 from soc_core.models import Incident, Unit
 
-STATUSES = ("new", "acknowledged", "investigating", "contained", "resolved", "closed")
-STATUS_LABELS = {
-    "new": "待处置", "acknowledged": "已确认", "investigating": "调查中", "contained": "已控制",
-    "resolved": "已处置", "closed": "已关闭", "merged": "已合并",
-}
+STATUSES = tuple(status.value for status in WORKFLOW)
 
 
 def change_status(session: Session, clock: Clock, incident: Incident, to: str, actor: str, note: str = "") -> None:
@@ -44,9 +41,9 @@ def change_status(session: Session, clock: Clock, incident: Incident, to: str, a
     current = incident.status
     if to not in STATUSES:
         raise IncidentError(f"unknown status {to!r}; expected one of {', '.join(STATUSES)}")
-    if current == "merged":
+    if current == IncidentStatus.MERGED:
         raise IncidentError(f"incident {incident.id} was merged into #{incident.merged_into_id}; work on that one")
-    reopening = current in ("resolved", "closed") and to == "investigating"
+    reopening = current in REOPENABLE and to == IncidentStatus.INVESTIGATING
     if not reopening:
         if STATUSES.index(to) <= STATUSES.index(current):
             raise IncidentError(f"cannot go from {current} back to {to}")
@@ -61,7 +58,7 @@ def change_status(session: Session, clock: Clock, incident: Incident, to: str, a
         incident.closed_at = now
     if reopening:
         incident.resolved_at = incident.closed_at = None
-    incident.status = to
+    incident.status = IncidentStatus(to).value
     text = f"{STATUS_LABELS[current]} → {STATUS_LABELS[to]}" + (f"：{note}" if note else "")
     add_timeline(session, clock, incident, actor, "status", text, old=current, new=to)
     record_audit(session, clock, actor, "incident.status", "incident", incident.id, incident.unit_id, old=current, new=to, note=note)
@@ -189,7 +186,7 @@ def merge_incidents(session: Session, clock: Clock, policy: IncidentSettings, ta
     for other in others:
         if other.id == target.id:
             raise IncidentError("an incident cannot be merged into itself")
-        if other.status == "merged":
+        if other.status == IncidentStatus.MERGED:
             raise IncidentError(f"incident {other.id} was merged already")
         if other.unit_id != target.unit_id:
             # Cross-unit merges would move an incident out of a school admin's sight.
@@ -207,7 +204,7 @@ def merge_incidents(session: Session, clock: Clock, policy: IncidentSettings, ta
             target.grade, target.grade_basis = grade.value, f"合并自 #{other.id}：{other.grade_basis}"
         target.created_at = min(target.created_at, other.created_at)
         plan_handle_by(target, policy)
-        other.status, other.merged_into_id = "merged", target.id
+        other.status, other.merged_into_id = IncidentStatus.MERGED.value, target.id
         add_timeline(session, clock, target, actor, "merge", f"合并事件 #{other.id}（{moved} 条告警）", merged=other.id)
         add_timeline(session, clock, other, actor, "merge", f"已合并到事件 #{target.id}", into=target.id)
         record_audit(session, clock, actor, "incident.merge", "incident", target.id, target.unit_id, merged=other.id, alerts=moved)
@@ -232,6 +229,7 @@ def split_incident(
         status="new", rule_id=incident.rule_id, group_key=None, key_entity=incident.key_entity, unit_count=incident.unit_count,
         alert_count=len(alerts), first_seen_at=min(a.timestamp for a in alerts), last_seen_at=max(a.timestamp for a in alerts),
         created_at=to_db(_discovery_of_split(clock, incident, alerts)), operator_type=incident.operator_type, report_fields={},
+        drill_id=incident.drill_id,  # a drill incident split stays a drill one
     )
     plan_handle_by(new, policy)
     session.add(new)

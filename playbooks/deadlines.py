@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from incidents.deadlines import discovered_at, plan_handle_by
 from incidents.folding import IncidentError, add_timeline
+from incidents.states import FINISHED
 from incidents.grading import Grade
 from playbooks.models import EscalationStep, PlaybookTask
 from playbooks.playbook import ActionSpec, Playbook, select_playbook
@@ -31,7 +32,6 @@ log = logging.getLogger("edusoc.deadlines")
 
 ESCALATE = "incident.escalate"
 TASK = "task"  # EscalationStep.kind of a playbook task's own deadline (step = the task's position)
-FINISHED = ("resolved", "closed", "merged")
 # (session, incident, action, reason, text) -> queue the action's delivery (see playbooks.actions)
 ActionHook = Callable[[Session, Incident, ActionSpec, str, str], None]
 
@@ -211,6 +211,12 @@ class DeadlineService:
         from soc_core.clock import to_shanghai
 
         return to_shanghai(instant).strftime("%m-%d %H:%M")
+
+
+    def open_tasks(self, session: Session, incident: Incident) -> list[str]:
+        """The names of the incident's playbook tasks not yet done (closing a major incident waits for them)."""
+        return list(session.scalars(select(PlaybookTask.name).where(PlaybookTask.incident_id == incident.id, PlaybookTask.done_at.is_(None))
+                                    .order_by(PlaybookTask.position)))
 
 
 def _task(session: Session, step: EscalationStep) -> PlaybookTask | None:

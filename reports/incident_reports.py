@@ -20,6 +20,7 @@ from incidents.deadlines import discovered_at
 from incidents.folding import IncidentError, add_timeline
 from incidents.grading import CATEGORY_LABELS, Grade, Source
 from incidents.models import EvidenceFile, TimelineEntry
+from incidents.states import OPERATOR_LABELS, REPORT_FIELDS
 from playbooks.deadlines import after_commit
 from playbooks.scheduler import Scheduler
 from reports.models import IncidentReport
@@ -31,7 +32,6 @@ from soc_core.models import Alert as AlertRecord
 
 DUE = "report.due"
 KIND_LABELS = {"initial": "初报", "followup": "续报", "final": "终报"}
-OPERATOR_LABELS = {"cii": "关键信息基础设施运营者", "central": "中央和国家机关及直属单位", "other": "其他网络运营者"}
 # Items of a first/follow-up report (Art. 7 of the 2025 measures, DOMAIN.md §1.2), in order.
 REPORT_ITEMS = (
     ("unit", "一、涉事单位名称及发生事件的设施、系统、平台的基本情况"),
@@ -53,9 +53,7 @@ FINAL_ITEMS = (
     ("rectification", "六、完善整改情况"),
     ("lessons", "七、教训"),
 )
-# What the duty staff can write on the incident for the reports (free text).
-EDITABLE = ("system", "location", "impact", "measures", "trend", "cause", "leads", "next_steps", "support", "scene", "other",
-            "ransom", "harm", "accountability", "rectification", "lessons")
+EDITABLE = REPORT_FIELDS  # what the duty staff write on the incident (incidents.commands.set_report_fields)
 FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
     "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",

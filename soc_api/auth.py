@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from incidents.commands import Desk, Who
 from soc_api.context import ApiContext
 from soc_core.errors import PermissionDenied
 from soc_core.login import live_session
@@ -61,6 +62,14 @@ class Principal:
 
     def authorize(self, action: Action, unit: Unit | None = None) -> None:
         authorize(self, action, unit)
+
+    @property
+    def who(self) -> Who:
+        return Who(self.user.username, self.role, self.scope_path)
+
+    def desk(self, context: ApiContext, session: Session) -> Desk:
+        """What an incident command runs with for this user (``incidents.commands``)."""
+        return Desk(session, context.clock, context.settings.incidents, self.who, context.planner)
 
 
 def _token_from(request: Request) -> str | None:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from detection_rules import IndicatorSet, RuleSet, RuleSwitches, YaraScanner
 from detection_rules.crs import CrsEngine
+from incidents.commands import Planner
 from notices.service import NoticeService
 from playbooks.scheduler import Scheduler
 from reports.incident_reports import ReportService
@@ -38,9 +39,9 @@ class ApiContext:
     # Extra figures for /api/v1/health, e.g. the collector's counters: name → callable returning a dict.
     health_probes: dict[str, Callable[[], dict[str, object]]] = field(default_factory=dict)
     detection: DetectionContext | None = None
-    # Called with each incident opened or regraded through the API, in its transaction (the playbook
-    # starts or re-plans its deadlines; idempotent).
-    on_incident_open: Callable[[Session, Any], None] | None = None
+    # Re-plans an incident's clocks after every command (playbook steps and tasks, report deadlines) and names its
+    # undone tasks; the commands (incidents.commands) call it. None: no clocks (bare API tests).
+    planner: Planner | None = None
     notice_service: NoticeService = None  # type: ignore[assignment]
     zero_report_service: ZeroReportService = None  # type: ignore[assignment]
     report_service: ReportService = None  # type: ignore[assignment]
@@ -48,3 +49,8 @@ class ApiContext:
     scheduler: Scheduler | None = None
     # Called after an exercise is created or changed: the collector re-reads which traffic is the exercises'.
     on_drill_change: Callable[[], None] | None = None
+
+    @property
+    def on_incident_open(self) -> Callable[[Session, Any], None] | None:
+        """The planner's ``plan`` (what a hand-registered or folded incident is opened with)."""
+        return self.planner.plan if self.planner is not None else None

@@ -6,14 +6,18 @@ from sqlalchemy.orm import Session, joinedload
 
 
 from incidents import CATEGORY_LABELS, GRADE_LABELS, STATUS_LABELS, time_left
+from incidents.commands import REQUEST as REGRADE_REQUEST
 from incidents.models import EventLink, EvidenceFile, SuppressionRule, TimelineEntry
 from incidents.workflow import stored_event_within
+from incidents.states import FINISHED
 from playbooks.deadlines import TASK
 from playbooks.models import EscalationStep, PlaybookTask
 from reports.incident_reports import KIND_LABELS
 from reports.models import IncidentReport
 from soc_api.auth import Principal
-from soc_api.schemas.incidents import AlertOut, EvidenceOut, IncidentDetail, IncidentOut, LinkedEventOut, TaskOut, TimelineOut
+from soc_api.schemas.incidents import (
+    AlertOut, EvidenceOut, IncidentDetail, IncidentOut, LinkedEventOut, RegradeRequestOut, TaskOut, TimelineOut,
+)
 from soc_api.schemas.reports import ReportOut
 from soc_api.schemas.suppressions import SuppressionOut
 from soc_core.clock import Clock, as_utc, as_utc_or_none
@@ -59,7 +63,7 @@ def incident_out(incident: Incident, clock: Clock) -> IncidentOut:
         alert_count=incident.alert_count, first_seen_at=as_utc(incident.first_seen_at),
         last_seen_at=as_utc(incident.last_seen_at), created_at=as_utc(incident.created_at),
         handle_by=as_utc(incident.handle_by), seconds_left=left.seconds,
-        overdue=incident.overdue_at is not None or (left.overdue and incident.status not in ("resolved", "closed", "merged")),
+        overdue=incident.overdue_at is not None or (left.overdue and incident.status not in FINISHED),
         category_label=CATEGORY_LABELS.get(incident.category, incident.category),
         status_label=STATUS_LABELS.get(incident.status, incident.status), key_entity=incident.key_entity,
         unit_count=incident.unit_count, acknowledged_at=as_utc_or_none(incident.acknowledged_at), acknowledged_by=incident.acknowledged_by,
@@ -76,6 +80,7 @@ def incident_detail(incident: Incident, clock: Clock, session: Session | None = 
     linked: list[LinkedEventOut] = []
     tasks: list[TaskOut] = []
     reports: list[ReportOut] = []
+    requests: list[RegradeRequestOut] = []
     if session is not None:
         fired = {step.step: step for step in session.scalars(select(EscalationStep).where(
             EscalationStep.incident_id == incident.id, EscalationStep.kind == TASK, EscalationStep.fired_at.is_not(None)))}
@@ -85,8 +90,11 @@ def incident_detail(incident: Incident, clock: Clock, session: Session | None = 
                  for t in session.scalars(select(PlaybookTask).where(PlaybookTask.incident_id == incident.id).order_by(PlaybookTask.position))]
         reports = [report_out(r) for r in session.scalars(
             select(IncidentReport).where(IncidentReport.incident_id == incident.id).order_by(IncidentReport.seq))]
-        timeline = [TimelineOut(at=as_utc(t.at), actor=t.actor, kind=t.kind, text=t.text) for t in session.scalars(
-            select(TimelineEntry).where(TimelineEntry.incident_id == incident.id).order_by(TimelineEntry.at, TimelineEntry.id))]
+        entries = list(session.scalars(
+            select(TimelineEntry).where(TimelineEntry.incident_id == incident.id).order_by(TimelineEntry.at, TimelineEntry.id)))
+        timeline = [TimelineOut(at=as_utc(t.at), actor=t.actor, kind=t.kind, text=t.text) for t in entries]
+        requests = [RegradeRequestOut(id=t.id, grade=t.detail["grade"], reason=t.detail["reason"], requested_by=t.actor,
+                                      requested_at=as_utc(t.at), state=t.detail["state"]) for t in entries if t.kind == REGRADE_REQUEST]
         evidence = [EvidenceOut(id=e.id, filename=e.filename, content_type=e.content_type, size=e.size, sha256=e.sha256,
                                 uploaded_by=e.uploaded_by, uploaded_at=as_utc(e.uploaded_at)) for e in session.scalars(
             select(EvidenceFile).where(EvidenceFile.incident_id == incident.id).order_by(EvidenceFile.id))]
@@ -94,7 +102,7 @@ def incident_detail(incident: Incident, clock: Clock, session: Session | None = 
                                  event=stored_event_within(session, event_store, link.event_id, event_scope)) for link in session.scalars(
             select(EventLink).where(EventLink.incident_id == incident.id).order_by(EventLink.id))]
     return IncidentDetail(
-        timeline=timeline, evidence=evidence, linked_events=linked, tasks=tasks, reports=reports,
+        timeline=timeline, regrade_requests=requests, evidence=evidence, linked_events=linked, tasks=tasks, reports=reports,
         report_fields=dict(incident.report_fields or {}), operator_type=incident.operator_type,
         **incident_out(incident, clock).model_dump(),
         description=incident.description,

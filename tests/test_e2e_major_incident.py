@@ -67,6 +67,8 @@ def test_detected_major_incident_from_alert_to_final_report(live_demo, clock):
     assert len([t for t in body["timeline"] if t["kind"] == "escalation"]) == 1
     assert len(robot.requests) == requests_before
 
+    for task in body["tasks"]:  # a 重大 incident closes once its playbook tasks are done
+        assert api.post(f"/api/v1/incidents/{incident_id}/tasks/{task['id']}/done").status_code == 200
     assert api.post(f"/api/v1/incidents/{incident_id}/status", json={"status": "closed", "note": "复查无残留"}).status_code == 200
     api.patch(f"/api/v1/incidents/{incident_id}/report-fields", json={"fields": {
         "cause": "上传接口未校验文件类型", "rectification": "上传目录禁止执行脚本", "lessons": "上线前做安全测试"}})

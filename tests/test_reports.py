@@ -83,7 +83,9 @@ def test_final_report_is_due_thirty_days_after_closure(demo, clock):
     headers = demo.login("duty")
     demo.client.post(f"/api/v1/incidents/{incident_id}/reports", json={"kind": "initial"}, headers=headers)
     demo.client.post(f"/api/v1/incidents/{incident_id}/status", json={"status": "resolved"}, headers=headers)
-    demo.client.post(f"/api/v1/incidents/{incident_id}/status", json={"status": "closed"}, headers=headers)
+    closed = demo.client.post(f"/api/v1/incidents/{incident_id}/status", json={"status": "closed", "override_reason": "任务已线下完成"},
+                              headers=headers)
+    assert closed.status_code == 200, closed.text
     clock.advance(timedelta(days=30) - timedelta(minutes=1))
     demo.runtime.scheduler.run_due()
     assert _overdue_notes(demo, incident_id) == []

@@ -9,14 +9,10 @@ from fastapi.responses import FileResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from incidents import (
-    EvidenceTooLarge, Grade, IncidentError, Source, add_comment, add_suppression, attach_evidence, change_status, deactivate_suppression, evidence_path, link_event, merge_incidents, open_incident, set_grade, split_incident,
-)
-from incidents.grading import MAJOR_GRADES
+from incidents import EvidenceTooLarge, Grade, IncidentError, add_suppression, commands, deactivate_suppression, evidence_path
 from incidents.models import EvidenceFile
 from playbooks.deadlines import complete_task
 from reports.incident_reports import find_cjk_font, to_docx, to_pdf
-from reports.incident_reports import EDITABLE as REPORT_EDITABLE
 from reports.models import IncidentReport
 from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, require
 from soc_api.context import ApiContext
@@ -24,7 +20,8 @@ from soc_api.incident_views import (
     incident_detail, incident_out, report_out, scoped_incident, scoped_incidents, scoped_suppression, scoped_suppressions, suppression_out,
 )
 from soc_api.schemas.incidents import (
-    CommentIn, EventLinkIn, GradeIn, IncidentCreate, IncidentDetail, IncidentPage, MergeIn, SplitIn, StatusChange,
+    CommentIn, EventLinkIn, GradeIn, IncidentCreate, IncidentDetail, IncidentPage, MergeIn, RegradeDecisionIn, RegradeRequestIn, SplitIn,
+    StatusChange,
 )
 from soc_api.schemas.reports import ReportFieldsIn, ReportIn, ReportOut
 from soc_api.schemas.suppressions import SuppressionIn, SuppressionOut
@@ -81,33 +78,24 @@ def create_incident(body: IncidentCreate, principal: CurrentPrincipal, context: 
     unit = session.get(Unit, body.unit_id)
     if unit is None or not principal.can_see(unit):
         raise HTTPException(404, f"unit {body.unit_id} not found")
-    incident = _act(session, context, lambda: open_incident(
-        session, context.clock, context.settings.incidents, principal.user.username, body.title, unit,
-        Grade(body.grade), Source(body.source), body.description, principal.user.id, on_open=context.on_incident_open,
-        title_en=body.title_en,
-    ))
+    incident = _act(session, context, lambda: commands.open_incident(
+        principal.desk(context, session), body.title, unit, body.grade, body.source, body.description, principal.user.id,
+        title_en=body.title_en))
     return _detail(session, context, principal, incident)
 
 
 @router.post("/{incident_id}/status", response_model=IncidentDetail, summary="Move the incident along its workflow", **require(Action.WORK_INCIDENT))
 def post_status(incident_id: int, body: StatusChange, principal: CurrentPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     incident = _incident(session, principal, incident_id)
-    if body.status == "closed" and incident.grade in MAJOR_GRADES:
-        principal.authorize(Action.CLOSE_MAJOR_INCIDENT, incident.unit)
-
-    def step() -> None:
-        change_status(session, context.clock, incident, body.status, principal.user.username, body.note)
-        if context.on_incident_open is not None:
-            context.on_incident_open(session, incident)  # closing starts the 30-day final-report clock
-
-    _act(session, context, step)
+    _act(session, context, lambda: commands.change_status(principal.desk(context, session), incident, body.status, body.note,
+                                                          body.override_reason))
     return _detail(session, context, principal, incident)
 
 
 @router.post("/{incident_id}/comments", response_model=IncidentDetail, status_code=201, summary="Add a comment to the timeline", **require(Action.WORK_INCIDENT))
 def post_comment(incident_id: int, body: CommentIn, principal: CurrentPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     incident = _incident(session, principal, incident_id)
-    _act(session, context, lambda: add_comment(session, context.clock, incident, principal.user.username, body.text))
+    _act(session, context, lambda: commands.comment(principal.desk(context, session), incident, body.text))
     return _detail(session, context, principal, incident)
 
 
@@ -115,9 +103,9 @@ def post_comment(incident_id: int, body: CommentIn, principal: CurrentPrincipal,
              summary="Attach an evidence file (stored by SHA-256, size-limited)", **require(Action.WORK_INCIDENT))
 def post_evidence(incident_id: int, file: UploadFile, principal: CurrentPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     incident = _incident(session, principal, incident_id)
-    _act(session, context, lambda: attach_evidence(
-        session, context.clock, incident, principal.user.username, file.filename or "", file.content_type or "",
-        file.file, context.settings.data_path / "evidence", context.settings.incidents.evidence_max_bytes))
+    _act(session, context, lambda: commands.attach_evidence(
+        principal.desk(context, session), incident, file.filename or "", file.content_type or "", file.file,
+        context.settings.data_path / "evidence"))
     return _detail(session, context, principal, incident)
 
 
@@ -137,8 +125,8 @@ def get_evidence(incident_id: int, evidence_id: int, principal: CurrentPrincipal
 @router.post("/{incident_id}/events", response_model=IncidentDetail, status_code=201, summary="Link an event (by id) to the incident", **require(Action.WORK_INCIDENT))
 def post_event_link(incident_id: int, body: EventLinkIn, principal: CurrentPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     incident = _incident(session, principal, incident_id)
-    _act(session, context, lambda: link_event(session, context.clock, incident, principal.user.username, body.event_id, body.note,
-                                                 context.event_store, principal.event_scope))
+    _act(session, context, lambda: commands.link_event(principal.desk(context, session), incident, body.event_id, body.note,
+                                                        context.event_store))
     return _detail(session, context, principal, incident)
 
 
@@ -146,33 +134,39 @@ def post_event_link(incident_id: int, body: EventLinkIn, principal: CurrentPrinc
 def post_merge(incident_id: int, body: MergeIn, principal: CurrentPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     target = _incident(session, principal, incident_id)
     others = [_incident(session, principal, other) for other in body.incident_ids]
-    def merge() -> None:
-        merge_incidents(session, context.clock, context.settings.incidents, target, others, principal.user.username)
-        if context.on_incident_open is not None:
-            context.on_incident_open(session, target)  # the merged deadline may be sooner
-
-    _act(session, context, merge)
+    _act(session, context, lambda: commands.merge(principal.desk(context, session), target, others))
     return _detail(session, context, principal, target)
 
 
 @router.post("/{incident_id}/split", response_model=IncidentDetail, status_code=201, summary="Split alerts off into a new incident", **require(Action.WORK_INCIDENT))
 def post_split(incident_id: int, body: SplitIn, principal: CurrentPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     incident = _incident(session, principal, incident_id)
-    new = _act(session, context, lambda: split_incident(
-        session, context.clock, context.settings.incidents, incident, body.alert_ids, principal.user.username, body.title,
-        on_open=context.on_incident_open))
+    new = _act(session, context, lambda: commands.split(principal.desk(context, session), incident, body.alert_ids, body.title))
     return _detail(session, context, principal, new)
 
 
 @router.post("/{incident_id}/grade", response_model=IncidentDetail, summary="Regrade by hand, with a reason", **require(Action.REGRADE))
 def post_grade(incident_id: int, body: GradeIn, principal: CurrentPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     incident = _incident(session, principal, incident_id)
-    def regrade() -> None:
-        set_grade(session, context.clock, context.settings.incidents, incident, Grade(body.grade), principal.user.username, body.reason)
-        if context.on_incident_open is not None:
-            context.on_incident_open(session, incident)
+    _act(session, context, lambda: commands.regrade(principal.desk(context, session), incident, body.grade, body.reason))
+    return _detail(session, context, principal, incident)
 
-    _act(session, context, regrade)
+
+@router.post("/{incident_id}/regrade-requests", response_model=IncidentDetail, status_code=201,
+             summary="Ask the duty centre for another grade, with a reason (schools)", **require(Action.REQUEST_REGRADE))
+def post_regrade_request(incident_id: int, body: RegradeRequestIn, principal: CurrentPrincipal, context: Context,
+                         session: DbSession) -> IncidentDetail:
+    incident = _incident(session, principal, incident_id)
+    _act(session, context, lambda: commands.request_regrade(principal.desk(context, session), incident, body.grade, body.reason))
+    return _detail(session, context, principal, incident)
+
+
+@router.post("/{incident_id}/regrade-requests/{request_id}/decision", response_model=IncidentDetail,
+             summary="Accept (regrade) or decline a school's regrade request (duty centre)", **require(Action.REGRADE))
+def post_regrade_decision(incident_id: int, request_id: int, body: RegradeDecisionIn, principal: CurrentPrincipal, context: Context,
+                          session: DbSession) -> IncidentDetail:
+    incident = _incident(session, principal, incident_id)
+    _act(session, context, lambda: commands.decide_regrade(principal.desk(context, session), incident, request_id, body.accept, body.note))
     return _detail(session, context, principal, incident)
 
 
@@ -205,17 +199,7 @@ def delete_suppression(rule_id: int, principal: CurrentPrincipal, context: Conte
               summary="Keep the report items on the incident (impact, cause, leads, …) and the operator type", **require(Action.WORK_INCIDENT))
 def patch_report_fields(incident_id: int, body: ReportFieldsIn, principal: CurrentPrincipal, context: Context, session: DbSession) -> IncidentDetail:
     incident = _incident(session, principal, incident_id)
-    unknown = set(body.fields) - set(REPORT_EDITABLE)
-    if unknown:
-        raise HTTPException(422, f"unknown report fields {sorted(unknown)}; expected some of {', '.join(REPORT_EDITABLE)}")
-    incident.report_fields = {**(incident.report_fields or {}), **body.fields}
-    if body.operator_type:
-        incident.operator_type = body.operator_type
-    record_audit(session, context.clock, principal.user.username, "incident.report_fields", "incident", incident.id, incident.unit_id,
-                 fields=sorted(body.fields), operator_type=body.operator_type)
-    if context.on_incident_open is not None:
-        context.on_incident_open(session, incident)  # the operator type moves the first-report deadline
-    session.commit()
+    _act(session, context, lambda: commands.set_report_fields(principal.desk(context, session), incident, body.fields, body.operator_type))
     return _detail(session, context, principal, incident)
 
 

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from incidents.grading import Grade, Source
+from incidents.states import IncidentStatus, OperatorType
 from soc_api.schemas.reports import ReportOut
 
 
@@ -26,12 +28,12 @@ class IncidentOut(BaseModel):
     title_en: str | None = Field(default=None, description="English title (the Sigma rule's title) when there is one")
     unit_id: int
     unit_name: str
-    grade: Literal["I", "II", "III", "IV"]
+    grade: Grade
     grade_label: str = Field(description="特别重大 / 重大 / 较大 / 一般")
     grade_basis: str
     category: str
-    source: Literal["detected", "notice", "self_reported"]
-    status: str
+    source: Source
+    status: IncidentStatus
     rule_id: str | None
     alert_count: int
     first_seen_at: datetime
@@ -60,6 +62,15 @@ class TimelineOut(BaseModel):
     actor: str
     kind: str
     text: str
+
+
+class RegradeRequestOut(BaseModel):
+    id: int
+    grade: Grade
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    state: Literal["pending", "accepted", "declined"]
 
 
 class EvidenceOut(BaseModel):
@@ -97,14 +108,17 @@ class IncidentDetail(IncidentOut):
     evidence: list[EvidenceOut] = []
     linked_events: list[LinkedEventOut] = []
     tasks: list[TaskOut] = []
+    regrade_requests: list[RegradeRequestOut] = Field(default=[], description="schools' requests for another grade, oldest first")
     reports: list[ReportOut] = []
     report_fields: dict[str, Any] = {}
-    operator_type: str = "other"
+    operator_type: OperatorType = OperatorType.OTHER
 
 
 class StatusChange(BaseModel):
     status: Literal["acknowledged", "investigating", "contained", "resolved", "closed"]
     note: str = Field(default="", max_length=5000)
+    override_reason: str = Field(default="", max_length=2000,
+                                 description="closing a 重大 or worse incident with playbook tasks undone: why (audited, shown)")
 
 
 class CommentIn(BaseModel):
@@ -126,8 +140,18 @@ class SplitIn(BaseModel):
 
 
 class GradeIn(BaseModel):
-    grade: Literal["I", "II", "III", "IV"]
+    grade: Grade
     reason: str = Field(min_length=1, max_length=2000)
+
+
+class RegradeRequestIn(BaseModel):
+    grade: Grade = Field(description="the grade the school asks for")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class RegradeDecisionIn(BaseModel):
+    accept: bool
+    note: str = Field(default="", max_length=2000)
 
 
 class IncidentPage(BaseModel):
@@ -139,8 +163,8 @@ class IncidentCreate(BaseModel):
     title: str = Field(min_length=1, max_length=300, description="Chinese title, shown first")
     title_en: str | None = Field(default=None, max_length=300, description="optional English title, shown second")
     unit_id: int
-    grade: Literal["I", "II", "III", "IV"]
-    source: Literal["detected", "notice", "self_reported"] = "self_reported"
+    grade: Grade
+    source: Source = "self_reported"
     description: str = Field(default="", max_length=20000)
 
 

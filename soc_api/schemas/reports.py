@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from incidents.states import OperatorType
+
 
 class ReportOut(BaseModel):
     id: int
@@ -20,7 +22,7 @@ class ReportOut(BaseModel):
 
 
 class ReportFieldsIn(BaseModel):
-    operator_type: Literal["cii", "central", "other"] | None = Field(default=None, description="decides the first-report deadline (1/2/4 h)")
+    operator_type: OperatorType | None = Field(default=None, description="decides the first-report deadline (1/2/4 h)")
     fields: dict[str, str] = Field(default_factory=dict, description="system, location, impact, measures, trend, cause, leads, ...")
 
 

@@ -9,17 +9,14 @@ from sqlalchemy import select
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from duty.roster import add_shift, write_handover
-from incidents import IncidentError
+from incidents import IncidentError, commands
 from playbooks.deadlines import complete_task
-from reports.incident_reports import OPERATOR_LABELS
-from reports.incident_reports import EDITABLE as REPORT_EDITABLE
 from soc_api.auth import Context, DbSession, require_page
 from soc_api.duty_views import (
     duty_board, notice_detail, notice_out, scoped_notice, scoped_notices, scoped_periods, zero_report_board,
 )
 from soc_api.incident_views import scoped_incident
 from soc_api.ui.common import UiPrincipal, back_to, beijing_local, logged_in, render_page, templates, units_in_scope
-from soc_core.audit import record_audit
 from soc_core.errors import PermissionDenied
 from soc_core.models import Unit, User
 from soc_core.permissions import Action
@@ -215,12 +212,8 @@ async def incident_report_action(incident_id: int, request: Request, principal: 
         if request.url.path.endswith("/reports/new"):
             context.report_service.generate(session, incident, text("kind"), actor)
         elif request.url.path.endswith("/report-fields/save"):
-            if text("operator_type") in OPERATOR_LABELS:
-                incident.operator_type = text("operator_type")
-            incident.report_fields = {**(incident.report_fields or {}), **{k: text(k) for k in REPORT_EDITABLE if k in form}}
-            record_audit(session, context.clock, actor, "incident.report_fields", "incident", incident.id, incident.unit_id)
-            if context.on_incident_open is not None:
-                context.on_incident_open(session, incident)
+            fields = {k: text(k) for k in form if k != "operator_type"}
+            commands.set_report_fields(principal.desk(context, session), incident, fields, text("operator_type") or None)
         else:
             complete_task(session, context.clock, incident, task_id or 0, actor)
     except (IncidentError, ValueError) as exc:

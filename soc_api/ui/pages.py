@@ -11,10 +11,7 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from incidents import (
-    Grade, IncidentError, add_comment, attach_evidence, change_status, link_event, merge_incidents, set_grade, split_incident,
-)
-from incidents.grading import MAJOR_GRADES
+from incidents import Grade, IncidentError, commands
 from soc_api.auth import Context, DbSession, SESSION_COOKIE, require_page
 from soc_api.event_search import SearchError, SearchRequest, field_filters, histogram_interval, parse_time, scoped_query
 from soc_api.incident_views import incident_detail, incident_out, merge_candidates, scoped_incident, scoped_incidents
@@ -38,6 +35,8 @@ INCIDENT_FORMS = {
     "merge": Action.WORK_INCIDENT,
     "split": Action.WORK_INCIDENT,
     "grade": Action.REGRADE,
+    "regrade-request": Action.REQUEST_REGRADE,
+    "regrade-decision": Action.REGRADE,
 }
 
 
@@ -194,27 +193,27 @@ async def incident_action(incident_id: int, action: str, request: Request, princ
     if incident is None:
         return templates.TemplateResponse(request, "not_found.html", {"principal": principal}, status_code=404)
     form = await request.form()
-    actor, clock, policy = principal.user.username, context.clock, context.settings.incidents
+    desk = principal.desk(context, session)
     text = lambda name: str(form.get(name) or "")  # noqa: E731
     try:
         if action == "status":
-            if text("status") == "closed" and incident.grade in MAJOR_GRADES:
-                principal.authorize(Action.CLOSE_MAJOR_INCIDENT, incident.unit)
-            change_status(session, clock, incident, text("status"), actor, text("note"))
+            commands.change_status(desk, incident, text("status"), text("note"), text("override_reason"))
         elif action == "comment":
-            add_comment(session, clock, incident, actor, text("text"))
+            commands.comment(desk, incident, text("text"))
         elif action == "evidence":
             upload = form.get("file")
             if not isinstance(upload, StarletteUploadFile):
-                raise IncidentError("choose a file to upload")
-            attach_evidence(session, clock, incident, actor, upload.filename or "", upload.content_type or "", upload.file,
-                            context.settings.data_path / "evidence", policy.evidence_max_bytes)
+                raise IncidentError("请选择要上传的文件 / choose a file to upload")
+            commands.attach_evidence(desk, incident, upload.filename or "", upload.content_type or "", upload.file,
+                                     context.settings.data_path / "evidence")
         elif action == "link":
-            link_event(session, clock, incident, actor, text("event_id"), text("note"), context.event_store, principal.event_scope)
+            commands.link_event(desk, incident, text("event_id"), text("note"), context.event_store)
         elif action == "grade":
-            set_grade(session, clock, policy, incident, Grade(text("grade")), actor, text("reason"))
-            if context.on_incident_open is not None:
-                context.on_incident_open(session, incident)
+            commands.regrade(desk, incident, Grade(text("grade")), text("reason"))
+        elif action == "regrade-request":
+            commands.request_regrade(desk, incident, Grade(text("grade")), text("reason"))
+        elif action == "regrade-decision":
+            commands.decide_regrade(desk, incident, int(text("request_id") or 0), text("accept") == "yes", text("note"))
         elif action == "merge":
             # ticked candidates (incident_ids, repeated) and/or typed ids ("12,15")
             typed = ",".join(str(v) for v in form.getlist("incident_ids")).replace("，", ",")
@@ -222,15 +221,12 @@ async def incident_action(incident_id: int, action: str, request: Request, princ
             others = [scoped_incident(session, principal, other) for other in ids]
             if not ids or any(other is None for other in others):
                 raise IncidentError("选择要合并的事件 / choose incidents in your scope to merge")
-            merge_incidents(session, clock, policy, incident, [o for o in others if o is not None], actor)
-            if context.on_incident_open is not None:
-                context.on_incident_open(session, incident)
+            commands.merge(desk, incident, [o for o in others if o is not None])
         elif action == "split":
             alert_ids = [str(v) for v in form.getlist("alert_ids")]
             if not alert_ids:
                 raise IncidentError("勾选要拆分的告警 / tick the alerts to split off")
-            new = split_incident(session, clock, policy, incident, alert_ids, actor, text("title").strip() or None,
-                                 on_open=context.on_incident_open)
+            new = commands.split(desk, incident, alert_ids, text("title").strip() or None)
             session.commit()
             return RedirectResponse(f"/incidents/{new.id}", status_code=303)
         else:
