@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,8 +48,3 @@ class ApiContext:
     scheduler: Scheduler | None = None
     # Called after an exercise is created or changed: the collector re-reads which traffic is the exercises'.
     on_drill_change: Callable[[], None] | None = None
-
-    @property
-    def on_incident_open(self) -> Callable[[Session, Any], None] | None:
-        """The planner's ``plan`` (what a hand-registered or folded incident is opened with)."""
-        return self.planner.plan if self.planner is not None else None

@@ -135,7 +135,7 @@ def incidents(demo: DemoProcess) -> dict[str, int]:
         made = {}
         for name, grade in (("larger", Grade.III), ("major", Grade.II)):
             incident = open_incident(session, runtime.clock, runtime.settings.incidents, "test", f"RBAC {name}", school, grade,
-                                     Source.SELF_REPORTED, on_open=runtime.app.state.context.on_incident_open)
+                                     Source.SELF_REPORTED, on_open=runtime.app.state.context.planner.plan)
             made[name] = incident.id
         session.commit()
     return made

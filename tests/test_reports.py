@@ -26,7 +26,7 @@ def demo(tmp_path, clock) -> Iterator[DemoProcess]:
 def _incident(demo: DemoProcess, clock, grade: Grade = Grade.II) -> int:  # type: ignore[no-untyped-def]
     with demo.runtime.sessions() as session:
         incident = open_incident(session, clock, demo.runtime.settings.incidents, "duty", "门户网站被植入webshell", demo.unit("DEMO-SCHOOL-2"),
-                                 grade, Source.DETECTED, on_open=demo.runtime.app.state.context.on_incident_open)
+                                 grade, Source.DETECTED, on_open=demo.runtime.app.state.context.planner.plan)
         session.commit()
         return incident.id
 

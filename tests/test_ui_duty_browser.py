@@ -100,7 +100,7 @@ def test_incident_page_generates_a_first_report_for_download(browser, site):  # 
     demo, live, clock = site
     with demo.runtime.sessions() as session:
         incident = open_incident(session, clock, demo.runtime.settings.incidents, "duty", "网站被植入webshell", demo.unit("DEMO-SCHOOL-2"),
-                                 Grade.II, Source.DETECTED, on_open=demo.runtime.app.state.context.on_incident_open)
+                                 Grade.II, Source.DETECTED, on_open=demo.runtime.app.state.context.planner.plan)
         session.commit()
     page = log_in(browser, live.base_url, "duty", ready="#who", install_clock=False, accept_downloads=True)
     page.goto(f"{live.base_url}/incidents/{incident.id}")
