@@ -7,9 +7,10 @@ from sqlalchemy.orm import Session, joinedload
 
 from incidents import CATEGORY_LABELS, GRADE_LABELS, STATUS_LABELS, time_left
 from incidents.commands import REQUEST as REGRADE_REQUEST
+from incidents.grading import Grade
 from incidents.models import EventLink, EvidenceFile, SuppressionRule, TimelineEntry
 from incidents.workflow import stored_event_within
-from incidents.states import FINISHED
+from incidents.states import FINISHED, IncidentStatus
 from playbooks.deadlines import TASK
 from playbooks.models import EscalationStep, PlaybookTask
 from reports.incident_reports import KIND_LABELS
@@ -25,7 +26,7 @@ from soc_core.event_store import EventStore
 from soc_core.models import Incident, Unit
 
 
-def scoped_incidents(session: Session, principal: Principal, status: str | None = None, grade: str | None = None,
+def scoped_incidents(session: Session, principal: Principal, status: IncidentStatus | None = None, grade: Grade | None = None,
                      offset: int = 0, limit: int = 50) -> tuple[int, list[Incident]]:
     query = select(Incident).where(Incident.unit_id.in_(principal.visible_units()))
     if status:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from incidents import EvidenceTooLarge, Grade, IncidentError, add_suppression, commands, deactivate_suppression, evidence_path
 from incidents.models import EvidenceFile
+from incidents.states import IncidentStatus
 from playbooks.deadlines import complete_task
 from reports.incident_reports import find_cjk_font, to_docx, to_pdf
 from reports.models import IncidentReport
@@ -59,12 +60,12 @@ def _detail(session: Session, context: ApiContext, principal: Principal, inciden
 @router.get("", response_model=IncidentPage, summary="Incidents in your scope, soonest deadline first", **require(Action.VIEW))
 def list_incidents(
     principal: CurrentPrincipal, context: Context, session: DbSession,
-    status: Annotated[str | None, Query(description="new, acknowledged, ...")] = None,
+    status: Annotated[IncidentStatus | None, Query()] = None,
     grade: Annotated[Grade | None, Query()] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> IncidentPage:
-    total, rows = scoped_incidents(session, principal, status, grade.value if grade else None, offset, limit)
+    total, rows = scoped_incidents(session, principal, status, grade, offset, limit)
     return IncidentPage(total=total, items=[incident_out(i, context.clock) for i in rows])
 
 
