@@ -164,7 +164,7 @@ class IncidentCreate(BaseModel):
     title_en: str | None = Field(default=None, max_length=300, description="optional English title, shown second")
     unit_id: int
     grade: Grade
-    source: Source = "self_reported"
+    source: Source = Source.SELF_REPORTED
     description: str = Field(default="", max_length=20000)
 
 
