@@ -112,7 +112,8 @@ def test_counts_by_field_and_over_time(demo):
 
 def test_pivot_from_an_incident_to_its_events(demo):
     with demo.runtime.sessions() as session:
-        incident = session.query(Incident).one()  # the SQL injection at 实验小学
+        # the Sigma rule's SQL injection incident at 实验小学 (the CRS opens its own beside it)
+        incident = session.query(Incident).filter(~Incident.rule_id.startswith("crs:")).one()
         incident_id = incident.id
     behind = _get(demo, "duty", incident_id=incident_id, alert_events=True)
     assert _ids(behind) == ["web-9"]
