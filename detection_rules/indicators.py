@@ -37,6 +37,7 @@ HASH_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64}
 IP_FIELDS = ("source.ip", "destination.ip", "dns.resolved_ip")
 DOMAIN_FIELDS = ("dns.question.name", "url.domain", "tls.client.server_name")
 URL_FIELDS = ("url.original",)
+HASH_FIELDS = ("file.hash.sha256", "file.hash.md5")  # files sensors cut out of HTTP (edusoc.files)
 STIX_COMPARISON = re.compile(r"([a-z0-9-]+):(value|hashes\.'?([A-Za-z0-9-]+)'?)\s*=\s*'((?:[^'\\]|\\.)*)'")
 
 
@@ -238,6 +239,12 @@ class IndicatorSet:
         for name in DOMAIN_FIELDS:
             for value in _values(event.get(name)):
                 found = self.match_domain(value)
+                if found is not None:
+                    hits.append((name, found))
+        for name in HASH_FIELDS:
+            digest = event.get(name)
+            if isinstance(digest, str) and digest:
+                found = self.match_hash(digest)
                 if found is not None:
                     hits.append((name, found))
         url = event.get("url.original")

@@ -7,7 +7,10 @@ libyara's message and left out; the others load. ``index.yar`` files that only `
 others are compiled as their own source (``include`` resolved relative to them).
 
 Scanning takes bytes — an HTTP body a sensor carved (``http.request.body.content`` /
-``http.response.body.content``, base64 of the raw bytes), or a file uploaded through the API —
+``http.response.body.content``, base64), a file a sensor cut out of a multipart upload
+(``file.content`` of an ``edusoc.files`` event, scanned as a file of its own name so size- and
+offset-anchored rules work; its raw multipart body is then not scanned again), or a file
+uploaded through the API —
 with a per-scan timeout and a size limit (only the first ``max_bytes`` are scanned, and the hit
 says so). A hit becomes an ``Alert`` with the rule, its tags and the matched strings.
 ``reload()`` recompiles from the same paths and swaps the rule set in one assignment; if the
@@ -38,6 +41,7 @@ MAX_STRINGS_PER_ALERT = 20
 MAX_STRING_BYTES = 64
 EXTERNALS = {"filename": "", "filepath": "", "extension": "", "filetype": "", "owner": ""}
 BODY_FIELDS = ("http.request.body.content", "http.response.body.content")
+FILE_FIELD = "file.content"  # a multipart part cut out by the sensor (edusoc.files)
 
 
 @dataclass(frozen=True)
@@ -161,7 +165,12 @@ class YaraScanner:
     def scan_event(self, event: dict[str, Any]) -> list[Alert]:
         """Alerts for the carved HTTP bodies of ``event`` (base64 in the body fields)."""
         alerts: list[Alert] = []
-        for name in BODY_FIELDS:
+        path = event.get("url.path")
+        filepath = path if isinstance(path, str) else ""
+        files = event.get("http.request.body.files")
+        for name in (*BODY_FIELDS, FILE_FIELD):
+            if name == BODY_FIELDS[0] and isinstance(files, int) and files > 0:
+                continue  # its files are scanned one by one in their edusoc.files events
             encoded = event.get(name)
             if not isinstance(encoded, str) or not encoded:
                 continue
@@ -170,8 +179,8 @@ class YaraScanner:
             except (binascii.Error, ValueError):
                 self.stats.bad_content += 1
                 continue
-            path = event.get("url.path")
-            for hit in self.scan(body, filepath=path if isinstance(path, str) else ""):
+            filename = event.get("file.name") if name == FILE_FIELD else None
+            for hit in self.scan(body, filename=filename if isinstance(filename, str) else "", filepath=filepath):
                 alerts.append(self.alert(hit, event, source=name))
         return alerts
 

@@ -92,7 +92,8 @@ def pcap_command(
     spool_max_mb: float = _SPOOL_MB,
     max_flows: int = typer.Option(100_000, "--max-flows", min=1, help="Flows held at once; the oldest is emitted when full."),
     idle_timeout: float = typer.Option(300.0, "--idle-timeout", min=0.0, help="Seconds without packets before a flow is emitted."),
-    carve_kb: int = typer.Option(64, "--carve-kb", min=0, help="First N KB of each HTTP body kept in the event for YARA."),
+    carve_kb: int = typer.Option(1024, "--carve-kb", min=0, help="First N KB of each HTTP body kept in the event "
+                                  "for YARA and file extraction (longer bodies are marked truncated)."),
     deep: bool = typer.Option(False, "--deep", help="Also run tshark's dissectors for the protocols the fast path "
                               "does not cover (DHCP, SMB, Kerberos, FTP, SMTP, QUIC SNI, ...): edusoc.deep events."),
 ) -> None:
@@ -191,7 +192,7 @@ def live_command(
     spool_max_mb: float = _SPOOL_MB,
     max_flows: int = typer.Option(100_000, "--max-flows", min=1),
     idle_timeout: float = typer.Option(300.0, "--idle-timeout", min=0.0),
-    carve_kb: int = typer.Option(64, "--carve-kb", min=0),
+    carve_kb: int = typer.Option(1024, "--carve-kb", min=0),
     seconds: float = typer.Option(0.0, "--seconds", min=0.0, help="Stop after this long (0: until Ctrl-C)."),
 ) -> None:
     """Capture live traffic into the same events as `sensor pcap` (for a long-running sensor use `sensor run`)."""

@@ -74,7 +74,8 @@ class PacketSettings(_Section):
     interfaces: list[InterfaceSource] = Field(default_factory=list)
     max_flows: int = Field(100_000, ge=1)
     idle_timeout_seconds: float = Field(300.0, ge=0)
-    carve_kb: int = Field(64, ge=0)
+    carve_kb: int = Field(1024, ge=0)  # first N KB of each HTTP body kept (YARA, file records); longer: truncated
+    carve_budget_mb: int = Field(256, ge=1)  # all HTTP bodies' carves held at once, across connections
 
 
 class LogFileSource(_Section):

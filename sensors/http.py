@@ -5,7 +5,13 @@ its response make one ``HttpTransaction`` (pipelined requests pair in order, as 
 http.log); a request never answered is still reported when the connection ends. Body
 lengths count the entity body after transfer decoding (chunked framing removed), like
 Zeek's request_body_len/response_body_len. The first ``carve_bytes`` of each body are kept
-for YARA scanning.
+for YARA scanning and file extraction (``sensors.http_files``); a body longer than its carve is
+marked ``truncated``. Every carve is reserved from one ``CarveBudget`` shared by all connections,
+so a burst of large concurrent bodies cannot take more memory than the budget: a body that
+finds the budget spent is carved shorter (and marked truncated) rather than held.
+
+After a 2xx answer to CONNECT the connection is a tunnel: its bytes go to the ``tunnel``
+analyzer the session table supplies (TLS through a proxy), as Zeek does.
 """
 from __future__ import annotations
 
@@ -13,11 +19,13 @@ import re
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sensors.http_encoding import SUPPORTED, ContentDecoder, content_codings
 
 MAX_HEADER_BYTES = 64 * 1024
-DEFAULT_CARVE_BYTES = 64 * 1024
+DEFAULT_CARVE_BYTES = 1024 * 1024
+DEFAULT_CARVE_BUDGET_BYTES = 256 * 1024 * 1024
 # Like Zeek: the method is a token followed by white space, the URI ends at the next white space.
 _REQUEST_LINE = re.compile(rb"^([A-Za-z0-9_-]{1,32})[ \t]+(\S*)(?:[ \t]+(.*?))?[ \t]*$")
 _VERSION = re.compile(rb"^HTTP/(\d\.\d)")
@@ -48,6 +56,8 @@ class HttpTransaction:
     referrer: str | None = None
     request_body_len: int = 0
     request_body: bytes = b""
+    request_content_type: str | None = None
+    cookie: str | None = None
     status_code: int | None = None
     status_msg: str | None = None
     response_version: str | None = None
@@ -61,6 +71,31 @@ class HttpTransaction:
     response_decoded: bool = False
     request_decoder: Carve | None = None
     response_decoder: Carve | None = None
+    request_limit: int = 0  # bytes of carve reserved for the request body (from the CarveBudget)
+    response_limit: int = 0
+    request_truncated: bool = False  # the carve stopped before the body ended
+    response_truncated: bool = False
+
+
+class CarveBudget:
+    """Bytes of body carves all connections may hold at once; each body reserves its share up front."""
+
+    __slots__ = ("capacity", "in_use", "starved")
+
+    def __init__(self, capacity: int = DEFAULT_CARVE_BUDGET_BYTES) -> None:
+        self.capacity = capacity
+        self.in_use = 0
+        self.starved = 0  # bodies carved shorter than the setting because the budget was spent
+
+    def reserve(self, wanted: int) -> int:
+        granted = max(0, min(wanted, self.capacity - self.in_use))
+        if granted < wanted:
+            self.starved += 1
+        self.in_use += granted
+        return granted
+
+    def release(self, size: int) -> None:
+        self.in_use = max(0, self.in_use - size)
 
 
 class Carve:
@@ -101,15 +136,17 @@ class _Message:
 class _Direction:
     """Framing of one direction: header block, then a body by length, chunks, or until close."""
 
-    __slots__ = ("buffer", "state", "remaining", "chunk_trailer", "dead", "on_headers", "on_body", "on_end")
+    __slots__ = ("buffer", "state", "remaining", "chunk_trailer", "dead", "on_headers", "on_body", "on_end",
+                 "on_tunnel")
 
     def __init__(self, on_headers: Callable[[_Message], str], on_body: Callable[[bytes], None],
-                 on_end: Callable[[], None]) -> None:
+                 on_end: Callable[[], None], on_tunnel: Callable[[bytes], None] | None = None) -> None:
         self.buffer = bytearray()
         self.state = "headers"  # headers | length | chunk_size | chunk_data | chunk_crlf | trailer | close | dead
         self.remaining = 0
         self.dead = False
         self.on_headers, self.on_body, self.on_end = on_headers, on_body, on_end
+        self.on_tunnel = on_tunnel or (lambda rest: None)
 
     def feed(self, data: bytes) -> None:
         if self.dead:
@@ -188,6 +225,11 @@ class _Direction:
             if framing == "dead":
                 self.dead = True
                 return False
+            if framing == "tunnel":  # the rest of the stream is another protocol's (CONNECT)
+                self.dead = True
+                rest, self.buffer = bytes(self.buffer), bytearray()
+                self.on_tunnel(rest)
+                return False
             if framing == "none":
                 self.on_end()
                 return True
@@ -252,18 +294,38 @@ def _content_length(headers: dict[str, str]) -> int | None:
     return length if length >= 0 else None
 
 
-class HttpAnalyzer:
-    """Feed both directions of one connection; completed transactions go to ``emit``."""
+class Tunnel(Protocol):
+    """What carries a CONNECT tunnel's bytes (an analyzer of sensors.sessions)."""
 
-    def __init__(self, emit: Callable[[HttpTransaction], None], carve_bytes: int = DEFAULT_CARVE_BYTES) -> None:
+    @property
+    def done(self) -> bool: ...
+    def data(self, from_orig: bool, chunk: bytes, ts: float) -> None: ...
+    def gap(self, from_orig: bool, size: int) -> None: ...
+    def finish(self) -> None: ...
+
+
+class HttpAnalyzer:
+    """Feed both directions of one connection; completed transactions go to ``emit``.
+
+    ``tunnel`` makes the analyzer of a CONNECT tunnel's content (called once, after the proxy's
+    2xx); ``budget`` is shared by every connection's carves.
+    """
+
+    def __init__(self, emit: Callable[[HttpTransaction], None], carve_bytes: int = DEFAULT_CARVE_BYTES,
+                 budget: CarveBudget | None = None, tunnel: Callable[[], Tunnel | None] | None = None) -> None:
         self.emit = emit
         self.carve_bytes = carve_bytes
+        self.budget = budget if budget is not None else CarveBudget()
+        self.make_tunnel = tunnel
+        self.tunnel: Tunnel | None = None
         self.now = 0.0
         self.pending: deque[HttpTransaction] = deque()  # requests waiting for their response
         self.current_request: HttpTransaction | None = None
         self.current_response: HttpTransaction | None = None
-        self.orig = _Direction(self._request_headers, self._request_body, self._request_end)
-        self.resp = _Direction(self._response_headers, self._response_body, self._response_end)
+        self.orig = _Direction(self._request_headers, self._request_body, self._request_end,
+                               lambda rest: self._tunnel_data(True, rest))
+        self.resp = _Direction(self._response_headers, self._response_body, self._response_end,
+                               lambda rest: self._tunnel_data(False, rest))
         self.requests = 0
         self.orphan_responses = 0
         self.desynced = False
@@ -271,10 +333,15 @@ class HttpAnalyzer:
 
     @property
     def done(self) -> bool:
+        if self.tunnel is not None:
+            return self.tunnel.done
         return self.orig.dead and self.resp.dead
 
     def data(self, from_orig: bool, chunk: bytes, ts: float) -> None:
         self.now = ts
+        if self.tunnel is not None:
+            self.tunnel.data(from_orig, chunk, ts)
+            return
         if from_orig:
             self.orig.feed(chunk)
             return
@@ -287,6 +354,9 @@ class HttpAnalyzer:
         resp.feed(chunk)
 
     def gap(self, from_orig: bool, size: int) -> None:
+        if self.tunnel is not None:
+            self.tunnel.gap(from_orig, size)
+            return
         (self.orig if from_orig else self.resp).gap(size)
 
     def finish(self) -> None:
@@ -297,6 +367,32 @@ class HttpAnalyzer:
             self._response_end()
         while self.pending:
             self._report(self.pending.popleft())
+        if self.tunnel is not None:
+            self.tunnel.finish()
+
+    def _tunnel_data(self, from_orig: bool, rest: bytes) -> None:
+        """The proxy said yes to CONNECT: from here on both directions carry the tunnel."""
+        if self.tunnel is None:
+            self.tunnel = self.make_tunnel() if self.make_tunnel is not None else None
+            if self.tunnel is None:
+                self.orig.dead = self.resp.dead = True
+                return
+            # the client's bytes already buffered after its CONNECT belong to the tunnel too
+            early, self.orig.buffer = bytes(self.orig.buffer), bytearray()
+            self.orig.dead = True
+            if early:
+                self.tunnel.data(True, early, self.now)
+        if rest:
+            self.tunnel.data(from_orig, rest, self.now)
+
+    def _carve_limit(self, headers: dict[str, str], encoded: bool) -> int:
+        """Reserve this body's carve from the budget: the setting, or less when the length is known."""
+        wanted = self.carve_bytes
+        length = _content_length(headers)
+        if length is not None and not encoded and "chunked" not in headers.get("transfer-encoding", "").lower():
+            wanted = min(wanted, length)
+        # an encoded body holds its raw carve and its decoded carve until it ends
+        return self.budget.reserve(wanted * 2 if encoded else wanted) // (2 if encoded else 1)
 
     # -- requests
     def _request_headers(self, message: _Message) -> str:
@@ -313,7 +409,7 @@ class HttpAnalyzer:
             self.now, method=_text(method), uri=_text(uri),
             version=_text(version_match.group(1)) if version_match else None if rest else "0.9",
             host=headers.get("host"), user_agent=headers.get("user-agent"), referrer=headers.get("referer"),
-            request_headers=headers,
+            request_headers=headers, request_content_type=headers.get("content-type"), cookie=headers.get("cookie"),
         )
         self.requests += 1
         transaction.depth = self.requests
@@ -322,18 +418,24 @@ class HttpAnalyzer:
         encoding = headers.get("content-encoding")
         if encoding:
             transaction.request_encoding = encoding.lower()
-            transaction.request_decoder = Carve(encoding, self.carve_bytes)
         if "chunked" in headers.get("transfer-encoding", "").lower():
-            return "chunked"
-        length = _content_length(headers)
-        return str(length) if length else "none"
+            framing = "chunked"
+        else:
+            length = _content_length(headers)
+            framing = str(length) if length else "none"
+        if framing == "none":
+            return framing
+        transaction.request_limit = self._carve_limit(headers, bool(encoding))
+        if encoding:
+            transaction.request_decoder = Carve(encoding, transaction.request_limit)
+        return framing
 
     def _request_body(self, chunk: bytes) -> None:
         transaction = self.current_request
         if transaction is None:
             return
         transaction.request_body_len += len(chunk)
-        room = self.carve_bytes - len(transaction.request_body)
+        room = transaction.request_limit - len(transaction.request_body)
         if room > 0:
             transaction.request_body += chunk[:room]
         if transaction.request_decoder is not None:
@@ -366,23 +468,32 @@ class HttpAnalyzer:
         encoding = headers.get("content-encoding")
         if encoding:
             transaction.response_encoding = encoding.lower()
-            transaction.response_decoder = Carve(encoding, self.carve_bytes)
         if transaction.method == "HEAD" or code in _NO_BODY_STATUS:
             return "none"
-        if code == 101 or (transaction.method == "CONNECT" and 200 <= code < 300):
+        if transaction.method == "CONNECT" and 200 <= code < 300:
+            self._response_end()
+            return "tunnel"
+        if code == 101:
             self._response_end()
             return "dead"  # the connection now carries another protocol
         if "chunked" in headers.get("transfer-encoding", "").lower():
-            return "chunked"
-        length = _content_length(headers)
-        return "close" if length is None else str(length)
+            framing = "chunked"
+        else:
+            length = _content_length(headers)
+            framing = "close" if length is None else str(length)
+        if framing == "0":
+            return framing
+        transaction.response_limit = self._carve_limit(headers, bool(encoding))
+        if encoding:
+            transaction.response_decoder = Carve(encoding, transaction.response_limit)
+        return framing
 
     def _response_body(self, chunk: bytes) -> None:
         transaction = self.current_response
         if transaction is None:
             return
         transaction.response_body_len += len(chunk)
-        room = self.carve_bytes - len(transaction.response_body)
+        room = transaction.response_limit - len(transaction.response_body)
         if room > 0:
             transaction.response_body += chunk[:room]
         if transaction.response_decoder is not None:
@@ -394,15 +505,25 @@ class HttpAnalyzer:
             self.current_response = None
 
     def _report(self, transaction: HttpTransaction) -> None:
-        """Swap in the decoded carves, count how decoding went, and emit."""
+        """Swap in the decoded carves, mark cut ones, give their budget back, count decoding, and emit."""
+        transaction.request_truncated = transaction.request_body_len > len(transaction.request_body)
+        transaction.response_truncated = transaction.response_body_len > len(transaction.response_body)
         if transaction.request_decoder is not None:
             transaction.request_body, transaction.request_decoded, outcome = \
                 transaction.request_decoder.result(transaction.request_body)
             transaction.request_decoder = None
             self.decoding[outcome] += 1
+            if transaction.request_decoded:
+                transaction.request_truncated = outcome == "capped"
         if transaction.response_decoder is not None:
             transaction.response_body, transaction.response_decoded, outcome = \
                 transaction.response_decoder.result(transaction.response_body)
             transaction.response_decoder = None
             self.decoding[outcome] += 1
+            if transaction.response_decoded:
+                transaction.response_truncated = outcome == "capped"
+        encoded = (transaction.request_encoding is not None, transaction.response_encoding is not None)
+        self.budget.release(transaction.request_limit * (2 if encoded[0] else 1)
+                            + transaction.response_limit * (2 if encoded[1] else 1))
+        transaction.request_limit = transaction.response_limit = 0
         self.emit(transaction)

@@ -17,6 +17,7 @@ from sensors.community_id import IPPROTO_ICMP, IPPROTO_ICMPV6, community_id_v1
 from sensors.dns import DnsTransaction
 from sensors.flows import TRANSPORT_NAMES, Flow
 from sensors.http import HttpTransaction
+from sensors.http_files import HttpFile, extract_files, form_fields
 from sensors.ssh import SshBanners
 from sensors.tls import TlsHandshake, cipher_name, version_name
 from sensors.x509 import Certificate
@@ -26,6 +27,7 @@ DNS_DATASET = "edusoc.dns"
 HTTP_DATASET = "edusoc.http"
 TLS_DATASET = "edusoc.tls"
 SSH_DATASET = "edusoc.ssh"
+FILES_DATASET = "edusoc.files"
 MODULE = "pcap"
 
 # ECS tls.version / tls.version_protocol from the wire version.
@@ -173,8 +175,15 @@ def _protocol_event(flow: Flow, dataset: str, protocol: str, seconds: float, cat
 def http_event(flow: Flow, transaction: HttpTransaction) -> dict[str, Any]:
     """The edusoc.http event of one request and its response."""
     event = _protocol_event(flow, HTTP_DATASET, "http", transaction.ts, ["network", "web"], transaction.depth)
-    event["http.request.body.bytes"] = transaction.request_body_len
-    event["http.response.body.bytes"] = transaction.response_body_len
+    # Like Zeek's request_body_len/response_body_len: the decoded length when all of it was decoded
+    event["http.request.body.bytes"] = _decoded_length(transaction.request_body, transaction.request_body_len,
+                                                       transaction.request_decoded, transaction.request_truncated)
+    event["http.response.body.bytes"] = _decoded_length(transaction.response_body, transaction.response_body_len,
+                                                        transaction.response_decoded, transaction.response_truncated)
+    event["http.request.body.wire_bytes"] = transaction.request_body_len
+    event["http.response.body.wire_bytes"] = transaction.response_body_len
+    if transaction.depth > 0:
+        event["http.trans_depth"] = transaction.depth
     optional = {
         "http.request.method": transaction.method,
         "url.original": transaction.uri,
@@ -184,6 +193,8 @@ def http_event(flow: Flow, transaction: HttpTransaction) -> dict[str, Any]:
         "http.version": transaction.version or transaction.response_version,
         "http.response.status_code": transaction.status_code,
         "http.response.mime_type": transaction.response_content_type,
+        "http.request.mime_type": transaction.request_content_type,
+        "http.request.cookie": transaction.cookie,
     }
     event.update({k: v for k, v in optional.items() if v is not None})
     if transaction.uri is not None:
@@ -193,8 +204,17 @@ def http_event(flow: Flow, transaction: HttpTransaction) -> dict[str, Any]:
             event["url.query"] = query
     if transaction.request_body:
         event["http.request.body.content"] = base64.b64encode(transaction.request_body).decode("ascii")
+        event["http.request.body.truncated"] = transaction.request_truncated
+        form = form_fields(transaction)
+        if form:
+            event["http.request.body.form"] = form
     if transaction.response_body:
         event["http.response.body.content"] = base64.b64encode(transaction.response_body).decode("ascii")
+        event["http.response.body.truncated"] = transaction.response_truncated
+    if transaction.request_body_len and not transaction.request_body:
+        event["http.request.body.truncated"] = True  # nothing carved: the carve budget was spent
+    if transaction.response_body_len and not transaction.response_body:
+        event["http.response.body.truncated"] = True
     if transaction.request_encoding:
         event["http.request.content_encoding"] = transaction.request_encoding
         event["http.request.body.content_decoded"] = transaction.request_decoded
@@ -204,6 +224,58 @@ def http_event(flow: Flow, transaction: HttpTransaction) -> dict[str, Any]:
     status = transaction.status_code if transaction.status_code is not None else "no response"
     event["message"] = (f"http {flow.orig_ip} {transaction.method or '-'} {transaction.host or flow.resp_ip}"
                         f"{transaction.uri or ''}: {status}")
+    return event
+
+
+def _decoded_length(carve: bytes, sent: int, decoded: bool, truncated: bool) -> int:
+    return len(carve) if decoded and not truncated else sent
+
+
+def http_events(flow: Flow, transaction: HttpTransaction) -> list[dict[str, Any]]:
+    """The edusoc.http event of a transaction, then the edusoc.files events of the files in it."""
+    event = http_event(flow, transaction)
+    files = extract_files(transaction)
+    uploads = sum(1 for found in files if found.source == "multipart")
+    if uploads:
+        event["http.request.body.files"] = uploads  # YARA scans these parts as files, not the raw body
+    return [event, *(file_event(flow, transaction, found, event["event.id"]) for found in files)]
+
+
+def file_event(flow: Flow, transaction: HttpTransaction, found: HttpFile, http_event_id: str) -> dict[str, Any]:
+    """The edusoc.files event of one file of an HTTP transaction (Zeek's files.log)."""
+    event = _protocol_event(flow, FILES_DATASET, "http", transaction.ts, ["file", "network"], transaction.depth,
+                            found.direction, found.index)
+    event["event.type"] = ["info"]
+    event["event.action"] = found.direction
+    event["file.http_event_id"] = http_event_id
+    event["file.direction"] = found.direction
+    event["file.source"] = found.source
+    event["file.size"] = found.size
+    event["file.truncated"] = found.truncated
+    optional: dict[str, Any] = {
+        "file.name": found.name,
+        "file.extension": found.name.rsplit(".", 1)[-1].lower() if found.name and "." in found.name else None,
+        "file.mime_type": found.mime_type,
+        "file.declared_mime_type": found.declared_mime_type,
+        "file.hash.sha256": found.sha256,
+        "file.hash.md5": found.md5,
+        "file.form_field": found.form_name,
+        "http.trans_depth": transaction.depth if transaction.depth > 0 else None,
+        "http.request.method": transaction.method,
+        "url.original": transaction.uri,
+        "url.domain": transaction.host,
+        "user_agent.original": transaction.user_agent,
+    }
+    event.update({k: v for k, v in optional.items() if v is not None})
+    if transaction.uri is not None:
+        event["url.path"] = transaction.uri.partition("?")[0]
+    if found.content is not None:
+        event["file.content"] = base64.b64encode(found.content).decode("ascii")
+    where = transaction.host or flow.resp_ip
+    arrow = "->" if found.direction == "upload" else "<-"
+    event["message"] = (f"file {found.direction} {flow.orig_ip} {arrow} {where}{transaction.uri or ''}: "
+                        f"{found.name or '(unnamed)'} {found.mime_type or '?'} {found.size} bytes"
+                        f"{' (truncated)' if found.truncated else ''}")
     return event
 
 

@@ -65,7 +65,8 @@ class SensorRunner:
         self.batch_started: datetime | None = None
         packets = config.packets
         self.traffic_options = TrafficOptions(max_flows=packets.max_flows, idle_timeout=packets.idle_timeout_seconds,
-                                              carve_bytes=packets.carve_kb * 1024)
+                                              carve_bytes=packets.carve_kb * 1024,
+                                              carve_budget_bytes=packets.carve_budget_mb * 1024 * 1024)
         self.packet_stats: list[TrafficStats] = []
         self.capture_drops: Callable[[], int] = lambda: 0
         offsets = OffsetStore(Path(config.state_dir) / "offsets.json")

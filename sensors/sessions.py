@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from sensors.dns import DNS_TCP_PORTS, DnsTracker
 from sensors.flows import Flow
-from sensors.http import DEFAULT_CARVE_BYTES, HttpAnalyzer, HttpTransaction
+from sensors.http import DEFAULT_CARVE_BUDGET_BYTES, DEFAULT_CARVE_BYTES, CarveBudget, HttpAnalyzer, HttpTransaction
 from sensors.packets import TCP_SYN, Packet, PacketDecodeError
 from sensors.ssh import SshAnalyzer
 from sensors.tcp_reassembly import TcpStream
@@ -175,9 +175,11 @@ class SessionTable:
     """Creates, feeds and finishes the TCP sessions of the flows in the flow table."""
 
     def __init__(self, dns: DnsTracker, sink: Sink, *, carve_bytes: int = DEFAULT_CARVE_BYTES,
-                 analyzers: frozenset[str] = frozenset({"http", "tls", "ssh", "dns"})) -> None:
+                 analyzers: frozenset[str] = frozenset({"http", "tls", "ssh", "dns"}),
+                 carve_budget_bytes: int = DEFAULT_CARVE_BUDGET_BYTES) -> None:
         self.dns, self.sink = dns, sink
         self.carve_bytes = carve_bytes
+        self.carve_budget = CarveBudget(carve_budget_bytes)  # shared by every connection's HTTP bodies
         self.analyzers = analyzers
         self.counters = SessionCounters()
 
@@ -260,7 +262,12 @@ class SessionTable:
         if name == "http":
             def emit(record: HttpTransaction) -> None:
                 self.sink.append(("http", flow, record))
-            return HttpAnalyzer(emit, self.carve_bytes)
+
+            def tunnel() -> Analyzer | None:  # TLS through an HTTP proxy's CONNECT
+                if "tls" not in self.analyzers:
+                    return None
+                return TlsAnalyzer(lambda record: self.sink.append(("tls", flow, record)))
+            return HttpAnalyzer(emit, self.carve_bytes, self.carve_budget, tunnel)  # type: ignore[arg-type]
         if name == "tls":
             return TlsAnalyzer(lambda record: self.sink.append(("tls", flow, record)))
         if name == "ssh":

@@ -21,9 +21,9 @@ from typing import Any
 from sensors.community_id import IPPROTO_TCP, IPPROTO_UDP
 from sensors.dns import DNS_UDP_PORTS, DnsTracker
 from sensors.flows import Flow, FlowTable
-from sensors.http import DEFAULT_CARVE_BYTES
+from sensors.http import DEFAULT_CARVE_BUDGET_BYTES, DEFAULT_CARVE_BYTES
 from sensors.ipfrag import Defragmenter
-from sensors.netevents import dns_event, flow_event, http_event, ssh_event, tls_event
+from sensors.netevents import dns_event, flow_event, http_events, ssh_event, tls_event
 from sensors.packets import Frame, PacketDecodeError, decode
 from sensors.sessions import SessionTable, Sink
 
@@ -41,7 +41,7 @@ def relax_gc() -> None:
     gc.collect()
     gc.freeze()  # what exists at start-up (modules, config) is never collected anyway
     gc.set_threshold(50_000, 50, 1000)
-_RECORD_EVENTS = {"http": http_event, "tls": tls_event, "ssh": ssh_event}
+_RECORD_EVENTS = {"tls": tls_event, "ssh": ssh_event}
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ class TrafficOptions:
     idle_timeout: float = 300.0
     max_pending_dns: int = 10_000
     dns_timeout: float = 30.0
-    carve_bytes: int = DEFAULT_CARVE_BYTES  # first N bytes of each HTTP body kept for YARA
+    carve_bytes: int = DEFAULT_CARVE_BYTES  # first N bytes of each HTTP body kept for YARA and file extraction
+    carve_budget_bytes: int = DEFAULT_CARVE_BUDGET_BYTES  # all bodies' carves held at once, at most
     max_fragmented_datagrams: int = 10_000
     fragment_timeout: float = 30.0
     analyzers: frozenset[str] = frozenset({"http", "tls", "ssh", "dns"})
@@ -114,7 +115,7 @@ class TrafficAnalyzer:
         self.fragments = Defragmenter(options.max_fragmented_datagrams, options.fragment_timeout)
         self._sink: Sink = []
         self.sessions = SessionTable(self.dns, self._sink, carve_bytes=options.carve_bytes,
-                                     analyzers=options.analyzers)
+                                     analyzers=options.analyzers, carve_budget_bytes=options.carve_budget_bytes)
         self._tcp_analysis = bool(options.analyzers)
 
     def feed(self, frame: Frame) -> Sequence[dict[str, Any]]:
@@ -193,6 +194,9 @@ class TrafficAnalyzer:
         for kind, flow, record in records:
             if kind == "dns":
                 yield self._count(dns_event(record))
+            elif kind == "http":
+                for event in http_events(flow, record):
+                    yield self._count(event)
             else:
                 yield self._count(_RECORD_EVENTS[kind](flow, record))
 

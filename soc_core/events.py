@@ -36,8 +36,9 @@ FIELDS: dict[str, FieldSpec] = {
     "event.kind": FieldSpec("keyword", "'event' for observations, 'alert' for detections."),
     "event.category": FieldSpec("keywords", "ECS categories, e.g. ['network'], ['web']."),
     "event.type": FieldSpec("keywords", "ECS types, e.g. ['connection'], ['access'], ['protocol']."),
-    "event.dataset": FieldSpec("keyword", "Record type: edusoc.flow, edusoc.dns, edusoc.http, edusoc.tls, edusoc.ssh (from "
-                               "packets, like Zeek's conn/dns/http/ssl/ssh logs), edusoc.web (access logs)."),
+    "event.dataset": FieldSpec("keyword", "Record type: edusoc.flow, edusoc.dns, edusoc.http, edusoc.files, "
+                               "edusoc.tls, edusoc.ssh (from packets, like Zeek's conn/dns/http/files/ssl/ssh "
+                               "logs), edusoc.web (access logs)."),
     "event.module": FieldSpec("keyword", "Producer: 'pcap' or 'weblog'."),
     "event.start": FieldSpec("date", "First packet of a flow; ISO 8601 UTC."),
     "event.end": FieldSpec("date", "Last packet of a flow; ISO 8601 UTC."),
@@ -88,11 +89,15 @@ FIELDS: dict[str, FieldSpec] = {
     # -- web
     "http.request.method": FieldSpec("keyword", "GET, POST, ..."),
     "http.request.referrer": FieldSpec("keyword", "Referer header."),
-    "http.request.body.bytes": FieldSpec("long", "Request body length in bytes (after chunked transfer decoding)."),
-    "http.request.body.content": FieldSpec("keyword", "First N KB of the request body (sensor setting carve_bytes), "
-                                           "base64 of the raw bytes so binary uploads reach YARA intact."),
-    "http.response.body.content": FieldSpec("keyword", "First N KB of the response body, base64 of the raw bytes "
-                                            "(after chunked decoding, before content decoding)."),
+    "http.request.body.bytes": FieldSpec("long", "Request body length in bytes: decoded length when its "
+                                         "Content-Encoding was undone whole, else as transferred (Zeek's "
+                                         "request_body_len)."),
+    "http.request.body.content": FieldSpec("keyword", "First N KB of the request body (sensor setting carve_kb, "
+                                           "default 1024), base64 of the carved bytes (content coding undone when "
+                                           "http.request.body.content_decoded) so binary uploads reach YARA intact."),
+    "http.response.body.content": FieldSpec("keyword", "First N KB of the response body, base64 of the carved "
+                                            "bytes (after chunked decoding; content coding undone when "
+                                            "http.response.body.content_decoded)."),
     "http.response.mime_type": FieldSpec("keyword", "Content-Type header of the response."),
     "http.request.content_encoding": FieldSpec("keyword", "Content-Encoding header of the request, lower case "
                                                "(not in ECS)."),
@@ -102,8 +107,30 @@ FIELDS: dict[str, FieldSpec] = {
                                                    "(its Content-Encoding undone); false: the bytes as sent."),
     "http.response.body.content_decoded": FieldSpec("bool", "The response's carved content is the decoded body "
                                                     "(gzip/deflate/br undone, at most the carve size); false: as sent."),
+    "http.request.mime_type": FieldSpec("keyword", "Content-Type header of the request, as sent "
+                                        "(multipart/form-data; boundary=...)."),
+    "http.request.cookie": FieldSpec("keyword", "Cookie header of the request, as sent (not in ECS; for Sigma "
+                                     "and the CRS)."),
+    "http.request.body.form": FieldSpec("keywords", "Fields of a form body as 'name=value', decoded: "
+                                        "application/x-www-form-urlencoded pairs and the non-file parts of "
+                                        "multipart/form-data (at most 256 fields, 4096 characters a value; not "
+                                        "in ECS). Sigma: http.request.body.form|contains."),
+    "http.request.body.truncated": FieldSpec("bool", "The request body was longer than its carve (sensor "
+                                             "setting carve_kb, or the carve budget was spent): "
+                                             "http.request.body.content holds only its head."),
+    "http.response.body.truncated": FieldSpec("bool", "The response body was longer than its carve."),
+    "http.request.body.wire_bytes": FieldSpec("long", "Request body bytes as transferred (after chunked "
+                                              "framing, before content decoding; not in ECS)."),
+    "http.response.body.wire_bytes": FieldSpec("long", "Response body bytes as transferred (after chunked "
+                                               "framing, before gzip/deflate/br decoding; not in ECS)."),
+    "http.request.body.files": FieldSpec("long", "Files cut out of this multipart request body as edusoc.files "
+                                         "events (YARA scans those, not the raw body; not in ECS)."),
+    "http.trans_depth": FieldSpec("long", "Position of the request in its connection, from 1 (Zeek's "
+                                  "trans_depth); with network.community_id it links edusoc.files to edusoc.http."),
     "http.response.status_code": FieldSpec("long", "HTTP status."),
-    "http.response.body.bytes": FieldSpec("long", "Response body length in bytes (the access log's body_bytes_sent)."),
+    "http.response.body.bytes": FieldSpec("long", "Response body length in bytes: from packets the decoded "
+                                          "length when gzip/deflate/br was undone whole, else as transferred "
+                                          "(Zeek's response_body_len); from logs the access log's body_bytes_sent."),
     "http.version": FieldSpec("keyword", "1.0, 1.1."),
     "url.original": FieldSpec("keyword", "Request target as sent (path and query, not decoded)."),
     "url.path": FieldSpec("keyword", "Path part of the request target."),
@@ -147,7 +174,28 @@ FIELDS: dict[str, FieldSpec] = {
     # -- deep dissection through tshark (edusoc.deep; `sensor pcap --deep`)
     "deep.fields": FieldSpec("keywords", "Fields tshark decoded for a protocol the fast path does not cover, as "
                              "'name=value' with tshark's field names (passwords and AUTH arguments left out)."),
-    "file.name": FieldSpec("keyword", "Name of a file a protocol transferred or opened (SMB)."),
+    "file.name": FieldSpec("keyword", "Name of a file a protocol transferred or opened (SMB; edusoc.files: the "
+                           "multipart filename, else the last segment of the URL path)."),
+    # -- files out of HTTP (edusoc.files, like Zeek's files.log; one event per file, linked to its
+    #    edusoc.http event by file.http_event_id, or network.community_id + http.trans_depth)
+    "file.direction": FieldSpec("keyword", "upload (in a request) or download (in a response); not in ECS."),
+    "file.source": FieldSpec("keyword", "multipart (a part of a form upload) or body (the whole HTTP body); "
+                             "not in ECS."),
+    "file.size": FieldSpec("long", "File size in bytes (decoded; for a truncated file, what was sent)."),
+    "file.extension": FieldSpec("keyword", "Extension of file.name, lower case, without the dot."),
+    "file.mime_type": FieldSpec("keyword", "MIME type sniffed from the file's first bytes (text/x-php, "
+                                "application/x-dosexec, ...)."),
+    "file.declared_mime_type": FieldSpec("keyword", "MIME type the sender declared (the part's or the "
+                                         "message's Content-Type); not in ECS."),
+    "file.hash.sha256": FieldSpec("keyword", "SHA-256 of the whole file, lower-case hex; absent when the file "
+                                  "was truncated."),
+    "file.hash.md5": FieldSpec("keyword", "MD5 of the whole file, lower-case hex; absent when truncated."),
+    "file.truncated": FieldSpec("bool", "The carve stopped before the file ended (no hashes then); not in ECS."),
+    "file.content": FieldSpec("keyword", "Base64 of a multipart part's carved content, which YARA scans as a "
+                              "file (a whole-body file is in its edusoc.http event's body content); not in ECS."),
+    "file.form_field": FieldSpec("keyword", "Form field name of a multipart upload part; not in ECS."),
+    "file.http_event_id": FieldSpec("keyword", "event.id of the edusoc.http event the file was carried in; "
+                                    "not in ECS."),
     # -- ssh (edusoc.ssh; not in ECS, named after Zeek's ssh.log)
     "ssh.client": FieldSpec("keyword", "Client identification banner, e.g. SSH-2.0-OpenSSH_9.6."),
     "ssh.server": FieldSpec("keyword", "Server identification banner."),

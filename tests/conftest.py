@@ -1,6 +1,7 @@
 """Shared fixtures: a manual clock and a migrated case store per test."""
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 from datetime import datetime, timezone
@@ -14,7 +15,8 @@ from tests.browser_session import CHROMIUM, CHROMIUM_FLAGS
 from soc_core.db import make_engine, migrate, session_factory
 
 REPO = Path(__file__).resolve().parent.parent
-CORPORA = REPO.parent / "shared" / "corpora"
+# ../shared/corpora beside the checkout; EDUSOC_CORPORA points elsewhere (a git worktree one level deeper)
+CORPORA = Path(os.environ.get("EDUSOC_CORPORA") or REPO.parent / "shared" / "corpora")
 
 
 @pytest.fixture

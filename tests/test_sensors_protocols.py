@@ -164,7 +164,9 @@ def test_compressed_bodies_are_carved_decoded(tmp_path, encoding, coded, chunked
     (http,) = by_dataset(events, "edusoc.http")
     assert base64.b64decode(http["http.response.body.content"]) == WEBSHELL_PAGE
     assert http["http.response.body.content_decoded"] is True and http["http.response.content_encoding"] == encoding
-    assert http["http.response.body.bytes"] == len(coded)  # the length on the wire, as the access log has it
+    # Zeek's response_body_len is the decoded length; the length sent stays beside it
+    assert http["http.response.body.bytes"] == len(WEBSHELL_PAGE)
+    assert http["http.response.body.wire_bytes"] == len(coded) and http["http.response.body.truncated"] is False
     assert (stats.http_bodies_decoded, stats.http_bodies_capped, stats.http_decode_errors) == (1, 0, 0)
     assert validate_event(http)
 
@@ -175,7 +177,8 @@ def test_a_decompression_bomb_is_decoded_only_up_to_the_carve_size(tmp_path):
     events, stats = read_pcap(write(tmp_path, packets), carve_bytes=16 * 1024)
     (http,) = by_dataset(events, "edusoc.http")
     assert base64.b64decode(http["http.response.body.content"]) == b"\0" * (16 * 1024)
-    assert http["http.response.body.content_decoded"] is True
+    assert http["http.response.body.content_decoded"] is True and http["http.response.body.truncated"] is True
+    assert http["http.response.body.bytes"] == http["http.response.body.wire_bytes"] == len(bomb)  # decoded size unknown
     assert (stats.http_bodies_decoded, stats.http_bodies_capped) == (1, 1)
 
 
