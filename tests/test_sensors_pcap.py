@@ -288,10 +288,12 @@ def test_sample_pcap_events_are_valid_and_tell_the_campus_story():
     tunnel = [e for e in dns_events(events) if e["dns.question.name"].endswith(".t.exfil-tunnel.example")]
     assert len(tunnel) == 60 and all(e["dns.question.type"] == "TXT" and e["dns.type"] == "answer" for e in tunnel)
     web = [f for f in flows(events) if f.get("network.protocol") == "http"]
-    assert len(web) == 4 and {f["network.connection.state"] for f in web} == {"SF"}  # 3 pages and the SQLi login post
-    login = [e for e in events if e.get("event.dataset") == "edusoc.http" and e.get("http.request.method") == "POST"]
-    assert [(e["source.ip"], e["url.original"]) for e in login] == [("10.20.3.66", "/login.php")]
-    assert b"admin%27+or" in base64.b64decode(login[0]["http.request.body.content"])
+    assert len(web) == 5 and {f["network.connection.state"] for f in web} == {"SF"}  # 3 pages, SQLi post, upload
+    posts = {e["url.original"]: e for e in events if e.get("event.dataset") == "edusoc.http"
+             and e.get("http.request.method") == "POST"}
+    assert {url: e["source.ip"] for url, e in posts.items()} == {"/login.php": "10.20.3.66",
+                                                                 "/upload.php": "198.51.100.23"}
+    assert b"admin%27+or" in base64.b64decode(posts["/login.php"]["http.request.body.content"])
     assert stats.decode_errors == 0 and not stats.truncated
 
 

