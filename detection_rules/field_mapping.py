@@ -6,7 +6,8 @@ mapping does not name (including fields already written in ECS) pass through unc
 Two pipelines exist:
 
 * ``ecs`` (default): maps the taxonomy of the log sources edusoc produces (webserver, proxy,
-  dns, zeek conn/dns/http, firewall) and restricts each such rule to the matching
+  dns, zeek conn/dns/http, firewall, and ``product: linux`` rules without a category — sshd,
+  sudo, syslog, cron... lines, which edusoc parses into edusoc.auth and edusoc.syslog) and restricts each such rule to the matching
   ``event.dataset`` so a web rule never looks at a flow. A rule for another log source, or
   one that tests a field neither mapped here nor in the edusoc schema, is rejected by the
   engine: it could not be evaluated faithfully on edusoc events.
@@ -30,11 +31,18 @@ DNS_DATASET = "edusoc.dns"
 FLOW_DATASET = "edusoc.flow"
 TLS_DATASET = "edusoc.tls"
 SSH_DATASET = "edusoc.ssh"
+FILES_DATASET = "edusoc.files"  # files carved out of HTTP (Zeek's files.log)
+AUTH_DATASET = "edusoc.auth"  # sshd/sudo lines of auth.log/secure
+SYSLOG_DATASET = "edusoc.syslog"  # every other syslog line
 WEB_DATASETS = (WEB_DATASET, HTTP_DATASET)
+LINUX_DATASETS = (AUTH_DATASET, SYSLOG_DATASET)
 
-# W3C extended log format names used by Sigma's webserver (and proxy) taxonomy.
+# W3C extended log format names used by Sigma's webserver (and proxy) taxonomy. SigmaHQ's webserver
+# rules write cs-uri-query for what the access log's request line holds — path and query (e.g.
+# ``cs-uri-query|endswith: '/mgmt/tm/util/bash'``) — so it maps to the whole target and to the
+# path (an OR: ``endswith`` a path still fires when a query follows); cs-uri-stem is the path alone.
 WEBSERVER_FIELDS: dict[str | None, str | list[str]] = {
-    "cs-uri-query": "url.query",
+    "cs-uri-query": ["url.original", "url.path"],
     "cs-uri-stem": "url.path",
     "cs-uri": "url.original",
     "c-uri": "url.original",
@@ -54,6 +62,15 @@ WEBSERVER_FIELDS: dict[str | None, str | list[str]] = {
     "cs-bytes": "http.request.body.bytes",
     "sc-bytes": "http.response.body.bytes",
     "cs-username": "user.name",
+    "c-uri-extension": "url.extension",
+    "cs-uri-extension": "url.extension",
+    "dst_ip": "destination.ip",
+    "dst_port": "destination.port",
+    "src_ip": "source.ip",
+    "cs-content-type": "http.request.mime_type",
+    "cs-cookie": "http.request.cookie",
+    "cs(Cookie)": "http.request.cookie",
+    "sc-content-type": "http.response.mime_type",
 }
 
 DNS_FIELDS: dict[str | None, str | list[str]] = {
@@ -101,6 +118,36 @@ ZEEK_HTTP_FIELDS: dict[str | None, str | list[str]] = {
     "resp_mime_types": "http.response.mime_type",  # Zeek lists the MIME types it saw; edusoc keeps the one declared
     "user_agent": "user_agent.original",
     "status_code": "http.response.status_code",
+    "request_body_len": "http.request.body.bytes",
+    "response_body_len": "http.response.body.bytes",
+    "trans_depth": "http.trans_depth",
+    "orig_mime_types": "http.request.mime_type",
+    "cookie": "http.request.cookie",
+}
+
+# Zeek files.log names for edusoc.files.
+ZEEK_FILES_FIELDS: dict[str | None, str | list[str]] = {
+    **{name: target for name, target in NETWORK_FIELDS.items() if name.startswith("id.")},
+    "filename": "file.name",
+    "mime_type": "file.mime_type",
+    "seen_bytes": "file.size",
+    "total_bytes": "file.size",
+    "md5": "file.hash.md5",
+    "sha256": "file.hash.sha256",
+    "source": "network.protocol",
+}
+
+# Linux logs (auth.log, syslog): SigmaHQ's builtin linux rules are keyword searches over the line; the
+# few named fields are syslog's.
+LINUX_FIELDS: dict[str | None, str | list[str]] = {
+    "host": "host.hostname",
+    "hostname": "host.hostname",
+    "process": "process.name",
+    "program": "process.name",
+    "pid": "process.pid",
+    "user": "user.name",
+    "pam_user": "user.name",
+    "pam_rhost": "source.ip",
 }
 
 
@@ -132,6 +179,16 @@ class LogsourceMapping:
     service: str | None
     datasets: tuple[str, ...]
     fields: dict[str | None, str | list[str]]
+    # product-wide sources (linux): only rules with no category, and not these services
+    without_category: bool = False
+    excluded_services: tuple[str, ...] = ()
+
+    def covers(self, logsource: SigmaLogSource) -> bool:
+        if logsource not in self.logsource:
+            return False
+        if self.without_category and logsource.category is not None:
+            return False
+        return logsource.service not in self.excluded_services
 
     @property
     def logsource(self) -> SigmaLogSource:
@@ -148,6 +205,11 @@ LOGSOURCES: tuple[LogsourceMapping, ...] = (
     LogsourceMapping(None, "zeek", "conn", (FLOW_DATASET,), NETWORK_FIELDS),
     LogsourceMapping(None, "zeek", "ssl", (TLS_DATASET,), TLS_FIELDS),
     LogsourceMapping(None, "zeek", "ssh", (SSH_DATASET,), SSH_FIELDS),
+    LogsourceMapping(None, "zeek", "files", (FILES_DATASET,), ZEEK_FILES_FIELDS),
+    # sshd, sudo, syslog, cron, vsftpd... lines; auditd records and process/file/network telemetry are
+    # not what edusoc collects, so those categories stay rejected
+    LogsourceMapping(None, "linux", None, LINUX_DATASETS, LINUX_FIELDS, without_category=True,
+                     excluded_services=("auditd",)),
 )
 
 
@@ -188,7 +250,7 @@ def dataset_for(pipeline: str, logsource: SigmaLogSource) -> tuple[str, ...] | N
     if pipeline != "ecs":
         return None
     for mapping in LOGSOURCES:
-        if logsource in mapping.logsource:
+        if mapping.covers(logsource):
             return mapping.datasets
     return None
 
@@ -197,5 +259,6 @@ def mapped_logsources() -> list[str]:
     """The log sources the ecs pipeline knows, as category/product/service text."""
     return [
         "/".join(f"{name}={value}" for name, value in (("category", m.category), ("product", m.product), ("service", m.service)) if value)
+        + (" (no category)" if m.without_category else "")
         for m in LOGSOURCES
     ]

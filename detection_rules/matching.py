@@ -19,7 +19,11 @@ Matching semantics (Sigma specification, with the choices it leaves open):
 * URL fields (``URL_FIELDS``) are matched on their raw, percent-encoded form *and* on the
   percent-decoded form (``%27`` → ``'``, ``+`` → space), so a rule written for the decoded
   attack string also catches its encoded variant. Rules keep encoded variants anyway, for
-  backends (Elasticsearch) that see only the raw value.
+  backends (Elasticsearch) that see only the raw value;
+* keyword searches see URL fields raw and percent-decoded but keep ``+`` as it is: a ``+`` is
+  what a browser's form makes of a space, so ``q=select+a+course`` is someone's search, and
+  reading it as ``=select `` made SigmaHQ's "SQL Injection Strings In URI" fire on every such
+  search (injection tools send ``%20``, which is still decoded).
 """
 from __future__ import annotations
 
@@ -482,6 +486,13 @@ def url_variants(raw: str) -> tuple[str, ...]:
     return tuple(variants)
 
 
+@lru_cache(maxsize=16384)
+def url_keyword_variants(raw: str) -> tuple[str, ...]:
+    """The raw URL part and its percent-decoded form, ``+`` left as sent (what keyword searches see)."""
+    decoded = unquote(raw, errors="replace")
+    return (raw,) if decoded == raw else (raw, decoded)
+
+
 def _fieldref_test(field: str, reference: SigmaFieldReference) -> Predicate:
     other, starts, ends = reference.field, reference.starts_with, reference.ends_with
 
@@ -567,7 +578,7 @@ def _keyword_test(value: SigmaType, scalar: Callable[[object], bool] | None = No
                 if not isinstance(element, str):
                     continue
                 if name in URL_FIELDS:
-                    if any(scalar(variant) for variant in url_variants(element)):
+                    if any(scalar(variant) for variant in url_keyword_variants(element)):
                         return True
                 elif scalar(element):
                     return True

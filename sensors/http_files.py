@@ -183,6 +183,13 @@ def _file(direction: str, source: str, index: int, name: str | None, declared: s
     )
 
 
+def url_extension(path: str) -> str | None:
+    """ECS url.extension: of the path's last segment, lower case, without the dot ('/a/b.PHP' -> 'php')."""
+    name = path.rsplit("/", 1)[-1]
+    stem, dot, extension = name.rpartition(".")
+    return extension.lower() if dot and stem and extension and len(extension) <= 16 else None
+
+
 def _name_from_path(uri: str | None) -> str | None:
     path = (uri or "").split("?", 1)[0]
     name = path.rstrip("/").rsplit("/", 1)[-1]

@@ -17,7 +17,7 @@ from sensors.community_id import IPPROTO_ICMP, IPPROTO_ICMPV6, community_id_v1
 from sensors.dns import DnsTransaction
 from sensors.flows import TRANSPORT_NAMES, Flow
 from sensors.http import HttpTransaction
-from sensors.http_files import HttpFile, extract_files, form_fields
+from sensors.http_files import HttpFile, extract_files, form_fields, url_extension
 from sensors.ssh import SshBanners
 from sensors.tls import TlsHandshake, cipher_name, version_name
 from sensors.x509 import Certificate
@@ -202,6 +202,9 @@ def http_event(flow: Flow, transaction: HttpTransaction) -> dict[str, Any]:
         event["url.path"] = path
         if query:
             event["url.query"] = query
+        extension = url_extension(path)
+        if extension:
+            event["url.extension"] = extension
     if transaction.request_body:
         event["http.request.body.content"] = base64.b64encode(transaction.request_body).decode("ascii")
         event["http.request.body.truncated"] = transaction.request_truncated

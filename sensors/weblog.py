@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from sensors.http_files import url_extension
 from soc_core.events import format_timestamp, stable_event_id
 
 DATASET = "edusoc.web"

@@ -135,6 +135,7 @@ FIELDS: dict[str, FieldSpec] = {
     "url.original": FieldSpec("keyword", "Request target as sent (path and query, not decoded)."),
     "url.path": FieldSpec("keyword", "Path part of the request target."),
     "url.query": FieldSpec("keyword", "Query string without the '?'."),
+    "url.extension": FieldSpec("keyword", "Extension of the path's last segment, lower case, no dot (php, exe)."),
     "url.domain": FieldSpec("keyword", "Host header / virtual host."),
     "user_agent.original": FieldSpec("keyword", "User-Agent header."),
     "user.name": FieldSpec("keyword", "Authenticated user name, when the log has one."),

@@ -320,7 +320,7 @@ def test_a_rejected_file_does_not_stop_the_others(tmp_path: Path) -> None:
 
 def test_ecs_pipeline_maps_webserver_fields_and_dataset(tmp_path: Path) -> None:
     engine = compiled(tmp_path, "selection:\n    cs-uri-query|contains: cmd=\ncondition: selection", "ecs", logsource="category: webserver")
-    web = event(url__query="cmd=id")
+    web = event(url__original="/x.php?cmd=id", url__path="/x.php", url__query="cmd=id")
     assert engine.process({**web, "event.dataset": "edusoc.web"})
     assert not engine.process({**web, "event.dataset": "edusoc.flow"})
 

@@ -130,6 +130,9 @@ CASES = [
      [web("/ueditor/php/controller.php?action=uploadimage&filename=1.png", method="POST")]),
     (UPLOAD, [web("/kindeditor/upload_json.jsp?dir=file&name=x.jsp", method="POST")],
      [web("/kindeditor/upload_json.jsp?dir=file&name=x.jsp", method="GET")]),
+    # cs-uri-query is the whole target now: a script in the path alone is no script named in the query
+    (UPLOAD, [web("/upload.php?savename=a.PHP", method="POST")], [web("/upload.php", method="POST")]),
+    (WEBSHELL, [web("/uploads/x.php?c=id")], [web("/uploads/x.php?abc=1&topic=c")]),
     (MINING, [dns("pool.supportxmr.com", "A")], [dns("www.support.microsoft.com", "A")]),
     (BAD_JA3, [tls("6734f37431670b3ab4292b8f60f29984")], [tls("773906b0efdefa24a7f2b8eb6985bf37")]),
     (BRUTE_FORCE, logins(60), logins(10) + logins(60, port=443)),
@@ -149,6 +152,26 @@ def ruleset():  # type: ignore[no-untyped-def]
 def test_bundled_rule_matches_positive_and_not_negative(ruleset, rule_id: str, positive: list, negative: list) -> None:  # type: ignore[no-untyped-def]
     assert rule_id in [alert.rule_id for alert in DetectionEngine(ruleset).process_many(positive)]
     assert rule_id not in [alert.rule_id for alert in DetectionEngine(ruleset).process_many(negative)]
+
+
+WEB_CASES = [case for case in CASES if all(e["event.dataset"] == "edusoc.web" for e in case[1] + case[2])]
+
+
+@pytest.mark.parametrize(("rule_id", "positive", "negative"), WEB_CASES)
+def test_bundled_web_rules_see_packets_as_they_see_logs(ruleset, rule_id: str, positive: list, negative: list) -> None:  # type: ignore[no-untyped-def]
+    # the same requests as edusoc.http events (HTTP carved from packets): the same verdicts
+    def as_http(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [validate_event({**e, "event.dataset": "edusoc.http"}) for e in events]
+
+    assert rule_id in [alert.rule_id for alert in DetectionEngine(ruleset).process_many(as_http(positive))]
+    assert rule_id not in [alert.rule_id for alert in DetectionEngine(ruleset).process_many(as_http(negative))]
+
+
+def test_bundled_web_rules_use_the_taxonomy_names() -> None:
+    for path in sorted((BUNDLED_RULES / "web").glob("*.yml")):
+        text = path.read_text("utf-8")
+        for legacy in ("cs-uri|", "c-useragent", "c-uri|"):
+            assert legacy not in text, f"{path.name}: {legacy}"
 
 
 def test_port_scan_fires_once_for_the_sample_scan(ruleset) -> None:  # type: ignore[no-untyped-def]
@@ -209,7 +232,7 @@ def test_alert_carries_rule_unit_and_context(ruleset) -> None:  # type: ignore[n
     assert alert.timestamp == "2026-11-02T01:10:03.000000Z"
     assert alert.summary["source.ip"] == "203.0.113.7"
     assert alert.summary["url.original"].startswith("/news.php?id=1%27")
-    assert "*union select*" in alert.matches["url.query"]
+    assert "*union select*" in alert.matches["url.original"]  # cs-uri-query: the request target
 
 
 def test_alert_to_event_passes_schema_validation(ruleset) -> None:  # type: ignore[no-untyped-def]
