@@ -6,9 +6,10 @@ http.log); a request never answered is still reported when the connection ends. 
 lengths count the entity body after transfer decoding (chunked framing removed), like
 Zeek's request_body_len/response_body_len. The first ``carve_bytes`` of each body are kept
 for YARA scanning and file extraction (``sensors.http_files``); a body longer than its carve is
-marked ``truncated``. Every carve is reserved from one ``CarveBudget`` shared by all connections,
-so a burst of large concurrent bodies cannot take more memory than the budget: a body that
-finds the budget spent is carved shorter (and marked truncated) rather than held.
+marked ``truncated``. Every carved byte (raw and decoded) is taken from one ``CarveBudget``
+shared by all connections and given back when the transaction is reported, so a burst of large
+concurrent bodies cannot hold more memory than the budget: a body that finds the budget spent
+stops being carved there (and is marked truncated) rather than held.
 
 After a 2xx answer to CONNECT the connection is a tunnel: its bytes go to the ``tunnel``
 analyzer the session table supplies (TLS through a proxy), as Zeek does.
@@ -71,23 +72,26 @@ class HttpTransaction:
     response_decoded: bool = False
     request_decoder: Carve | None = None
     response_decoder: Carve | None = None
-    request_limit: int = 0  # bytes of carve reserved for the request body (from the CarveBudget)
-    response_limit: int = 0
+    request_held: int = 0  # bytes of the CarveBudget the request's carves hold
+    response_held: int = 0
+    request_starved: bool = False  # the budget ran out: the raw carve stopped
+    response_starved: bool = False
     request_truncated: bool = False  # the carve stopped before the body ended
     response_truncated: bool = False
 
 
 class CarveBudget:
-    """Bytes of body carves all connections may hold at once; each body reserves its share up front."""
+    """Bytes of body carves all connections may hold at once, taken as carves grow."""
 
     __slots__ = ("capacity", "in_use", "starved")
 
     def __init__(self, capacity: int = DEFAULT_CARVE_BUDGET_BYTES) -> None:
         self.capacity = capacity
         self.in_use = 0
-        self.starved = 0  # bodies carved shorter than the setting because the budget was spent
+        self.starved = 0  # carves cut short because the budget was spent
 
-    def reserve(self, wanted: int) -> int:
+    def take(self, wanted: int) -> int:
+        """Up to ``wanted`` bytes; less (and counted) when the budget is nearly spent."""
         granted = max(0, min(wanted, self.capacity - self.in_use))
         if granted < wanted:
             self.starved += 1
@@ -113,9 +117,18 @@ class Carve:
         self.unsupported = bool(codings) and self.decoder is None  # unknown or stacked codings: raw carve
         self.decoded = bytearray()
 
-    def feed(self, chunk: bytes) -> None:
-        if self.decoder is not None and not self.decoder.stopped:
-            self.decoded += self.decoder.feed(chunk)
+    def feed(self, chunk: bytes, budget: CarveBudget) -> int:
+        """Decode ``chunk`` into the carve; returns the budget bytes the growth took."""
+        if self.decoder is None or self.decoder.stopped:
+            return 0
+        out = self.decoder.feed(chunk)
+        if not out:
+            return 0
+        granted = budget.take(len(out))
+        self.decoded += out[:granted]
+        if granted < len(out):
+            self.decoder.capped = True  # the budget is spent: decoding stops here, marked as capped
+        return granted
 
     def result(self, raw: bytes) -> tuple[bytes, bool, str]:
         """(carve, whether it is decoded, outcome: decoded | capped | error | unsupported | none)."""
@@ -385,14 +398,14 @@ class HttpAnalyzer:
         if rest:
             self.tunnel.data(from_orig, rest, self.now)
 
-    def _carve_limit(self, headers: dict[str, str], encoded: bool) -> int:
-        """Reserve this body's carve from the budget: the setting, or less when the length is known."""
-        wanted = self.carve_bytes
-        length = _content_length(headers)
-        if length is not None and not encoded and "chunked" not in headers.get("transfer-encoding", "").lower():
-            wanted = min(wanted, length)
-        # an encoded body holds its raw carve and its decoded carve until it ends
-        return self.budget.reserve(wanted * 2 if encoded else wanted) // (2 if encoded else 1)
+    def _carve(self, carved: int, chunk: bytes) -> tuple[bytes, bool]:
+        """(the part of ``chunk`` the carve keeps, whether the budget ran out)."""
+        room = self.carve_bytes - carved
+        if room <= 0:
+            return b"", False
+        piece = chunk[:room]
+        granted = self.budget.take(len(piece))
+        return (piece, False) if granted == len(piece) else (piece[:granted], True)
 
     # -- requests
     def _request_headers(self, message: _Message) -> str:
@@ -423,11 +436,8 @@ class HttpAnalyzer:
         else:
             length = _content_length(headers)
             framing = str(length) if length else "none"
-        if framing == "none":
-            return framing
-        transaction.request_limit = self._carve_limit(headers, bool(encoding))
-        if encoding:
-            transaction.request_decoder = Carve(encoding, transaction.request_limit)
+        if encoding and framing != "none":
+            transaction.request_decoder = Carve(encoding, self.carve_bytes)
         return framing
 
     def _request_body(self, chunk: bytes) -> None:
@@ -435,11 +445,13 @@ class HttpAnalyzer:
         if transaction is None:
             return
         transaction.request_body_len += len(chunk)
-        room = transaction.request_limit - len(transaction.request_body)
-        if room > 0:
-            transaction.request_body += chunk[:room]
+        if not transaction.request_starved:
+            piece, transaction.request_starved = self._carve(len(transaction.request_body), chunk)
+            if piece:
+                transaction.request_body += piece
+                transaction.request_held += len(piece)
         if transaction.request_decoder is not None:
-            transaction.request_decoder.feed(chunk)
+            transaction.request_held += transaction.request_decoder.feed(chunk, self.budget)
 
     def _request_end(self) -> None:
         self.current_request = None
@@ -481,11 +493,8 @@ class HttpAnalyzer:
         else:
             length = _content_length(headers)
             framing = "close" if length is None else str(length)
-        if framing == "0":
-            return framing
-        transaction.response_limit = self._carve_limit(headers, bool(encoding))
-        if encoding:
-            transaction.response_decoder = Carve(encoding, transaction.response_limit)
+        if encoding and framing != "0":
+            transaction.response_decoder = Carve(encoding, self.carve_bytes)
         return framing
 
     def _response_body(self, chunk: bytes) -> None:
@@ -493,11 +502,13 @@ class HttpAnalyzer:
         if transaction is None:
             return
         transaction.response_body_len += len(chunk)
-        room = transaction.response_limit - len(transaction.response_body)
-        if room > 0:
-            transaction.response_body += chunk[:room]
+        if not transaction.response_starved:
+            piece, transaction.response_starved = self._carve(len(transaction.response_body), chunk)
+            if piece:
+                transaction.response_body += piece
+                transaction.response_held += len(piece)
         if transaction.response_decoder is not None:
-            transaction.response_decoder.feed(chunk)
+            transaction.response_held += transaction.response_decoder.feed(chunk, self.budget)
 
     def _response_end(self) -> None:
         if self.current_response is not None:
@@ -522,8 +533,6 @@ class HttpAnalyzer:
             self.decoding[outcome] += 1
             if transaction.response_decoded:
                 transaction.response_truncated = outcome == "capped"
-        encoded = (transaction.request_encoding is not None, transaction.response_encoding is not None)
-        self.budget.release(transaction.request_limit * (2 if encoded[0] else 1)
-                            + transaction.response_limit * (2 if encoded[1] else 1))
-        transaction.request_limit = transaction.response_limit = 0
+        self.budget.release(transaction.request_held + transaction.response_held)
+        transaction.request_held = transaction.response_held = 0
         self.emit(transaction)

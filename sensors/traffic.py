@@ -90,6 +90,7 @@ class TrafficStats:
     http_bodies_decoded: int = 0  # HTTP bodies carved decoded (Content-Encoding gzip, deflate, br undone)
     http_bodies_capped: int = 0  # ... whose decoding stopped at the carve size (a large body or a bomb)
     http_decode_errors: int = 0  # bodies with an unknown, stacked or corrupt coding, carved as sent
+    http_carves_cut_by_budget: int = 0  # carves stopped short because packets.carve_budget_mb was spent
     events: Counter[str] = field(default_factory=Counter)  # events by dataset
 
     def as_dict(self) -> dict[str, Any]:
@@ -180,6 +181,7 @@ class TrafficAnalyzer:
         stats.tls_errors = sessions.tls_errors
         stats.http_bodies_decoded, stats.http_bodies_capped = sessions.http_bodies_decoded, sessions.http_bodies_capped
         stats.http_decode_errors = sessions.http_decode_errors
+        stats.http_carves_cut_by_budget = self.sessions.carve_budget.starved
 
     def _finished(self, flow: Flow) -> Iterator[dict[str, Any]]:
         if flow.session is not None:

@@ -73,7 +73,7 @@ detection:
     condition: selection
 level: high
 """
-    events = "\n".join(json.dumps(e) for e in [sqli_event("DEMO-SCHOOL-1"), {**sqli_event("DEMO-SCHOOL-1", 2), "url.query": "id=5"}, {"bad": 1}])
+    events = "\n".join(json.dumps(e) for e in [sqli_event("DEMO-SCHOOL-1"), {**sqli_event("DEMO-SCHOOL-1", 2), "url.original": "/news.php?id=5", "url.query": "id=5"}, {"bad": 1}])
     body = demo.client.post("/api/v1/rules/dry-run", json={"rule": rule, "events": events}, headers=demo.login("regulator")).json()
     assert body["rules"] == 1 and body["events"] == 2
     assert [alert["rule_title"] for alert in body["alerts"]] == ["Pasted"]

@@ -8,9 +8,11 @@ from pathlib import Path
 from scapy.utils import wrpcap
 
 from detection_rules import BUNDLED_YARA, DetectionEngine, IndicatorSet, RuleSet, YaraScanner
+from sensors.conformance import read_zeek_log
 from sensors.pcap import read_pcap
 from sensors.samples.http_craft import http_request, http_response, multipart_form, tcp_exchange
 from soc_core.events import validate_event
+from tests.conftest import corpus
 from tests.sensor_traffic import CLIENT, SERVER, T0, Conversation, client_hello, server_hello
 
 SHELL = b"<?php @eval(base64_decode($_POST['z0'])); ?>\n"  # written here, the one-line shape
@@ -92,17 +94,20 @@ def test_a_body_past_the_carve_is_marked_truncated_and_its_file_has_no_hash(tmp_
 
 def test_the_carve_budget_bounds_memory_across_connections(tmp_path):
     packets = []
-    for i in range(3):  # three uploads in flight at once: their segments interleave
+    for i in range(4):  # three uploads in flight at once (their segments interleave), a fourth after them
         _, body = multipart_form({}, [("f", f"{i}.bin", "application/octet-stream", bytes([i]) * 40_000)])
         request = http_request("POST", "/up", HOST, body, content_type="multipart/form-data; boundary=x")
-        packets.append(tcp_exchange(T0 + i * 0.0001, CLIENT, SERVER, 42000 + i, request, http_response(200, b"ok")))
+        start = T0 + i * 0.0001 if i < 3 else T0 + 5
+        packets.append(tcp_exchange(start, CLIENT, SERVER, 42000 + i, request, http_response(200, b"ok")))
     merged = sorted((p for conversation in packets for p in conversation), key=lambda p: float(p.time))
     path = tmp_path / "many.pcap"
     wrpcap(str(path), merged)
-    events, _ = read_pcap(path, carve_bytes=64 * 1024, carve_budget_bytes=100_000)
-    bodies = sorted(len(base64.b64decode(e.get("http.request.body.content", ""))) for e in of(events, "edusoc.http"))
-    assert sum(bodies) <= 100_000 and bodies[-1] > 40_000  # the first two whole, the third cut to what was left
-    assert sorted(e["http.request.body.truncated"] for e in of(events, "edusoc.http")) == [False, False, True]
+    events, stats = read_pcap(path, carve_bytes=64 * 1024, carve_budget_bytes=100_000)
+    http = sorted(of(events, "edusoc.http"), key=lambda e: e["source.port"])
+    carved = [len(base64.b64decode(e.get("http.request.body.content", ""))) for e in http]
+    assert sum(carved[:3]) == 100_000 and stats.http_carves_cut_by_budget >= 3  # never more than the budget
+    assert [e["http.request.body.truncated"] for e in http] == [True, True, True, False]
+    assert carved[3] == http[3]["http.request.body.bytes"]  # the budget came back once they were reported
 
 
 def test_a_raw_put_and_a_binary_download_are_file_records_matched_against_indicators(tmp_path):
@@ -145,3 +150,15 @@ def test_tls_inside_a_connect_tunnel_is_seen(tmp_path):
     assert http["http.request.method"] == "CONNECT" and http["http.response.status_code"] == 200
     assert tls["tls.client.server_name"] == "www.school1.edu.cn" and tls["tls.cipher"] == "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
     assert len(tls["tls.client.ja3"]) == 32 and tls["network.community_id"] == http["network.community_id"]
+
+
+def test_zeeks_multipart_trace_gives_the_file_zeek_logs():
+    trace = corpus("zeek_btest", "traces", "http", "multipart-form-data.pcap")
+    baseline = corpus("zeek_btest", "baselines", "scripts.base.protocols.http.multipart-body-length", "http.log")
+    (zeek,) = read_zeek_log(baseline)
+    events, _ = read_pcap(trace)
+    (http,) = of(events, "edusoc.http")
+    (upload,) = of(events, "edusoc.files")
+    assert http["http.request.body.bytes"] == int(zeek["request_body_len"])
+    assert (upload["file.name"], upload["file.mime_type"]) == (zeek["orig_filenames"], zeek["orig_mime_types"])
+    assert upload["file.direction"] == "upload" and upload["file.truncated"] is False
