@@ -182,13 +182,8 @@ def http_event(flow: Flow, transaction: HttpTransaction) -> dict[str, Any]:
                                                         transaction.response_decoded, transaction.response_truncated)
     event["http.request.body.wire_bytes"] = transaction.request_body_len
     event["http.response.body.wire_bytes"] = transaction.response_body_len
-    if transaction.depth > 0:
-        event["http.trans_depth"] = transaction.depth
+    event.update(_request_fields(transaction))
     optional = {
-        "http.request.method": transaction.method,
-        "url.original": transaction.uri,
-        "url.domain": transaction.host,
-        "user_agent.original": transaction.user_agent,
         "http.request.referrer": transaction.referrer,
         "http.version": transaction.version or transaction.response_version,
         "http.response.status_code": transaction.status_code,
@@ -197,14 +192,6 @@ def http_event(flow: Flow, transaction: HttpTransaction) -> dict[str, Any]:
         "http.request.cookie": transaction.cookie,
     }
     event.update({k: v for k, v in optional.items() if v is not None})
-    if transaction.uri is not None:
-        path, _, query = transaction.uri.partition("?")
-        event["url.path"] = path
-        if query:
-            event["url.query"] = query
-        extension = url_extension(path)
-        if extension:
-            event["url.extension"] = extension
     if transaction.request_body:
         event["http.request.body.content"] = base64.b64encode(transaction.request_body).decode("ascii")
         event["http.request.body.truncated"] = transaction.request_truncated
@@ -228,6 +215,24 @@ def http_event(flow: Flow, transaction: HttpTransaction) -> dict[str, Any]:
     event["message"] = (f"http {flow.orig_ip} {transaction.method or '-'} {transaction.host or flow.resp_ip}"
                         f"{transaction.uri or ''}: {status}")
     return event
+
+
+def _request_fields(transaction: HttpTransaction) -> dict[str, Any]:
+    """What the request says about itself: position, method, target and its parts, host, user agent."""
+    fields: dict[str, Any] = {"http.trans_depth": transaction.depth} if transaction.depth > 0 else {}
+    for name, value in (("http.request.method", transaction.method), ("url.original", transaction.uri),
+                        ("url.domain", transaction.host), ("user_agent.original", transaction.user_agent)):
+        if value is not None:
+            fields[name] = value
+    if transaction.uri is not None:
+        path, _, query = transaction.uri.partition("?")
+        fields["url.path"] = path
+        if query:
+            fields["url.query"] = query
+        extension = url_extension(path)
+        if extension:
+            fields["url.extension"] = extension
+    return fields
 
 
 def _decoded_length(carve: bytes, sent: int, decoded: bool, truncated: bool) -> int:
@@ -263,15 +268,9 @@ def file_event(flow: Flow, transaction: HttpTransaction, found: HttpFile, http_e
         "file.hash.sha256": found.sha256,
         "file.hash.md5": found.md5,
         "file.form_field": found.form_name,
-        "http.trans_depth": transaction.depth if transaction.depth > 0 else None,
-        "http.request.method": transaction.method,
-        "url.original": transaction.uri,
-        "url.domain": transaction.host,
-        "user_agent.original": transaction.user_agent,
     }
     event.update({k: v for k, v in optional.items() if v is not None})
-    if transaction.uri is not None:
-        event["url.path"] = transaction.uri.partition("?")[0]
+    event.update(_request_fields(transaction))
     if found.content is not None:
         event["file.content"] = base64.b64encode(found.content).decode("ascii")
     where = transaction.host or flow.resp_ip
