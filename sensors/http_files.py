@@ -250,8 +250,9 @@ def form_fields(transaction: HttpTransaction) -> list[str]:
         return []
     fields: list[str] = []
     if request_type == "application/x-www-form-urlencoded":
-        text = body.decode("utf-8", "replace")
-        for name, value in parse_qsl(text, keep_blank_values=True, max_num_fields=None, errors="replace"):
+        pairs = body.split(b"&", MAX_FORM_FIELDS)[:MAX_FORM_FIELDS]  # never parse past the fields kept
+        text = b"&".join(pairs).decode("utf-8", "replace")
+        for name, value in parse_qsl(text, keep_blank_values=True, errors="replace"):
             fields.append(f"{name}={value[:MAX_FORM_VALUE_CHARS]}")
             if len(fields) >= MAX_FORM_FIELDS:
                 break
