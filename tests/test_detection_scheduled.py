@@ -77,7 +77,7 @@ def test_scheduled_queries_raise_what_the_inline_engine_raises_on_the_pack_test_
     assert len(found) >= len(inline) * 2 // 3
     alert = next(a for a in scheduled if a.rule_id == SQL_INJECTION)
     # cs-uri-query is the request target: the query tests url.original (and url.path), as inline
-    assert alert.matches["scheduled_query"].startswith("(url.original:")
+    assert alert.matches["scheduled_query"].startswith("((url.original:")
     assert "url.original" in alert.matches  # which value of the rule matched which field, as inline
 
 
