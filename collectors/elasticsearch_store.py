@@ -471,23 +471,24 @@ class ElasticsearchEventStore:
 def _exact(name: str, spec: FieldSpec, value: str | int) -> dict[str, Any]:
     """An exact-match clause; a value that cannot equal anything of the field's type matches nothing."""
     kind = spec.type
+    term: str | int | float = value
     try:
         if kind == "ip":
-            value = str(ipaddress.ip_address(str(value)))
+            term = str(ipaddress.ip_address(str(value)))
         elif kind in ("port", "long"):
             if isinstance(value, bool):
                 raise ValueError(value)
-            value = int(value)
+            term = int(value)
         elif kind == "float":
-            value = float(value)
+            term = float(value)
         elif kind == "date":
-            value = format_timestamp(parse_timestamp(str(value)))
+            term = format_timestamp(parse_timestamp(str(value)))
         elif kind == "bool" and not isinstance(value, bool):
             raise ValueError(value)
     except (TypeError, ValueError):
         return {"match_none": {}}
     field = f"{name}.raw" if kind == "text" else name
-    return {"term": {field: value}}
+    return {"term": {field: term}}
 
 
 def _id_of(event: dict[str, Any]) -> str:

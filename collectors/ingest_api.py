@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime, timezone
+from typing import NoReturn
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field, ValidationError
@@ -71,12 +72,12 @@ def build_ingest_router(service: IngestService, sessions: sessionmaker[Session])
     return router
 
 
-def _refuse_token(sessions: sessionmaker[Session], service: IngestService, token: str) -> None:
+def _refuse_token(sessions: sessionmaker[Session], service: IngestService, token: str) -> NoReturn:
     with sessions() as session:
         _refuse_in(session, service, token)
 
 
-def _refuse_in(session: Session, service: IngestService, token: str) -> None:
+def _refuse_in(session: Session, service: IngestService, token: str) -> NoReturn:
     """No sensor holds ``token``: 403 when it is a person's login token (the permission table gives people no
     INGEST), else 401."""
     login = session.scalar(select(LoginToken).where(LoginToken.token_hash == hash_token(token))) if token else None

@@ -16,14 +16,15 @@ from sqlalchemy.orm import Session
 
 from compliance.filing_checks import AppRegistry, CheckResult, Traffic, UnitInventory, run_unit_checks
 from inventory.coverage import sensor_health
-from inventory.models import EducationApp, FiledApp, Finding, Host, InformationSystem, IpRange, SecurityAdmin, Service, Website
+from inventory.models import (EducationApp, FiledApp, Finding, Host, InformationSystem, InventoryRow, IpRange, SecurityAdmin,
+                              Service, Website)
 from soc_core.audit import record_audit
 from soc_core.clock import Clock, to_db
 from soc_core.config import ComplianceSettings
 from soc_core.event_store import EventQuery, EventStore
 from soc_core.models import Unit
 
-_ATTRS = ((SecurityAdmin, "admins"), (IpRange, "ip_ranges"), (Host, "hosts"), (Service, "services"),
+_ATTRS: tuple[tuple[type[InventoryRow], str], ...] = ((SecurityAdmin, "admins"), (IpRange, "ip_ranges"), (Host, "hosts"), (Service, "services"),
           (Website, "websites"), (InformationSystem, "systems"), (EducationApp, "apps"))
 # Flow states in which the responder answered (Zeek conn_state): a port a scan found closed (REJ, S0) is no service.
 ANSWERED_STATES = ("SF", "S1", "S2", "S3", "RSTO", "RSTR", "SH")
@@ -36,8 +37,8 @@ def load_inventories(session: Session, units: Iterable[Unit], now: datetime,
     inventories = {u.id: UnitInventory(u) for u in units}
     ids = list(inventories)
     for model, attr in _ATTRS:
-        for row in session.scalars(select(model).where(model.unit_id.in_(ids)).order_by(model.id)):  # type: ignore[attr-defined]
-            getattr(inventories[row.unit_id], attr).append(row)
+        for row in session.scalars(select(model).where(model.unit_id.in_(ids)).order_by(model.id)):
+            getattr(inventories[row.unit_id], attr).append(row)  # type: ignore[attr-defined]  # SQLAlchemy's select() of a union of mapped classes yields their Base
     for health in sensor_health(session, now, heartbeat_window):
         if health.unit_id in inventories:
             inventories[health.unit_id].sensors.append(health)

@@ -127,7 +127,7 @@ ZEEK_HTTP_FIELDS: dict[str | None, str | list[str]] = {
 
 # Zeek files.log names for edusoc.files.
 ZEEK_FILES_FIELDS: dict[str | None, str | list[str]] = {
-    **{name: target for name, target in NETWORK_FIELDS.items() if name.startswith("id.")},
+    **{name: target for name, target in NETWORK_FIELDS.items() if name is not None and name.startswith("id.")},
     "filename": "file.name",
     "mime_type": "file.mime_type",
     "seen_bytes": "file.size",

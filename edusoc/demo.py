@@ -246,7 +246,7 @@ def _seed_roster(session: Session, clock: Clock, city: Unit, day_officer: User, 
         note.at = to_db(start)  # written at the shift change
 
 
-def _seed_key_period(session: Session, runtime: "Runtime", units: dict[str, Unit]) -> None:
+def _seed_key_period(session: Session, runtime: "Runtime", units: dict[str | None, Unit]) -> None:
     period = session.scalar(select(KeyPeriod).where(KeyPeriod.name == KEY_PERIOD))
     if period is None:
         today = beijing_today(runtime.clock)
@@ -274,7 +274,7 @@ def _seed_todays_report(session: Session, runtime: "Runtime", period: KeyPeriod,
                                     on_duty="王伟 13800012345")
 
 
-def _seed_notice(session: Session, runtime: "Runtime", units: dict[str, Unit], users: dict[str, User]) -> None:
+def _seed_notice(session: Session, runtime: "Runtime", units: dict[str | None, Unit], users: dict[str, User]) -> None:
     if session.scalar(select(Notice.id).where(Notice.title == DEMO_NOTICE)) is not None:
         return
     notice = runtime.notices.issue(

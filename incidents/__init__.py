@@ -1,6 +1,7 @@
 """Incident lifecycle and everything driven by time: grading, grouping, workflow, deadlines."""
+from inventory.asset_facts import AssetFacts, AssetLookup
 from incidents.folding import (
-    AssetFacts, AssetLookup, IncidentError, TimeLeft, add_suppression, deactivate_suppression, fold_alerts, open_incident, time_left,
+    IncidentError, TimeLeft, add_suppression, deactivate_suppression, fold_alerts, open_incident, time_left,
 )
 from incidents.grading import (
     CATEGORY_LABELS, GRADE_LABELS, Grade, GradeDecision, GradingInputs, Source, category_for, grade_alert, grade_incident,

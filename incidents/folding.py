@@ -245,7 +245,9 @@ def incident_titles(alert: Alert, entity: str = "") -> tuple[str, str]:
 
 def _alert_summary(alert: Alert) -> dict[str, object]:
     as_json = alert.to_dict()
-    return {**as_json["summary"], "matches": as_json["matches"], "event_ids": as_json["event_ids"]}
+    summary = as_json["summary"]
+    assert isinstance(summary, dict), "an alert's summary is a field -> value mapping"
+    return {**summary, "matches": as_json["matches"], "event_ids": as_json["event_ids"]}
 
 
 @dataclass(frozen=True)

@@ -259,8 +259,10 @@ def _readme(ws: Worksheet) -> None:
 def build_workbook(session: Session | None = None, unit: Unit | None = None) -> bytes:
     """The template (no unit) or the unit's inventory in the template's layout."""
     workbook = Workbook()
-    _readme(workbook.active)
-    workbook.active.title = README_SHEET
+    readme = workbook.active
+    assert isinstance(readme, Worksheet), "a new workbook opens on one worksheet"
+    _readme(readme)
+    readme.title = README_SHEET
     for spec in KINDS.values():
         ws = workbook.create_sheet(spec.label)
         _write_sheet(ws, spec)

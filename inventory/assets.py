@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from inventory import cells
-from inventory.models import AssetRevision, EducationApp, Host, InformationSystem, IpRange, SecurityAdmin, Service, Website
+from inventory.models import (AssetRevision, EducationApp, Host, InformationSystem, InventoryRow, IpRange, SecurityAdmin, Service,
+                              Website)
 from soc_core.audit import record_audit
 from soc_core.clock import Clock, to_db
 from soc_core.errors import EdusocError
@@ -54,7 +55,7 @@ class InventoryError(EdusocError, ValueError):
 class KindSpec:
     kind: str
     label: str                                   # Chinese name, also the template's sheet name
-    model: type[Base]
+    model: type[InventoryRow]
     columns: tuple[Column, ...]
     key: tuple[str, ...]                         # identifies a row within its unit (import upserts by it)
     check: Callable[[dict[str, Any]], list[FieldError]] = field(default=lambda values: [])
@@ -192,9 +193,12 @@ def _revise(session: Session, clock: Clock, actor: str, spec: KindSpec, row: Bas
     old = _jsonable(before) if before is not None else {}
     changes = {k: [old.get(k), (after or {}).get(k)] for k in set(old) | set(after or {})
                if old.get(k) != (after or {}).get(k)}
-    version = 1 if action == "create" else (session.scalar(select(func.max(AssetRevision.version)).where(
-        AssetRevision.kind == spec.kind, AssetRevision.row_id == row.id)) or 0) + 1  # type: ignore[attr-defined]
-    revision = AssetRevision(kind=spec.kind, row_id=row.id, unit_id=row.unit_id, version=version, action=action,  # type: ignore[attr-defined]
+    # Rows reach here typed as Base: SQLAlchemy types a select() of KindSpec.model's union of classes as their Base.
+    owned: InventoryRow = row  # type: ignore[assignment]
+    latest: int | None = None if action == "create" else session.scalar(select(func.max(AssetRevision.version)).where(
+        AssetRevision.kind == spec.kind, AssetRevision.row_id == owned.id))
+    version = 1 if action == "create" else (latest or 0) + 1
+    revision = AssetRevision(kind=spec.kind, row_id=owned.id, unit_id=owned.unit_id, version=version, action=action,
                              at=to_db(clock.now()), actor=actor, data=after, changes=changes)
     session.add(revision)
     record_audit(session, clock, actor, f"asset.{action}", spec.kind, row.id, row.unit_id,  # type: ignore[attr-defined]
@@ -210,7 +214,7 @@ def find_by_key(session: Session, spec: KindSpec, unit_id: int, values: Mapping[
 
 
 def create_row(session: Session, clock: Clock, actor: str, spec: KindSpec, unit: Unit, raw: Mapping[str, Any],
-               known_new: bool = False) -> Base:
+               known_new: bool = False) -> InventoryRow:
     """File a new row; ``known_new`` skips the duplicate-key lookup when the caller has just done it."""
     values = parse_values(spec, raw)
     if not known_new and find_by_key(session, spec, unit.id, values) is not None:
@@ -245,7 +249,7 @@ def delete_row(session: Session, clock: Clock, actor: str, spec: KindSpec, row: 
     session.flush()
 
 
-def rows_of(session: Session, spec: KindSpec, unit_ids: Iterable[int] | Any) -> list[Base]:
+def rows_of(session: Session, spec: KindSpec, unit_ids: Iterable[int] | Any) -> list[InventoryRow]:
     """Rows of one kind in the given units (ids or a select of ids), in filing order."""
     model = spec.model
     return list(session.scalars(select(model).where(model.unit_id.in_(unit_ids)).order_by(model.unit_id, model.id)))  # type: ignore[attr-defined]

@@ -171,3 +171,7 @@ class Finding(Base):
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+# One filed inventory row of any kind: each is owned by a unit (unit_id) and has an id.
+InventoryRow = SecurityAdmin | IpRange | Host | Service | Website | InformationSystem | EducationApp

@@ -116,7 +116,7 @@ def _check_sizes(content: bytes) -> None:
 
 def _merged_ranges(ws: Any) -> list[tuple[int, int, int, int]]:
     """(min_col, min_row, max_col, max_row) of each merged range, streamed from the sheet's XML."""
-    ranges = []
+    ranges: list[tuple[int, int, int, int]] = []
     try:
         source = ws._get_source()  # read-only worksheets do not parse mergeCells; the part is streamed
     except (KeyError, zipfile.BadZipFile):
@@ -125,12 +125,15 @@ def _merged_ranges(ws: Any) -> list[tuple[int, int, int, int]]:
         for _, element in iterparse(source, events=("end",)):
             if element.tag == f"{_MAIN_NS}mergeCell":
                 try:
-                    ranges.append(range_boundaries(element.get("ref", "")))
+                    min_col, min_row, max_col, max_row = range_boundaries(element.get("ref", ""))
+                    # a whole-row or whole-column range ("A:A", "1:1") has open ends: no merged cells
+                    if min_col is not None and min_row is not None and max_col is not None and max_row is not None:
+                        ranges.append((min_col, min_row, max_col, max_row))
                 except (TypeError, ValueError):
                     pass  # a malformed range is ignored, as Excel does
             if element.tag in (f"{_MAIN_NS}row", f"{_MAIN_NS}mergeCell"):
                 element.clear()
-    return [r for r in ranges if None not in r]  # type: ignore[misc]
+    return ranges
 
 
 def _fill_merged(grid: Grid, ranges: list[tuple[int, int, int, int]]) -> None:

@@ -43,12 +43,12 @@ def ancestor(session: Session, unit: Unit, levels_up: int) -> Unit:
     return session.get(Unit, ids[index]) or unit
 
 
-def after_commit(session: Session, callback: Callable[[], None]) -> None:
+def after_commit(session: Session, callback: Callable[[], object]) -> None:
     """Run ``callback`` once the session's transaction commits (jobs go to the store only for committed rows).
 
     Scheduling inside the transaction would also deadlock SQLite: the job store writes on another connection.
     """
-    pending: list[Callable[[], None]] = session.info.setdefault("edusoc_after_commit", [])
+    pending: list[Callable[[], object]] = session.info.setdefault("edusoc_after_commit", [])
     if not pending:
         def _run(_session: Session) -> None:
             callbacks = list(session.info.pop("edusoc_after_commit", []))
@@ -92,6 +92,7 @@ class DeadlineService:
         span = deadline - created
         existing = {(s.kind, s.step): s for s in session.scalars(select(EscalationStep).where(EscalationStep.incident_id == incident.id))}
         unit = incident.unit or session.get(Unit, incident.unit_id)
+        assert unit is not None, "an incident always belongs to a unit (units.id foreign key)"
         planned: list[EscalationStep] = []
         wanted = [("deadline", n, spec.at, spec.levels_up, spec.overdue, created + span * spec.at)
                   for n, spec in enumerate(playbook.escalation, start=1)]
@@ -158,7 +159,7 @@ class DeadlineService:
                 return
             # compare-and-set: whoever sets fired_at first fires; a second runner changes nothing
             claimed = session.execute(update(EscalationStep).where(EscalationStep.id == step.id, EscalationStep.fired_at.is_(None))
-                                      .values(fired_at=to_db(now))).rowcount
+                                      .values(fired_at=to_db(now))).rowcount  # type: ignore[attr-defined]  # SQLAlchemy types execute() as Result; an UPDATE returns a CursorResult, which has rowcount
             if claimed != 1:
                 session.rollback()
                 return

@@ -70,7 +70,7 @@ def first_report_due(incident: Incident, policy: IncidentSettings) -> datetime |
     """Due time of the first report, or None when the grade needs no report (一般 IV by default)."""
     if Grade(incident.grade).rank > Grade(policy.report_min_grade).rank:
         return None
-    return discovered_at(incident) + timedelta(hours=policy.report_hours_by_operator[incident.operator_type])
+    return discovered_at(incident) + timedelta(hours=policy.report_hours(incident.operator_type))
 
 
 def final_report_due(incident: Incident, policy: IncidentSettings) -> datetime | None:

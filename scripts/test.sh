@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as `make test` and CI run it: system packages the tests drive for real
 # (Chromium for the UI, tshark for sensor comparisons), a real Elasticsearch node started for the
-# run and stopped after it, then pytest.
+# run and stopped after it, then mypy and pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +26,9 @@ if ((${#need[@]})); then
     exit 1
   fi
 fi
+
+# Type check first ([tool.mypy] in pyproject.toml): any error fails the suite before the slower tests run.
+.venv/bin/mypy
 
 export EDUSOC_ES_PORT="${EDUSOC_ES_PORT:-9200}"
 scripts/es.sh start

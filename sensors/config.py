@@ -38,12 +38,12 @@ class CollectorSettings(_Section):
     url: str
     token: str | None = None
     token_file: str | None = None  # preferred: keeps the secret out of the config file
-    timeout_seconds: float = Field(30.0, gt=0)
-    batch_events: int = Field(1000, ge=1, le=10_000)  # the collector accepts at most 10 000 per batch
-    batch_seconds: float = Field(5.0, gt=0)  # a partial batch is sent after this long
-    backoff_initial_seconds: float = Field(1.0, gt=0)
-    backoff_max_seconds: float = Field(300.0, gt=0)
-    heartbeat_seconds: float = Field(60.0, gt=0)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    batch_events: int = Field(default=1000, ge=1, le=10_000)  # the collector accepts at most 10 000 per batch
+    batch_seconds: float = Field(default=5.0, gt=0)  # a partial batch is sent after this long
+    backoff_initial_seconds: float = Field(default=1.0, gt=0)
+    backoff_max_seconds: float = Field(default=300.0, gt=0)
+    heartbeat_seconds: float = Field(default=60.0, gt=0)
 
     @model_validator(mode="after")
     def _one_token(self) -> CollectorSettings:
@@ -60,22 +60,22 @@ class CollectorSettings(_Section):
 
 class SpoolSettings(_Section):
     dir: str = "var/sensor/spool"
-    max_mb: float = Field(1024.0, gt=0)  # when full, the oldest batches are dropped (and counted)
+    max_mb: float = Field(default=1024.0, gt=0)  # when full, the oldest batches are dropped (and counted)
 
 
 class InterfaceSource(_Section):
     name: str
     bpf: str = ""
-    snaplen: int = Field(65535, ge=64)
+    snaplen: int = Field(default=65535, ge=64)
 
 
 class PacketSettings(_Section):
     files: list[str] = Field(default_factory=list)
     interfaces: list[InterfaceSource] = Field(default_factory=list)
-    max_flows: int = Field(100_000, ge=1)
-    idle_timeout_seconds: float = Field(300.0, ge=0)
-    carve_kb: int = Field(1024, ge=0)  # first N KB of each HTTP body kept (YARA, file records); longer: truncated
-    carve_budget_mb: int = Field(256, ge=1)  # all HTTP bodies' carves held at once, across connections
+    max_flows: int = Field(default=100_000, ge=1)
+    idle_timeout_seconds: float = Field(default=300.0, ge=0)
+    carve_kb: int = Field(default=1024, ge=0)  # first N KB of each HTTP body kept (YARA, file records); longer: truncated
+    carve_budget_mb: int = Field(default=256, ge=1)  # all HTTP bodies' carves held at once, across connections
 
 
 class LogFileSource(_Section):
@@ -85,17 +85,17 @@ class LogFileSource(_Section):
 
 class SyslogSource(_Section):
     host: str = "0.0.0.0"
-    udp_port: int | None = Field(514, ge=0, le=65535)
-    tcp_port: int | None = Field(514, ge=0, le=65535)
+    udp_port: int | None = Field(default=514, ge=0, le=65535)
+    tcp_port: int | None = Field(default=514, ge=0, le=65535)
     format: LogFormat = "syslog"
-    max_message_kb: int = Field(64, ge=1)
+    max_message_kb: int = Field(default=64, ge=1)
 
 
 class LogSettings(_Section):
     files: list[LogFileSource] = Field(default_factory=list)
     syslog: SyslogSource | None = None
-    poll_seconds: float = Field(1.0, gt=0)
-    max_line_kb: int = Field(1024, ge=1)
+    poll_seconds: float = Field(default=1.0, gt=0)
+    max_line_kb: int = Field(default=1024, ge=1)
 
 
 class SensorConfig(_Section):

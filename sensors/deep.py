@@ -117,7 +117,8 @@ class _Record:
 def _dissectors(tshark: str) -> tuple[frozenset[str], frozenset[str]]:
     """(field names, protocol names) this tshark knows (``tshark -G fields``)."""
     listing = subprocess.run([tshark, "-G", "fields"], capture_output=True, text=True, check=False).stdout
-    fields, protocols = set(), set()
+    fields: set[str] = set()
+    protocols: set[str] = set()
     for line in listing.splitlines():
         parts = line.split("\t")
         if len(parts) >= 3:

@@ -217,9 +217,11 @@ def eve_event(record: dict[str, Any], raw: bytes, *, received: datetime, where: 
         event["event.action"] = _get(record, "alert.action") or "alert"
         summary = f"alert {event['rule.id'] or '?'}: {event['rule.name'] or ''}"
     elif kind == "dns":
-        dns = record.get("dns") if isinstance(record.get("dns"), dict) else {}
-        queries = dns.get("queries") if isinstance(dns.get("queries"), list) else []
-        first = queries[0] if queries and isinstance(queries[0], dict) else dns
+        dns_value = record.get("dns")
+        dns: dict[str, Any] = dns_value if isinstance(dns_value, dict) else {}
+        queries_value = dns.get("queries")
+        queries: list[Any] = queries_value if isinstance(queries_value, list) else []
+        first: dict[str, Any] = queries[0] if queries and isinstance(queries[0], dict) else dns
         event["event.type"] = ["protocol"]
         event["dns.id"] = dns.get("id")
         event["dns.question.name"] = first.get("rrname")

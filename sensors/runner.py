@@ -98,7 +98,11 @@ class SensorRunner:
                                                               snaplen=interface.snaplen)
                 self.packet_stats.append(capture.stats)
                 previous = self.capture_drops
-                self.capture_drops = lambda capture=capture, previous=previous: previous() + capture.drops()
+
+                def capture_drops(capture: Any = capture, previous: Callable[[], int] = previous) -> int:
+                    return previous() + capture.drops()
+
+                self.capture_drops = capture_drops
                 self._thread(self._follow_capture, capture)
 
     def stop(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from sensors.dns import DNS_TCP_PORTS, DnsTracker
 from sensors.flows import Flow
@@ -34,7 +34,8 @@ Sink = list[tuple[str, Flow, Any]]
 
 
 class Analyzer(Protocol):
-    done: bool
+    @property
+    def done(self) -> bool: ...
 
     def data(self, from_orig: bool, chunk: bytes, ts: float) -> None: ...
     def gap(self, from_orig: bool, size: int) -> None: ...
@@ -185,7 +186,7 @@ class SessionTable:
 
     def packet(self, flow: Flow, packet: Packet, from_orig: bool) -> None:
         """Account one TCP packet of ``flow``."""
-        session: TcpSession | None | bool = flow.session
+        session: TcpSession | Literal[False] | None = flow.session
         if session is False:
             return
         flags, payload = packet.tcp_flags, packet.payload

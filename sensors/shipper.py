@@ -201,6 +201,8 @@ class Shipper:
             report.retries += 1
             delay = outcome.delay if outcome.delay is not None else self._backoff(attempt)
             self._sleep(min(delay, self.backoff_max))
+        # Every path that runs out of attempts returned above: the last outcome is an answer, not a retry.
+        assert not isinstance(outcome, _Retry)
         status, answer = outcome
         if status == 200:
             self._account(answer, batch, number, offset, report)

@@ -7,6 +7,7 @@ batches are dropped and counted — a sensor must never fill its disk.
 """
 from __future__ import annotations
 
+import builtins
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,7 @@ class DiskSpool:
     def bytes(self) -> int:
         return self._bytes
 
-    def put(self, body: bytes) -> Path:
+    def put(self, body: builtins.bytes) -> Path:
         """Store one encoded batch durably; drop the oldest batches if it would not fit."""
         while self._files and self._bytes + len(body) > self.max_bytes:
             oldest = self._files.pop(0)
@@ -66,7 +67,7 @@ class DiskSpool:
         self.counters.written += 1
         return path
 
-    def oldest(self) -> tuple[Path, bytes] | None:
+    def oldest(self) -> tuple[Path, builtins.bytes] | None:
         while self._files:
             path = self._files[0]
             try:

@@ -222,7 +222,8 @@ def parse_certificate_list(body: bytes) -> list[bytes]:
     end = 3 + int.from_bytes(body[:3], "big")
     if end > len(body):
         raise TlsParseError("certificate list cut off")
-    certificates, at = [], 3
+    certificates: list[bytes] = []
+    at = 3
     while at + 3 <= end and len(certificates) < MAX_CERTIFICATES:
         stop = at + 3 + int.from_bytes(body[at:at + 3], "big")
         if stop > end:

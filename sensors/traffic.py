@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -41,7 +41,7 @@ def relax_gc() -> None:
     gc.collect()
     gc.freeze()  # what exists at start-up (modules, config) is never collected anyway
     gc.set_threshold(50_000, 50, 1000)
-_RECORD_EVENTS = {"tls": tls_event, "ssh": ssh_event}
+_RECORD_EVENTS: dict[str, Callable[[Flow, Any], dict[str, Any]]] = {"tls": tls_event, "ssh": ssh_event}
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ class Principal:
         """The org-tree path prefix of the events this principal may read ("" = all)."""
         return "" if self.is_global else self.scope_path
 
-    def visible_units(self) -> Select[tuple[int]]:
+    def visible_units(self) -> Select[int]:
         query = select(Unit.id)
         return query if self.is_global else query.where(within(Unit.path, self.scope_path))
 

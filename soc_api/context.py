@@ -47,4 +47,4 @@ class ApiContext:
     # The process's scheduler: the jobs API asks it to run a periodic job now.
     scheduler: Scheduler | None = None
     # Called after an exercise is created or changed: the collector re-reads which traffic is the exercises'.
-    on_drill_change: Callable[[], None] | None = None
+    on_drill_change: Callable[[], object] | None = None

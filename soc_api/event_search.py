@@ -53,7 +53,7 @@ class SearchRequest:
     unit_id: int | None = None
     incident_id: int | None = None
     alert_events: bool = False
-    filters: Mapping[str, str] | None = None
+    filters: Mapping[str, str | int] | None = None
 
 
 def field_filters(params: Mapping[str, str], reserved: frozenset[str]) -> dict[str, str | int]:

@@ -7,10 +7,10 @@ from sqlalchemy.orm import Session, joinedload
 
 from incidents import CATEGORY_LABELS, GRADE_LABELS, STATUS_LABELS, time_left
 from incidents.commands import REQUEST as REGRADE_REQUEST
-from incidents.grading import Grade
+from incidents.grading import Grade, Source
 from incidents.models import EventLink, EvidenceFile, SuppressionRule, TimelineEntry
 from incidents.workflow import stored_event_within
-from incidents.states import FINISHED, IncidentStatus
+from incidents.states import FINISHED, IncidentStatus, OperatorType
 from playbooks.deadlines import TASK
 from playbooks.models import EscalationStep, PlaybookTask
 from reports.incident_reports import KIND_LABELS
@@ -59,8 +59,8 @@ def incident_out(incident: Incident, clock: Clock) -> IncidentOut:
     left = time_left(incident, clock)
     return IncidentOut(
         id=incident.id, title=incident.title, title_en=incident.title_en, unit_id=incident.unit_id, unit_name=incident.unit.name,
-        grade=incident.grade, grade_label=GRADE_LABELS[incident.grade], grade_basis=incident.grade_basis,
-        category=incident.category, source=incident.source, status=incident.status, rule_id=incident.rule_id,
+        grade=Grade(incident.grade), grade_label=GRADE_LABELS[incident.grade], grade_basis=incident.grade_basis,
+        category=incident.category, source=Source(incident.source), status=IncidentStatus(incident.status), rule_id=incident.rule_id,
         alert_count=incident.alert_count, first_seen_at=as_utc(incident.first_seen_at),
         last_seen_at=as_utc(incident.last_seen_at), created_at=as_utc(incident.created_at),
         handle_by=as_utc(incident.handle_by), seconds_left=left.seconds,
@@ -104,7 +104,7 @@ def incident_detail(incident: Incident, clock: Clock, session: Session | None = 
             select(EventLink).where(EventLink.incident_id == incident.id).order_by(EventLink.id))]
     return IncidentDetail(
         timeline=timeline, regrade_requests=requests, evidence=evidence, linked_events=linked, tasks=tasks, reports=reports,
-        report_fields=dict(incident.report_fields or {}), operator_type=incident.operator_type,
+        report_fields=dict(incident.report_fields or {}), operator_type=OperatorType(incident.operator_type),
         **incident_out(incident, clock).model_dump(),
         description=incident.description,
         alerts=[

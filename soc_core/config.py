@@ -159,20 +159,40 @@ class GradingRule(_Section):
     min_units: int | None = None         # the same attack is open at this many units or more
 
 
+OperatorKind = Literal["cii", "central", "other"]
+
+
+# The defaults of IncidentSettings' tables, typed so each literal is checked against Grade, Category or OperatorKind.
+def _default_grade_by_level() -> dict[str, Grade]:
+    return {"critical": "II", "high": "III", "medium": "IV", "low": "IV", "informational": "IV"}
+
+
+def _default_handle_hours_by_grade() -> dict[Grade, float]:
+    return {"I": 1.0, "II": 1.0, "III": 24.0, "IV": 72.0}
+
+
+def _default_category_by_tag() -> dict[str, Category]:
+    return {
+        "attack.t1505.003": "malware", "attack.t1486": "malware", "attack.t1204": "malware",
+        "attack.t1485": "information_destruction", "attack.t1565": "information_destruction",
+        "attack.t1491": "content_security",
+    }
+
+
+def _default_report_hours_by_operator() -> dict[OperatorKind, float]:
+    return {"cii": 1.0, "central": 2.0, "other": 4.0}
+
+
 class IncidentSettings(_Section):
     # Alerts of the same rule and unit within this window fold into one incident.
     group_window_minutes: int = 60
     # Sigma rule level -> national grade (特别重大 I, 重大 II, 较大 III, 一般 IV).
     # [I] design default, see DOMAIN.md §1.1: a single detection cannot by itself show
     # 特别重大 losses, so no level maps to I by default; duty staff regrade by hand.
-    grade_by_level: dict[str, Grade] = Field(
-        default_factory=lambda: {"critical": "II", "high": "III", "medium": "IV", "low": "IV", "informational": "IV"}
-    )
+    grade_by_level: dict[str, Grade] = Field(default_factory=_default_grade_by_level)
     # Handling deadlines in hours. I and II: "重大网络安全事件1小时内完成处置"; notice: "安全通报事件60小时内完成处置"
     # (education plans this product serves; customer SLAs, DOMAIN.md §0). III and IV: [I] configurable defaults.
-    handle_hours_by_grade: dict[Grade, float] = Field(
-        default_factory=lambda: {"I": 1.0, "II": 1.0, "III": 24.0, "IV": 72.0}
-    )
+    handle_hours_by_grade: dict[Grade, float] = Field(default_factory=_default_handle_hours_by_grade)
     handle_hours_notice: float = 60.0
     # Grouping key beyond rule + unit: the alert field naming the key entity (e.g. the attacker's
     # address), so one scanner is one incident and two scanners are two. "" groups by rule + unit only.
@@ -191,11 +211,7 @@ class IncidentSettings(_Section):
     ])
     # National incident categories (DOMAIN.md §1.1, 国家网络安全事件应急预案): rule tag prefix -> category.
     # First matching prefix wins; otherwise network_attack. [I] mapping of ATT&CK techniques.
-    category_by_tag: dict[str, Category] = Field(default_factory=lambda: {
-        "attack.t1505.003": "malware", "attack.t1486": "malware", "attack.t1204": "malware",
-        "attack.t1485": "information_destruction", "attack.t1565": "information_destruction",
-        "attack.t1491": "content_security",
-    })
+    category_by_tag: dict[str, Category] = Field(default_factory=_default_category_by_tag)
     # Evidence files attached to incidents: stored under <data_dir>/evidence, at most this size each.
     evidence_max_bytes: int = 20 * 1024 * 1024
     # An incident still new (unacknowledged) after this many minutes escalates to the unit above.
@@ -205,13 +221,16 @@ class IncidentSettings(_Section):
     # must be reported; the first report is due within 1 h for CII operators, 2 h for central units and
     # their directly affiliated units, 4 h for all others; the final report within 30 days after closure (Art. 8).
     report_min_grade: Grade = "III"
-    report_hours_by_operator: dict[Literal["cii", "central", "other"], float] = Field(
-        default_factory=lambda: {"cii": 1.0, "central": 2.0, "other": 4.0}
-    )
+    report_hours_by_operator: dict[OperatorKind, float] = Field(default_factory=_default_report_hours_by_operator)
     final_report_days: int = 30
     # TrueType/TTC font with Chinese glyphs for PDF reports; empty: the first of the known system fonts.
     report_font: str = ""
 
+
+    def report_hours(self, operator_type: str) -> float:
+        """Hours to the first report for an incident's stored operator type (cii, central or other)."""
+        by_operator: dict[str, float] = {str(kind): hours for kind, hours in self.report_hours_by_operator.items()}
+        return by_operator[operator_type]
 
 class ComplianceSettings(_Section):
     """Inventory checks (MLPS, app filing, discovery, coverage) and the regulators' compliance figures."""

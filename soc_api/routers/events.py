@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from soc_api.auth import Context, CurrentPrincipal, DbSession, require
 from soc_api.event_search import SearchError, SearchRequest, field_filters, histogram_interval, scoped_query
-from soc_api.schemas.events import EventPageOut, HistogramOut, TermsOut
+from soc_api.schemas.events import EventPageOut, HistogramOut, TermBucketOut, TermsOut, TimeBucketOut
 from soc_core.event_store import EventQuery, EventStore, EventStoreError, TermCount, TimeBucket, check_count_field
 from soc_core.permissions import Action
 
@@ -82,7 +82,7 @@ def count_events_by(
     query = _query(request, session, principal, SearchRequest(
         start=start, end=end, text=q, unit_id=unit_id, incident_id=incident_id, alert_events=alert_events))
     buckets: list[TermCount] = _run("counts by field", _store(context).count_by, query, field, size)
-    return TermsOut(field=field, buckets=[{"value": b.value, "count": b.count} for b in buckets])
+    return TermsOut(field=field, buckets=[TermBucketOut(value=b.value, count=b.count) for b in buckets])
 
 
 @router.get("/aggregations/histogram", response_model=HistogramOut, summary="Event counts over time", **require(Action.VIEW))
@@ -98,7 +98,7 @@ def events_over_time(
     step = timedelta(seconds=interval) if interval else _run("histogram", histogram_interval, store, query)
     buckets: list[TimeBucket] = _run("histogram", store.histogram, query, step)
     return HistogramOut(interval=int(step.total_seconds()),
-                        buckets=[{"start": b.start, "count": b.count} for b in buckets])
+                        buckets=[TimeBucketOut(start=b.start, count=b.count) for b in buckets])
 
 
 @router.get("/{event_id}", summary="One event by id, if it lies in your scope", **require(Action.VIEW))

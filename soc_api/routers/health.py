@@ -1,6 +1,8 @@
 """GET /api/v1/health: whether the stores answer, and the pipeline's counters."""
 from __future__ import annotations
 
+from typing import Literal
+
 from sqlalchemy import text
 
 from fastapi import APIRouter
@@ -15,7 +17,7 @@ router = APIRouter(prefix="/api/v1", tags=["health"])
 
 @router.get("/health", response_model=HealthOut, summary="Health of the stores and the ingest pipeline", **require(Action.VIEW))
 def health(principal: CurrentPrincipal, context: Context, session: DbSession) -> HealthOut:
-    status = "ok"
+    status: Literal["ok", "degraded"] = "ok"
     try:
         session.execute(text("SELECT 1"))
         case_store = "ok"

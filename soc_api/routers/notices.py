@@ -96,7 +96,9 @@ def post_review(notice_id: int, body: ReviewIn, principal: CurrentPrincipal, con
 def post_summons(notice_id: int, body: SummonsIn, principal: CurrentPrincipal, context: Context, session: DbSession) -> SummonsOut:
     notice = _notice(session, principal, notice_id)
     _issuer_side(session, principal, notice)
-    summons = context.notice_service.record_summons(session, principal.user.username, session.get(Unit, notice.target_unit_id),
+    target = session.get(Unit, notice.target_unit_id)
+    assert target is not None, "a notice's target unit is a units.id foreign key"
+    summons = context.notice_service.record_summons(session, principal.user.username, target,
                                                     body.head, body.reason, body.held_at, body.commitments, body.follow_up_due, notice)
     session.commit()
     return summons_out(summons)

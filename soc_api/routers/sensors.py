@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from inventory.coverage import SensorHealth, sensor_health, unit_coverage
 from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, require
-from soc_api.schemas.sensors import CoverageOut, SensorCreate, SensorOut, SensorRegistered, SensorToken
+from soc_api.schemas.sensors import CoverageOut, SensorCreate, SensorOut, SensorRegistered, SensorToken, UnitCoverageOut
 from soc_core.models import Sensor, Unit
 from soc_core.permissions import Action
 from soc_core.repositories import OrgError, register_sensor, rotate_sensor_token
@@ -99,5 +99,5 @@ def coverage(
     covered = sum(u.covered for u in units)
     return CoverageOut(
         window_minutes=context.settings.compliance.heartbeat_window_minutes, units_total=len(units),
-        units_covered=covered, units=[{**u.__dict__, "covered": u.covered} for u in units],
+        units_covered=covered, units=[UnitCoverageOut(**{**u.__dict__, "covered": u.covered}) for u in units],
     )

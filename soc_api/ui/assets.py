@@ -62,6 +62,8 @@ def _inventory_page(request: Request, principal: Principal, session, unit: Unit,
 @router.get("/assets", response_class=HTMLResponse, **require_page(Action.VIEW))
 def inventory_page(request: Request, principal: UiPrincipal, session: DbSession,
                    unit_id: Annotated[int | None, Query()] = None) -> Response:
+    if principal is None:
+        return to_login()
     unit = _visible_unit(request, principal, session, unit_id)
     if isinstance(unit, Response):
         return unit
@@ -144,6 +146,8 @@ def history_page(kind: str, row_id: int, request: Request, principal: UiPrincipa
 @router.get("/compliance", response_class=HTMLResponse, **require_page(Action.VIEW))
 def compliance_page(request: Request, principal: UiPrincipal, context: Context, session: DbSession,
                     unit_id: Annotated[int | None, Query()] = None) -> Response:
+    if principal is None:
+        return to_login()
     unit = _visible_unit(request, principal, session, unit_id)
     if isinstance(unit, Response):
         return unit

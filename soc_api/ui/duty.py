@@ -20,6 +20,7 @@ from soc_api.ui.common import UiPrincipal, back_to, beijing_local, logged_in, re
 from soc_core.errors import PermissionDenied
 from soc_core.models import Unit, User
 from soc_core.permissions import Action
+from zero_reports.models import KeyPeriod
 from zero_reports.service import beijing_today
 
 router = APIRouter(include_in_schema=False)
@@ -169,11 +170,12 @@ async def zero_report_action(action: str, request: Request, principal: UiPrincip
     form = await request.form()
     text = lambda name: str(form.get(name) or "")  # noqa: E731
     service = context.zero_report_service
+    period: KeyPeriod | None
     try:
         if action == "declare":
             if principal.user.unit.kind == "school":
                 raise PermissionDenied("重要时段由主管部门或上级值班中心宣布", "key periods are declared by regulators and bureau duty staff, not schools")
-            units = [session.get(Unit, int(v)) for v in form.getlist("unit_ids")]
+            units = [session.get(Unit, int(str(v))) for v in form.getlist("unit_ids")]
             if not units or any(u is None or not principal.can_see(u) for u in units):
                 raise IncidentError("choose the units that must report")
             period = service.declare(session, principal.user.username, principal.user.unit, text("name"), date.fromisoformat(text("starts_on")),
