@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from inventory.address_book import AddressEntry, RangeAddressBook
+from soc_core.events import owned_event_id
 from soc_core.repositories import register_sensor
 from tests.api_helpers import DemoProcess, start_demo_process
 
@@ -65,21 +66,22 @@ def test_a_county_sensor_attributes_school_traffic_to_the_school(demo, clock):
     _ship(demo, token, _flow(1, "198.51.100.7", "10.30.1.80"), _flow(2, "10.20.1.80", "198.51.100.9"),
           _flow(3, "198.51.100.7", "198.51.100.8"))
     store = demo.runtime.event_store
-    to_school2 = store.get("flow-1")
+    county = str(demo.unit("DEMO-COUNTY").id)  # ids are stored as the sending sensor's unit's
+    to_school2 = store.get(owned_event_id(county, "flow-1"))
     assert to_school2["organization.id"] == str(demo.unit("DEMO-SCHOOL-2").id)
     assert (to_school2["destination.unit.name"], to_school2["observer.name"]) == ("示范区实验小学", "county-gw")
-    from_school1 = store.get("flow-2")
+    from_school1 = store.get(owned_event_id(county, "flow-2"))
     assert from_school1["organization.name"] == "示范区第一中学" and from_school1["source.asset.name"] == "web01"
-    assert store.get("flow-3")["organization.id"] == str(demo.unit("DEMO-COUNTY").id)  # nobody's address
+    assert store.get(owned_event_id(county, "flow-3"))["organization.id"] == str(demo.unit("DEMO-COUNTY").id)  # nobody's address
     # school2's admin now sees the event on their school through the scoped search
     school2 = demo.client.get("/api/v1/events", params={"event.kind": "event"}, headers=demo.login("school2"))
-    assert [e["event.id"] for e in school2.json()["items"]] == ["flow-1"]
+    assert [e["event.id"] for e in school2.json()["items"]] == [owned_event_id(county, "flow-1")]
 
 
 def test_a_school_sensor_never_moves_events_out_of_its_school(demo):
     forged = _flow(4, "10.20.3.3", "10.30.1.80", **{"source.unit.id": "999", "source.unit.name": "forged"})
     _ship(demo, demo.sensors["sensor-school1-edge"].token, forged)
-    stored = demo.runtime.event_store.get("flow-4")
+    stored = demo.runtime.event_store.get(demo.stored_id("flow-4", sensor="sensor-school1-edge"))
     assert stored["organization.name"] == "示范区第一中学"  # 10.30/16 is 实验小学's, outside the sensor's unit
     assert stored["destination.unit.name"] == "示范区实验小学"
     assert (stored["source.unit.name"], stored["source.unit.id"]) == ("示范区第一中学", str(demo.unit("DEMO-SCHOOL-1").id))
