@@ -38,7 +38,8 @@ from inventory import cells
 from inventory.assets import (
     FILING_STATUSES, InventoryError, KINDS, KindSpec, create_row, parse_values, row_values, rows_of, update_row,
 )
-from inventory.spreadsheet_grids import HEADER_SEARCH_ROWS, MAX_ROWS, Grid, ImportFileError, read_grids
+from inventory.spreadsheet_grids import HEADER_SEARCH_ROWS, MAX_ROWS, Grid, read_grids
+from inventory.spreadsheet_grids import ImportFileError as ImportFileError  # raised by import_inventory: part of this API
 from soc_core.clock import Clock
 from soc_core.models import Unit
 

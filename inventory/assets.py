@@ -207,7 +207,7 @@ def _revise(session: Session, clock: Clock, actor: str, spec: KindSpec, row: Bas
 
 
 def find_by_key(session: Session, spec: KindSpec, unit_id: int, values: Mapping[str, Any]) -> Base | None:
-    query = select(spec.model).where(spec.model.unit_id == unit_id)  # type: ignore[attr-defined]
+    query = select(spec.model).where(spec.model.unit_id == unit_id)
     for name in spec.key:
         query = query.where(getattr(spec.model, name) == values[name])
     return session.scalar(query)
@@ -252,7 +252,7 @@ def delete_row(session: Session, clock: Clock, actor: str, spec: KindSpec, row: 
 def rows_of(session: Session, spec: KindSpec, unit_ids: Iterable[int] | Any) -> list[InventoryRow]:
     """Rows of one kind in the given units (ids or a select of ids), in filing order."""
     model = spec.model
-    return list(session.scalars(select(model).where(model.unit_id.in_(unit_ids)).order_by(model.unit_id, model.id)))  # type: ignore[attr-defined]
+    return list(session.scalars(select(model).where(model.unit_id.in_(unit_ids)).order_by(model.unit_id, model.id)))
 
 
 def history(session: Session, kind: str, row_id: int) -> list[AssetRevision]:

@@ -58,7 +58,7 @@ def _run_job(kind: str, params: dict[str, Any]) -> None:  # pragma: no cover - n
     raise RuntimeError(f"job {kind} must be run by playbooks.scheduler.Scheduler")
 
 
-class _StoreOnlyScheduler(BackgroundScheduler):
+class _StoreOnlyScheduler(BackgroundScheduler):  # type: ignore[misc]  # apscheduler ships no types: its classes are Any
     """apscheduler as the front of its persistent job store: its own wall-clock loop never runs a job."""
 
     def _process_jobs(self):  # type: ignore[no-untyped-def]
@@ -204,7 +204,7 @@ class Scheduler:
     @staticmethod
     def _following(job: Job, now: datetime) -> datetime | None:
         """The job's next fire time after ``now``: runs missed while down or busy fold into the one just made."""
-        following = job.trigger.get_next_fire_time(job.next_run_time, now)
+        following: datetime | None = job.trigger.get_next_fire_time(job.next_run_time, now)
         if following is not None and following <= now:
             following = job.trigger.get_next_fire_time(None, now)
             if following is not None and following <= now:
