@@ -159,7 +159,9 @@ def test_traffic_from_the_red_addresses_inside_the_window_is_tagged_with_the_exe
           _flow(4, inside, "203.0.113.9", **{"drill.id": "99"}))  # a sensor cannot make traffic a drill's
     store = demo.runtime.event_store
     tagged = {e["event.id"]: e.get("drill.id") for e in store.search(EventQuery(limit=10)).events}
-    assert tagged == {"flow-1": str(exercise), "flow-2": None, "flow-3": None, "flow-4": None}
+    stored = {f"flow-{n}": demo.stored_id(f"flow-{n}", sensor="sensor-school1-edge") for n in range(1, 5)}
+    assert tagged == {stored["flow-1"]: str(exercise), stored["flow-2"]: None, stored["flow-3"]: None,
+                      stored["flow-4"]: None}
 
 
 def test_the_commands_ask_the_permission_table_whoever_calls_them(demo, clock) -> None:  # type: ignore[no-untyped-def]
