@@ -64,6 +64,7 @@ def test_school_admin_registers_rotates_and_revokes_their_schools_sensor(browser
 
     page.on("dialog", lambda dialog: dialog.accept())
     _row(page, "school1-gate-2").locator("button.rotate").click()
+    page.wait_for_selector("#token-once:not([hidden])")  # after the reload it is hidden and empty until the answer
     expect(page.locator("#token-value")).not_to_have_text(token, timeout=30_000)
     rotated = page.locator("#token-value").inner_text()
     assert len(rotated) > 20
