@@ -1,4 +1,12 @@
 # edusoc: one image for the API, the collectors and the scheduler (see docker-compose.yml).
+# The console is built by Node in a stage of its own; the image keeps only its build.
+FROM node:20-slim AS console
+WORKDIR /console
+COPY soc_api/console/package.json soc_api/console/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY soc_api/console/ ./
+RUN npm run build
+
 FROM python:3.11-slim
 WORKDIR /app
 # OWASP CRS 3.3.4 (Debian's modsecurity-crs) for detection.crs; the libmodsecurity wheel brings the engine
@@ -18,6 +26,7 @@ COPY zero_reports zero_reports
 COPY compliance compliance
 COPY drills drills
 COPY soc_api soc_api
+COPY --from=console /console/dist soc_api/console/dist
 COPY edusoc edusoc
 COPY config config
 RUN pip install --no-cache-dir . "psycopg[binary]>=3.1"

@@ -3,7 +3,14 @@ VENV   := .venv
 PYTHON ?= python3
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install crs es-start es-stop clean
+.PHONY: run test install crs console console-check console-api es-start es-stop clean
+
+# The console (Vue 3 + Vite, soc_api/console): `npm ci` only when the lockfile changed (the stamp), a build
+# only when a source changed. Served by the API at /console/.
+CONSOLE         := soc_api/console
+CONSOLE_STAMP   := $(CONSOLE)/node_modules/.installed
+CONSOLE_SOURCES := $(shell find $(CONSOLE)/src $(CONSOLE)/public -type f 2>/dev/null) $(addprefix $(CONSOLE)/,index.html vite.config.ts package.json)
+CONSOLE_BUILT   := $(CONSOLE)/dist/index.html
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +22,26 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(CONSOLE_STAMP): $(CONSOLE)/package-lock.json
+	cd $(CONSOLE) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(CONSOLE_STAMP)
+
+$(CONSOLE_BUILT): $(CONSOLE_STAMP) $(CONSOLE_SOURCES)
+	cd $(CONSOLE) && npm run --silent build
+
+## Build the console into soc_api/console/dist
+console: $(CONSOLE_BUILT)
+
+## Type-check (vue-tsc) and lint (ESLint) the console's source
+console-check: $(CONSOLE_STAMP)
+	cd $(CONSOLE) && npm run --silent typecheck && npm run --silent lint
+
+## Regenerate the console's API types from the app's OpenAPI schema (after changing a route or schema)
+console-api: $(STAMP) $(CONSOLE_STAMP)
+	scripts/console-api.sh
+
 ## Seed the demo region, replay the bundled sample traffic, serve UI + API on http://127.0.0.1:8000
-run: $(STAMP) crs
+run: $(STAMP) crs console
 	$(VENV)/bin/edusoc run --demo
 
 ## The OWASP CRS (Debian's modsecurity-crs) that detection runs through ModSecurity; without it edusoc runs without the CRS
@@ -31,7 +56,7 @@ crs:
 	  fi; }
 
 ## Install what the tests need (Chromium, a local Elasticsearch node), run the whole suite, stop the node
-test: $(STAMP)
+test: $(STAMP) console console-check
 	scripts/test.sh
 
 es-start:
@@ -41,4 +66,4 @@ es-stop:
 	scripts/es.sh stop
 
 clean:
-	rm -rf var .pytest_cache
+	rm -rf var .pytest_cache $(CONSOLE)/dist
