@@ -63,6 +63,17 @@ def test_duty_lands_where_it_was_going_acknowledges_and_reads_the_payload(browse
     page.click("text=返回队列")
     page.wait_for_selector(".el-table__row")
     screenshot(page, "duty", "queue")
+    search = page.get_by_label("搜索事件")
+    search.fill("没有这样的事件")
+    search.press("Enter")
+    page.wait_for_selector("text=暂无事件")
+    search.fill("SQL 注入")
+    search.press("Enter")
+    page.wait_for_selector(".el-table__row")
+    page.focus(".queue")  # the queue from the keyboard: down to the first row, Enter opens it
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/console/incidents/{incident_id}")
     page.context.close()
 
 

@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from incidents import EvidenceTooLarge, Grade, IncidentError, add_suppression, commands, deactivate_suppression, evidence_path
+from incidents import EvidenceTooLarge, Grade, IncidentError, Source, add_suppression, commands, deactivate_suppression, evidence_path
 from incidents.models import EvidenceFile
 from incidents.states import IncidentStatus
 from playbooks.deadlines import complete_task
@@ -17,8 +17,9 @@ from reports.incident_reports import find_cjk_font, to_docx, to_pdf
 from reports.models import IncidentReport
 from soc_api.auth import Context, CurrentPrincipal, DbSession, Principal, require
 from soc_api.context import ApiContext
+from soc_api.incident_queue import CursorError, QueueFilter, Sort, queue_page
 from soc_api.incident_views import (
-    incident_detail, incident_out, report_out, scoped_incident, scoped_incidents, scoped_suppression, scoped_suppressions, suppression_out,
+    incident_detail, incident_out, report_out, scoped_incident, scoped_suppression, scoped_suppressions, suppression_out,
 )
 from soc_api.schemas.incidents import (
     CommentIn, EventLinkIn, GradeIn, IncidentCreate, IncidentDetail, IncidentPage, MergeIn, RegradeDecisionIn, RegradeRequestIn, SplitIn,
@@ -57,16 +58,38 @@ def _detail(session: Session, context: ApiContext, principal: Principal, inciden
     return incident_detail(incident, context.clock, session, context.event_store, principal.event_scope)
 
 
-@router.get("", response_model=IncidentPage, summary="Incidents in your scope, soonest deadline first", **require(Action.VIEW))
+@router.get("", response_model=IncidentPage, summary="Incidents in your scope: filters, text search, sort, keyset paging",
+            **require(Action.VIEW))
 def list_incidents(
     principal: CurrentPrincipal, context: Context, session: DbSession,
-    status: Annotated[IncidentStatus | None, Query()] = None,
-    grade: Annotated[Grade | None, Query()] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    status: Annotated[list[IncidentStatus] | None, Query(description="repeat for several")] = None,
+    open_only: Annotated[bool, Query(alias="open", description="only open work (not resolved, closed or merged)")] = False,
+    grade: Annotated[list[Grade] | None, Query(description="I..IV; repeat for several")] = None,
+    unit_id: Annotated[int | None, Query(description="this unit and every unit below it")] = None,
+    source: Annotated[Source | None, Query()] = None,
+    rule_id: Annotated[str | None, Query(max_length=128)] = None,
+    overdue: Annotated[bool | None, Query(description="true: only those past their deadline; false: only those not")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="part of the title (Chinese or English) or the key entity, any case")] = None,
+    sort: Annotated[Sort, Query(description="deadline (soonest first), newest, last_seen (latest alert first)")] = "deadline",
+    after: Annotated[str | None, Query(max_length=200, description="the next_cursor of the previous page")] = None,
+    offset: Annotated[int, Query(ge=0, description="deprecated: use `after`")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> IncidentPage:
-    total, rows = scoped_incidents(session, principal, status, grade, offset, limit)
-    return IncidentPage(total=total, items=[incident_out(i, context.clock) for i in rows])
+    unit_path = None
+    if unit_id is not None:
+        unit = session.get(Unit, unit_id)
+        if unit is None or not principal.can_see(unit):
+            raise HTTPException(404, f"unit {unit_id} not found")
+        unit_path = unit.path
+    wanted = QueueFilter(statuses=tuple(s.value for s in status or ()), open_only=open_only, grades=tuple(g.value for g in grade or ()),
+                         unit_path=unit_path, source=source.value if source else None, rule_id=rule_id, overdue=overdue,
+                         text=q.strip() if q and q.strip() else None)
+    try:
+        page = queue_page(session, principal, wanted, sort=sort, after=after, offset=offset, limit=limit)
+    except CursorError as error:
+        raise HTTPException(422, str(error)) from None
+    return IncidentPage(total=page.total, items=[incident_out(i, context.clock) for i in page.incidents],
+                        next_cursor=page.next_cursor, escalated_ids=sorted(page.escalated))
 
 
 @router.get("/{incident_id}", response_model=IncidentDetail, summary="One incident with its alerts, timeline, evidence and linked events", **require(Action.VIEW))

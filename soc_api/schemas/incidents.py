@@ -155,8 +155,10 @@ class RegradeDecisionIn(BaseModel):
 
 
 class IncidentPage(BaseModel):
-    total: int
+    total: int = Field(description="incidents matching the filters, on every page")
     items: list[IncidentOut]
+    next_cursor: str | None = Field(default=None, description="pass as `after` for the next page; null on the last page")
+    escalated_ids: list[int] = Field(default=[], description="incidents of this page that have escalated up the tree")
 
 
 class IncidentCreate(BaseModel):

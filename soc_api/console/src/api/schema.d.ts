@@ -474,7 +474,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Incidents in your scope, soonest deadline first */
+        /** Incidents in your scope: filters, text search, sort, keyset paging */
         get: operations["list_incidents_api_v1_incidents_get"];
         put?: never;
         /** Register an incident by hand */
@@ -1754,9 +1754,23 @@ export interface components {
         };
         /** IncidentPage */
         IncidentPage: {
+            /**
+             * Escalated Ids
+             * @description incidents of this page that have escalated up the tree
+             * @default []
+             */
+            escalated_ids: number[];
             /** Items */
             items: components["schemas"]["IncidentOut"][];
-            /** Total */
+            /**
+             * Next Cursor
+             * @description pass as `after` for the next page; null on the last page
+             */
+            next_cursor?: string | null;
+            /**
+             * Total
+             * @description incidents matching the filters, on every page
+             */
             total: number;
         };
         /** JobOut */
@@ -2301,6 +2315,11 @@ export interface components {
             /** Username */
             username: string;
         };
+        /**
+         * Source
+         * @enum {string}
+         */
+        Source: "detected" | "notice" | "self_reported";
         /** SplitIn */
         SplitIn: {
             /** Alert Ids */
@@ -3642,9 +3661,25 @@ export interface operations {
     list_incidents_api_v1_incidents_get: {
         parameters: {
             query?: {
-                /** @description new, acknowledged, ... */
-                status?: string | null;
-                grade?: components["schemas"]["Grade"] | null;
+                /** @description new, acknowledged, investigating, contained, resolved, closed, merged; repeat for several */
+                status?: string[] | null;
+                /** @description only open work (not resolved, closed or merged) */
+                open?: boolean;
+                /** @description I..IV; repeat for several */
+                grade?: components["schemas"]["Grade"][] | null;
+                /** @description this unit and every unit below it */
+                unit_id?: number | null;
+                source?: components["schemas"]["Source"] | null;
+                rule_id?: string | null;
+                /** @description true: only those past their deadline; false: only those not */
+                overdue?: boolean | null;
+                /** @description part of the title (Chinese or English) or the key entity, any case */
+                q?: string | null;
+                /** @description deadline (soonest first), newest, last_seen (latest alert first) */
+                sort?: "deadline" | "newest" | "last_seen";
+                /** @description the next_cursor of the previous page */
+                after?: string | null;
+                /** @description deprecated: use `after` */
                 offset?: number;
                 limit?: number;
             };
