@@ -15,9 +15,9 @@ from typing import Literal
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
+from playbooks.models import EscalationStep
 from soc_api.auth import Principal
 from soc_core.models import Incident, Unit
-from soc_core.models_playbooks import EscalationStep
 
 Sort = Literal["deadline", "newest", "last_seen"]
 # Open work: what the queue shows unless asked for closed or merged ones too.

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from playbooks import Grade, Source, open_incident
+from incidents import Grade, Source, open_incident
 from soc_core.models import Incident
 from tests.api_helpers import DemoProcess, start_demo_process
 
