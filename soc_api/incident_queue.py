@@ -77,6 +77,8 @@ def _after(sort: Sort, cursor: str) -> ColumnElement[bool]:
         cursor_sort, value, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         at = datetime.fromisoformat(value)
         last_id = int(last_id)
+        if not 0 <= last_id < 2**63 or at.tzinfo is not None:
+            raise ValueError("out of range")
     except (ValueError, TypeError) as error:
         raise CursorError(f"not a cursor of this queue: {cursor[:40]!r}") from error
     if cursor_sort != sort:

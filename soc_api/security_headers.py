@@ -3,7 +3,7 @@
 Headers (OWASP Secure Headers): a Content-Security-Policy for a same-origin single-page app built by Vite
 (scripts only from this origin, no inline script, no eval; no framing), X-Frame-Options DENY for old
 browsers, nosniff, a Referrer-Policy that tells other sites nothing and a restrictive Permissions-Policy. The interactive API docs
-(/docs, /redoc) load Swagger UI from its CDN, so only they get a wider policy.
+(/docs) load Swagger UI from the console's build (no CDN); only it gets a worker source.
 
 CSRF (OWASP CSRF Prevention, "verify origin with standard headers"): a state-changing request (POST, PUT,
 PATCH, DELETE) that does not carry a bearer token — so a browser may have attached the session cookie — is
@@ -23,8 +23,7 @@ from soc_core.errors import PermissionDenied
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
        "frame-ancestors 'none'")
-DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
             "worker-src 'self' blob:; object-src 'none'; frame-ancestors 'none'")
 _COMMON = [
     (b"x-frame-options", b"DENY"),
@@ -34,7 +33,7 @@ _COMMON = [
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
-_DOCS = ("/docs", "/redoc")
+_DOCS = ("/docs",)
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 

@@ -31,8 +31,8 @@ export const useSession = defineStore('session', () => {
   /** The password step, then (when the server asks for it) the one-time code with the challenge it gave. */
   async function logIn(username: string, password: string, code?: string, challenge?: string | null): Promise<LoginOutcome> {
     const body: Record<string, string> = { username, password }
-    if (code) body.totp = code
-    if (challenge) body.challenge = challenge
+    if (code) body.code = code
+    if (challenge) body.mfa_token = challenge
     let response: Response
     try {
       response = await fetch('/api/v1/auth/session', {
@@ -43,8 +43,11 @@ export const useSession = defineStore('session', () => {
     }
     const answer: unknown = await response.json().catch(() => null)
     const record = (answer && typeof answer === 'object' ? answer : {}) as Record<string, unknown>
+    // The server asks for the second factor (status mfa_required with a short-lived mfa_token): the same
+    // endpoint gets the code with that token next.
     if (record.mfa_required === true || record.status === 'mfa_required') {
-      return { kind: 'second-factor', challenge: typeof record.challenge === 'string' ? record.challenge : null }
+      const token = record.mfa_token ?? record.challenge
+      return { kind: 'second-factor', challenge: typeof token === 'string' ? token : null }
     }
     if (!response.ok) return { kind: 'refused', error: describeError(response.status, answer) }
     await load()
