@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, joinedload
 from playbooks.models import EscalationStep
 from soc_api.auth import Principal
 from soc_core.models import Incident, Unit
+from soc_core.permissions import within
 
 Sort = Literal["deadline", "newest", "last_seen"]
 # Open work: what the queue shows unless asked for closed or merged ones too.
@@ -52,7 +53,7 @@ def _where(query: Select[tuple[Incident]], wanted: QueueFilter) -> Select[tuple[
     if wanted.grades:
         query = query.where(Incident.grade.in_(wanted.grades))
     if wanted.unit_path is not None:
-        query = query.where(Incident.unit_id.in_(select(Unit.id).where(Unit.path.startswith(wanted.unit_path))))
+        query = query.where(Incident.unit_id.in_(select(Unit.id).where(within(Unit.path, wanted.unit_path))))
     if wanted.source:
         query = query.where(Incident.source == wanted.source)
     if wanted.rule_id:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from playbooks.models import EscalationStep
 from soc_core.models import AuditEntry, Incident, Unit
+from soc_core.permissions import within
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class Subscriber:
     def sees(self, event: LiveEvent) -> bool:
         if self.scope_path is None:
             return True
-        return event.unit_path is not None and event.unit_path.startswith(self.scope_path)
+        return event.unit_path is not None and within(event.unit_path, self.scope_path)
 
 
 @dataclass

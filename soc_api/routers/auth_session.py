@@ -11,13 +11,14 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from soc_api.auth import SESSION_COOKIE, Context, CurrentPrincipal, DbSession, Principal
+from soc_api.auth import SESSION_COOKIE, Context, CurrentPrincipal, DbSession, Principal, require
 from soc_core.clock import to_db
 from soc_core.login import (
     MFA_CHALLENGE, LoginRefused, PasswordAccepted, challenge_token, check_not_locked, open_session, password_step, record_failure,
 )
 from soc_core.mfa import verify_second_factor
 from soc_core.org import Role
+from soc_core.permissions import Action
 from soc_core.repositories import revoke_login_token
 from soc_core.security import HashingBusy
 
@@ -92,7 +93,8 @@ def _second_step(body: SessionLogin, request: Request, context: Context, session
 
 
 @router.post("/session", response_model=SessionAnswer, summary="Console login: password, then the TOTP code when asked; sets the session cookie",
-             responses={401: {"model": LoginRefusal}, 423: {"model": LoginRefusal}, 503: {"model": LoginRefusal}})
+             responses={401: {"model": LoginRefusal}, 423: {"model": LoginRefusal}, 503: {"model": LoginRefusal}},
+             **require(Action.SIGN_IN))
 def open_console_session(body: SessionLogin, request: Request, context: Context, session: DbSession) -> Response:
     address = request.client.host if request.client else ""
     try:
@@ -119,12 +121,13 @@ def open_console_session(body: SessionLogin, request: Request, context: Context,
     return response
 
 
-@router.get("/session", response_model=SessionUser, summary="Who is logged in (401 when nobody)")
+@router.get("/session", response_model=SessionUser, summary="Who is logged in (401 when nobody)", **require(Action.MANAGE_OWN_ACCOUNT))
 def current_session(principal: CurrentPrincipal) -> SessionUser:
     return session_user(principal)
 
 
-@router.delete("/session", status_code=204, summary="Log out: revoke the session and clear its cookie")
+@router.delete("/session", status_code=204, summary="Log out: revoke the session and clear its cookie",
+               **require(Action.MANAGE_OWN_ACCOUNT))
 def close_session(request: Request, context: Context, session: DbSession) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token:

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from soc_api.auth import current_principal
 from soc_api.context import ApiContext
 from soc_api.live_feed import LiveFeed, Subscriber
+from soc_core.permissions import ACTION_KEY, Action, authorize
 
 router = APIRouter(prefix="/api/v1", tags=["stream"])
 HEARTBEAT_SECONDS = 15.0
@@ -26,10 +27,12 @@ def live_feed(request: Request) -> LiveFeed:
 
 
 def _scope_of(request: Request) -> str | None:
-    """Authenticate with a session of its own, closed at once: a stream must not hold a database connection."""
+    """Authenticate and authorize with a session of its own, closed at once: a stream must not hold a database
+    connection (so the route declares its action rather than taking ``require``'s dependency)."""
     context: ApiContext = request.app.state.context
     with context.sessions() as session:
         principal = current_principal(request, context, session)
+        authorize(principal, Action.VIEW)
         return None if principal.is_global else principal.scope_path
 
 
@@ -51,7 +54,7 @@ async def _messages(request: Request, subscriber: Subscriber) -> AsyncIterator[s
 
 @router.get(
     "/stream", summary="Live events of the caller's subtree (Server-Sent Events)",
-    response_class=StreamingResponse,
+    response_class=StreamingResponse, openapi_extra={ACTION_KEY: Action.VIEW.value},
     responses={200: {"content": {"text/event-stream": {}}, "description": (
         "incident.created, incident.updated, incident.escalated, deadline.warning (percent 50/80/100), notice, "
         "sensor.health; a comment line every 15 s keeps the connection open")}},

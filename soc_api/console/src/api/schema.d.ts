@@ -234,7 +234,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Who I am: role, unit, second factor */
+        /** Who I am: role, unit and its path, second factor, and every action I may take */
         get: operations["me_api_v1_auth_me_get"];
         put?: never;
         post?: never;
@@ -459,6 +459,197 @@ export interface paths {
         };
         /** Daily snapshots of a unit's figures */
         get: operations["get_trend_api_v1_compliance_trend_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/drills": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The exercises you take part in */
+        get: operations["list_exercises_api_v1_drills_get"];
+        put?: never;
+        /** Create an exercise (organizer) */
+        post: operations["post_exercise_api_v1_drills_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/drills/{exercise_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One exercise */
+        get: operations["get_exercise_api_v1_drills__exercise_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/drills/{exercise_id}/blue-reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Reports: all (organizer, referees) or your unit's (blue) */
+        get: operations["list_blue_reports_api_v1_drills__exercise_id__blue_reports_get"];
+        put?: never;
+        /** Blue: report on an accepted result against your unit (pre-filled with what edusoc detected) */
+        post: operations["post_blue_report_api_v1_drills__exercise_id__blue_reports_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/drills/{exercise_id}/blue-reports/{report_id}/judgement": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Referee: score a blue report on the six dimensions, with a bonus */
+        post: operations["judge_report_api_v1_drills__exercise_id__blue_reports__report_id__judgement_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/drills/{exercise_id}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Referees and red members (organizer, referees) */
+        get: operations["list_members_api_v1_drills__exercise_id__members_get"];
+        put?: never;
+        /** Name a referee or a red member */
+        post: operations["post_member_api_v1_drills__exercise_id__members_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/drills/{exercise_id}/red-results": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Results: all (organizer, referees), your team's (red), accepted ones against you (blue) */
+        get: operations["list_red_results_api_v1_drills__exercise_id__red_results_get"];
+        put?: never;
+        /** Submit a result for your own red team */
+        post: operations["post_red_result_api_v1_drills__exercise_id__red_results_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/drills/{exercise_id}/red-results/{result_id}/evidence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Red: attach an evidence file to your team's pending result (stored by SHA-256, size-limited) */
+        post: operations["post_red_evidence_api_v1_drills__exercise_id__red_results__result_id__evidence_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/drills/{exercise_id}/red-results/{result_id}/evidence/{sha256}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Download a result's evidence file */
+        get: operations["get_red_evidence_api_v1_drills__exercise_id__red_results__result_id__evidence__sha256__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/drills/{exercise_id}/red-results/{result_id}/judgement": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Referee: accept (认定) or reject (驳回) a result */
+        post: operations["judge_result_api_v1_drills__exercise_id__red_results__result_id__judgement_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/drills/{exercise_id}/red-results/{result_id}/prefill": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Blue: what edusoc knows for a report on a result */
+        get: operations["get_prefill_api_v1_drills__exercise_id__red_results__result_id__prefill_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/drills/{exercise_id}/scoreboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The board: teams' points, each defender's 扣分/基础得分/附加分/防护值 (red and blue see their own rows) */
+        get: operations["get_scoreboard_api_v1_drills__exercise_id__scoreboard_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -928,6 +1119,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ingest/quarantine": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Events the store refused for their content (system admins; duty officers: their units) */
+        get: operations["list_quarantine_api_v1_ingest_quarantine_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ingest/quarantine/{entry_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a quarantined event for good; audited */
+        delete: operations["drop_entry_api_v1_ingest_quarantine__entry_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ingest/quarantine/{entry_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Write a quarantined event to the store again; audited */
+        post: operations["retry_entry_api_v1_ingest_quarantine__entry_id__retry_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs": {
         parameters: {
             query?: never;
@@ -1091,7 +1333,7 @@ export interface paths {
         };
         /**
          * List Rules
-         * @description Every loaded rule (Sigma and correlations), the units it is off for, and the rejected files.
+         * @description Every loaded rule (Sigma, correlations and the OWASP CRS's families), the units it is off for, and the rejected files.
          */
         get: operations["list_rules_api_v1_rules_get"];
         put?: never;
@@ -1478,6 +1720,19 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** ActionOut */
+        ActionOut: {
+            /**
+             * Action
+             * @description the name routes declare (x-edusoc-action), e.g. work_incident
+             */
+            action: string;
+            /**
+             * Label
+             * @description Chinese name first, English second
+             */
+            label: string;
+        };
         /** AlertOut */
         AlertOut: {
             /** Event Id */
@@ -1540,6 +1795,69 @@ export interface components {
             entries: components["schemas"]["AuditEntryOut"][];
             /** Total */
             total: number;
+        };
+        /** BlueJudgementIn */
+        BlueJudgementIn: {
+            /**
+             * Bonus
+             * @default 0
+             */
+            bonus: number;
+            /** Dimension Scores */
+            dimension_scores: {
+                [key: string]: number;
+            };
+            /**
+             * Reason
+             * @default
+             */
+            reason: string;
+        };
+        /** BlueReportIn */
+        BlueReportIn: {
+            /**
+             * Narrative
+             * @description text per dimension: 监测发现、分析研判、应急处置、通报预警、协同联动、追踪溯源
+             */
+            narrative: {
+                [key: string]: string;
+            };
+            /** Red Result Id */
+            red_result_id: number;
+        };
+        /** BlueReportOut */
+        BlueReportOut: {
+            /** Bonus */
+            bonus: number;
+            /** Dimension Scores */
+            dimension_scores: {
+                [key: string]: number;
+            };
+            /** Id */
+            id: number;
+            /** Narrative */
+            narrative: {
+                [key: string]: string;
+            };
+            /** Prefill */
+            prefill: {
+                [key: string]: unknown;
+            };
+            /** Reason */
+            reason: string;
+            /** Red Result Id */
+            red_result_id: number;
+            /** Status */
+            status: string;
+            /**
+             * Submitted At
+             * Format: date-time
+             */
+            submitted_at: string;
+            /** Submitted By */
+            submitted_by: string;
+            /** Unit Id */
+            unit_id: number;
         };
         /** Body_import_file_api_v1_assets_import_post */
         Body_import_file_api_v1_assets_import_post: {
@@ -1612,6 +1930,11 @@ export interface components {
              */
             result: string;
         };
+        /** Body_post_red_evidence_api_v1_drills__exercise_id__red_results__result_id__evidence_post */
+        Body_post_red_evidence_api_v1_drills__exercise_id__red_results__result_id__evidence_post: {
+            /** File */
+            file: string;
+        };
         /** Body_scan_file_api_v1_rules_scan_file_post */
         Body_scan_file_api_v1_rules_scan_file_post: {
             /** File */
@@ -1663,6 +1986,21 @@ export interface components {
             units_total: number;
             /** Window Minutes */
             window_minutes: number;
+        };
+        /** DefenderRow */
+        DefenderRow: {
+            /** Base */
+            base: number;
+            /** Bonus */
+            bonus: number;
+            /** Deduction */
+            deduction: number;
+            /** Protection */
+            protection: number;
+            /** Unit Id */
+            unit_id: number;
+            /** Unit Name */
+            unit_name: string;
         };
         /** DryRunRequest */
         DryRunRequest: {
@@ -1807,6 +2145,105 @@ export interface components {
             sha256: string;
             /** Size */
             size: number;
+        };
+        /** ExerciseIn */
+        ExerciseIn: {
+            /**
+             * Attacker Networks
+             * @description the red team's whitelisted egress addresses or CIDRs
+             */
+            attacker_networks: string[];
+            /**
+             * Blue Unit Ids
+             * @default []
+             */
+            blue_unit_ids: number[];
+            /**
+             * Ends At
+             * Format: date-time
+             */
+            ends_at: string;
+            /**
+             * Key Unit Ids
+             * @default []
+             */
+            key_unit_ids: number[];
+            /** Name */
+            name: string;
+            /**
+             * Page Real Escalation
+             * @default false
+             */
+            page_real_escalation: boolean;
+            /**
+             * Rules Of Engagement
+             * @default
+             */
+            rules_of_engagement: string;
+            /** Scope Unit Ids */
+            scope_unit_ids: number[];
+            /**
+             * Scoring Policy
+             * @default public-default
+             */
+            scoring_policy: string;
+            /**
+             * Starts At
+             * Format: date-time
+             */
+            starts_at: string;
+            /**
+             * Targets
+             * @default []
+             */
+            targets: components["schemas"]["TargetIn"][];
+        };
+        /** ExerciseOut */
+        ExerciseOut: {
+            /** Attacker Networks */
+            attacker_networks: string[];
+            /** Blue Unit Ids */
+            blue_unit_ids: number[];
+            /**
+             * Ends At
+             * Format: date-time
+             */
+            ends_at: string;
+            /** Id */
+            id: number;
+            /** Key Unit Ids */
+            key_unit_ids: number[];
+            /**
+             * My Part
+             * @enum {string}
+             */
+            my_part: "organizer" | "referee" | "red" | "blue" | "none";
+            /**
+             * My Team
+             * @default
+             */
+            my_team: string;
+            /** Name */
+            name: string;
+            /** Organizer Unit Id */
+            organizer_unit_id: number;
+            /** Page Real Escalation */
+            page_real_escalation: boolean;
+            /** Rules Of Engagement */
+            rules_of_engagement: string;
+            /** Scope Unit Ids */
+            scope_unit_ids: number[];
+            /** Scoring Policy */
+            scoring_policy: string;
+            /**
+             * Starts At
+             * Format: date-time
+             */
+            starts_at: string;
+            /** Targets */
+            targets: {
+                [key: string]: unknown;
+            }[];
         };
         /** FindingNotice */
         FindingNotice: {
@@ -1973,6 +2410,11 @@ export interface components {
             /** Description */
             description: string;
             /**
+             * Drill Id
+             * @description 演练: the exercise whose traffic raised it (no reporting deadlines, not in compliance figures)
+             */
+            drill_id?: number | null;
+            /**
              * Evidence
              * @default []
              */
@@ -2118,6 +2560,11 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /**
+             * Drill Id
+             * @description 演练: the exercise whose traffic raised it (no reporting deadlines, not in compliance figures)
+             */
+            drill_id?: number | null;
             /**
              * First Seen At
              * Format: date-time
@@ -2362,6 +2809,11 @@ export interface components {
         };
         /** MeOut */
         MeOut: {
+            /**
+             * Actions
+             * @description every action the permission table grants the user's role (soc_core.permissions)
+             */
+            actions: components["schemas"]["ActionOut"][];
             /** Display Name */
             display_name: string;
             /** Id */
@@ -2374,8 +2826,43 @@ export interface components {
             recovery_codes_left: number;
             /** Role */
             role: string;
+            /**
+             * Role Label
+             * @description the role's Chinese name
+             */
+            role_label: string;
+            unit: components["schemas"]["UnitRef"];
             /** Unit Id */
             unit_id: number;
+            /**
+             * Unit Path
+             * @description unit names from the top of the org tree down to the user's own unit
+             */
+            unit_path: string[];
+            /** Username */
+            username: string;
+        };
+        /** MemberIn */
+        MemberIn: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "referee" | "red";
+            /**
+             * Team
+             * @default
+             */
+            team: string;
+            /** Username */
+            username: string;
+        };
+        /** MemberOut */
+        MemberOut: {
+            /** Kind */
+            kind: string;
+            /** Team */
+            team: string;
             /** Username */
             username: string;
         };
@@ -2594,6 +3081,107 @@ export interface components {
             /** Submitted By */
             submitted_by: string;
         };
+        /** RedJudgementIn */
+        RedJudgementIn: {
+            /** Accept */
+            accept: boolean;
+            /** Points */
+            points?: number | null;
+            /**
+             * Reason
+             * @default
+             */
+            reason: string;
+        };
+        /** RedResultIn */
+        RedResultIn: {
+            /** Asset */
+            asset: string;
+            /**
+             * Asset Address
+             * @default
+             */
+            asset_address: string;
+            /**
+             * Attack Time
+             * Format: date-time
+             */
+            attack_time: string;
+            /** Defender Unit Id */
+            defender_unit_id: number;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Source Addresses
+             * @default []
+             */
+            source_addresses: string[];
+            /**
+             * Type
+             * @description 路径 / 边界突破 / 靶标权限 / 重要数据 / 其他系统权限
+             */
+            type: string;
+            /** Vulnerability */
+            vulnerability: string;
+        };
+        /** RedResultOut */
+        RedResultOut: {
+            /** Asset */
+            asset: string;
+            /** Asset Address */
+            asset_address: string;
+            /**
+             * Attack Time
+             * Format: date-time
+             */
+            attack_time: string;
+            /** Defender Unit Id */
+            defender_unit_id: number;
+            /** Description */
+            description: string;
+            /** Evidence */
+            evidence: {
+                [key: string]: unknown;
+            }[];
+            /** Id */
+            id: number;
+            /** In Scope */
+            in_scope: boolean;
+            /** Judged By */
+            judged_by: string | null;
+            /** Points */
+            points: number | null;
+            /** Reason */
+            reason: string;
+            /**
+             * Score Note
+             * @default
+             */
+            score_note: string;
+            /**
+             * Scored Points
+             * @description what the result took from the defender on the board
+             */
+            scored_points?: number | null;
+            /** Source Addresses */
+            source_addresses: string[];
+            /** Status */
+            status: string;
+            /**
+             * Submitted At
+             * Format: date-time
+             */
+            submitted_at: string;
+            /** Team */
+            team: string;
+            /** Type */
+            type: string;
+            /** Vulnerability */
+            vulnerability: string;
+        };
         /** ReportFieldsIn */
         ReportFieldsIn: {
             /**
@@ -2685,7 +3273,22 @@ export interface components {
          * Role
          * @enum {string}
          */
-        Role: "system_admin" | "duty_officer" | "school_admin" | "drill_organizer" | "regulator";
+        Role: "system_admin" | "duty_officer" | "school_admin" | "drill_organizer" | "regulator" | "red_team";
+        /** ScoreboardOut */
+        ScoreboardOut: {
+            /** Defenders */
+            defenders: components["schemas"]["DefenderRow"][];
+            /** Exercise Id */
+            exercise_id: number;
+            /** Policy */
+            policy: string;
+            /** Team Totals */
+            team_totals: {
+                [key: string]: number;
+            };
+            /** Teams */
+            teams: components["schemas"]["TeamRow"][];
+        };
         /** SensorCreate */
         SensorCreate: {
             /** Name */
@@ -3024,6 +3627,18 @@ export interface components {
             /** Enabled */
             enabled: boolean;
         };
+        /** TargetIn */
+        TargetIn: {
+            /**
+             * Address
+             * @default
+             */
+            address: string;
+            /** Name */
+            name: string;
+            /** Unit Id */
+            unit_id: number;
+        };
         /** TaskOut */
         TaskOut: {
             /** Done At */
@@ -3051,6 +3666,19 @@ export interface components {
             name: string;
             /** Owner Role */
             owner_role: string;
+        };
+        /** TeamRow */
+        TeamRow: {
+            /** By Type */
+            by_type: {
+                [key: string]: number;
+            };
+            /** Defender Unit Id */
+            defender_unit_id: number;
+            /** Points */
+            points: number;
+            /** Team */
+            team: string;
         };
         /** TermBucketOut */
         TermBucketOut: {
@@ -3106,6 +3734,20 @@ export interface components {
             unit_kind: string;
             /** Unit Name */
             unit_name: string;
+        };
+        /** UnitRef */
+        UnitRef: {
+            /** Code */
+            code?: string | null;
+            /** Id */
+            id: number;
+            /**
+             * Kind
+             * @description province, city, county or school
+             */
+            kind: string;
+            /** Name */
+            name: string;
         };
         /** UserIn */
         UserIn: {
@@ -4304,6 +4946,494 @@ export interface operations {
             };
         };
     };
+    list_exercises_api_v1_drills_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExerciseOut"][];
+                };
+            };
+        };
+    };
+    post_exercise_api_v1_drills_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExerciseIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExerciseOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_exercise_api_v1_drills__exercise_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                exercise_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExerciseOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_blue_reports_api_v1_drills__exercise_id__blue_reports_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                exercise_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlueReportOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    post_blue_report_api_v1_drills__exercise_id__blue_reports_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                exercise_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BlueReportIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlueReportOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    judge_report_api_v1_drills__exercise_id__blue_reports__report_id__judgement_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                exercise_id: number;
+                report_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BlueJudgementIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlueReportOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_members_api_v1_drills__exercise_id__members_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                exercise_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    post_member_api_v1_drills__exercise_id__members_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                exercise_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemberIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_red_results_api_v1_drills__exercise_id__red_results_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                exercise_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedResultOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    post_red_result_api_v1_drills__exercise_id__red_results_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                exercise_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RedResultIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedResultOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    post_red_evidence_api_v1_drills__exercise_id__red_results__result_id__evidence_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                exercise_id: number;
+                result_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_post_red_evidence_api_v1_drills__exercise_id__red_results__result_id__evidence_post"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedResultOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_red_evidence_api_v1_drills__exercise_id__red_results__result_id__evidence__sha256__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                exercise_id: number;
+                result_id: number;
+                sha256: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    judge_result_api_v1_drills__exercise_id__red_results__result_id__judgement_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                exercise_id: number;
+                result_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RedJudgementIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedResultOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_prefill_api_v1_drills__exercise_id__red_results__result_id__prefill_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                exercise_id: number;
+                result_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_scoreboard_api_v1_drills__exercise_id__scoreboard_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                exercise_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScoreboardOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     get_duty_api_v1_duty_get: {
         parameters: {
             query?: never;
@@ -5292,6 +6422,102 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    list_quarantine_api_v1_ingest_quarantine_get: {
+        parameters: {
+            query?: {
+                offset?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    drop_entry_api_v1_ingest_quarantine__entry_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                entry_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: boolean;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    retry_entry_api_v1_ingest_quarantine__entry_id__retry_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                entry_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
             };
         };
     };
