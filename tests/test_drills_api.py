@@ -96,7 +96,8 @@ def test_red_members_see_only_their_team_and_blue_only_accepted_results_against_
     assert demo.client.get(f"{base}/red-results", headers=h["red2"]).json() == []
     assert demo.client.get(f"{base}/red-results", headers=h["school1"]).json() == []  # pending: not shown to the defender
     # a red account sees nothing of the org tree: no incidents, no units
-    assert demo.client.get("/api/v1/incidents", headers=h["red1"]).json() in ([], {"items": [], "total": 0})
+    page = demo.client.get("/api/v1/incidents", headers=h["red1"]).json()
+    assert page["items"] == [] and page["total"] == 0
     # only a referee judges, a rejection needs a reason
     assert demo.client.post(f"{base}/red-results/{rid}/judgement", json={"accept": True}, headers=h["red1"]).status_code == 403
     no_reason = demo.client.post(f"{base}/red-results/{rid}/judgement", json={"accept": False}, headers=h["judge"])
