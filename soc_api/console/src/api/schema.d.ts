@@ -982,6 +982,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/incidents/{incident_id}/regrade-requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ask the duty centre for another grade, with a reason (schools) */
+        post: operations["post_regrade_request_api_v1_incidents__incident_id__regrade_requests_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/incidents/{incident_id}/regrade-requests/{request_id}/decision": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Accept (regrade) or decline a school's regrade request (duty centre) */
+        post: operations["post_regrade_decision_api_v1_incidents__incident_id__regrade_requests__request_id__decision_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/incidents/{incident_id}/report-fields": {
         parameters: {
             query?: never;
@@ -2265,11 +2299,7 @@ export interface components {
         Grade: "I" | "II" | "III" | "IV";
         /** GradeIn */
         GradeIn: {
-            /**
-             * Grade
-             * @enum {string}
-             */
-            grade: "I" | "II" | "III" | "IV";
+            grade: components["schemas"]["Grade"];
             /** Reason */
             reason: string;
         };
@@ -2359,17 +2389,9 @@ export interface components {
              * @default
              */
             description: string;
-            /**
-             * Grade
-             * @enum {string}
-             */
-            grade: "I" | "II" | "III" | "IV";
-            /**
-             * Source
-             * @default self_reported
-             * @enum {string}
-             */
-            source: "detected" | "notice" | "self_reported";
+            grade: components["schemas"]["Grade"];
+            /** @default self_reported */
+            source: components["schemas"]["Source"];
             /**
              * Title
              * @description Chinese title, shown first
@@ -2424,11 +2446,7 @@ export interface components {
              * Format: date-time
              */
             first_seen_at: string;
-            /**
-             * Grade
-             * @enum {string}
-             */
-            grade: "I" | "II" | "III" | "IV";
+            grade: components["schemas"]["Grade"];
             /** Grade Basis */
             grade_basis: string;
             /**
@@ -2461,11 +2479,8 @@ export interface components {
             linked_events: components["schemas"]["LinkedEventOut"][];
             /** Merged Into Id */
             merged_into_id?: number | null;
-            /**
-             * Operator Type
-             * @default other
-             */
-            operator_type: string;
+            /** @default other */
+            operator_type: components["schemas"]["OperatorType"];
             /** Overdue */
             overdue: boolean;
             /**
@@ -2475,6 +2490,12 @@ export interface components {
             overdue_at?: string | null;
             /** Playbook */
             playbook?: string | null;
+            /**
+             * Regrade Requests
+             * @description schools' requests for another grade, oldest first
+             * @default []
+             */
+            regrade_requests: components["schemas"]["RegradeRequestOut"][];
             /**
              * Report Fields
              * @default {}
@@ -2496,13 +2517,8 @@ export interface components {
              * @description seconds until handle_by; negative when overdue
              */
             seconds_left: number;
-            /**
-             * Source
-             * @enum {string}
-             */
-            source: "detected" | "notice" | "self_reported";
-            /** Status */
-            status: string;
+            source: components["schemas"]["Source"];
+            status: components["schemas"]["IncidentStatus"];
             /**
              * Status Label
              * @default
@@ -2570,11 +2586,7 @@ export interface components {
              * Format: date-time
              */
             first_seen_at: string;
-            /**
-             * Grade
-             * @enum {string}
-             */
-            grade: "I" | "II" | "III" | "IV";
+            grade: components["schemas"]["Grade"];
             /** Grade Basis */
             grade_basis: string;
             /**
@@ -2620,13 +2632,8 @@ export interface components {
              * @description seconds until handle_by; negative when overdue
              */
             seconds_left: number;
-            /**
-             * Source
-             * @enum {string}
-             */
-            source: "detected" | "notice" | "self_reported";
-            /** Status */
-            status: string;
+            source: components["schemas"]["Source"];
+            status: components["schemas"]["IncidentStatus"];
             /**
              * Status Label
              * @default
@@ -2673,6 +2680,11 @@ export interface components {
              */
             total: number;
         };
+        /**
+         * IncidentStatus
+         * @enum {string}
+         */
+        IncidentStatus: "new" | "acknowledged" | "investigating" | "contained" | "resolved" | "closed" | "merged";
         /** JobOut */
         JobOut: {
             /**
@@ -3038,6 +3050,12 @@ export interface components {
             /** Title */
             title: string;
         };
+        /**
+         * OperatorType
+         * @description Who runs the affected network: it decides the first-report deadline (DOMAIN.md §1.2).
+         * @enum {string}
+         */
+        OperatorType: "cii" | "central" | "other";
         /** PasswordChangeIn */
         PasswordChangeIn: {
             /** Current Password */
@@ -3182,6 +3200,43 @@ export interface components {
             /** Vulnerability */
             vulnerability: string;
         };
+        /** RegradeDecisionIn */
+        RegradeDecisionIn: {
+            /** Accept */
+            accept: boolean;
+            /**
+             * Note
+             * @default
+             */
+            note: string;
+        };
+        /** RegradeRequestIn */
+        RegradeRequestIn: {
+            /** @description the grade the school asks for */
+            grade: components["schemas"]["Grade"];
+            /** Reason */
+            reason: string;
+        };
+        /** RegradeRequestOut */
+        RegradeRequestOut: {
+            grade: components["schemas"]["Grade"];
+            /** Id */
+            id: number;
+            /** Reason */
+            reason: string;
+            /**
+             * Requested At
+             * Format: date-time
+             */
+            requested_at: string;
+            /** Requested By */
+            requested_by: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "pending" | "accepted" | "declined";
+        };
         /** ReportFieldsIn */
         ReportFieldsIn: {
             /**
@@ -3191,11 +3246,8 @@ export interface components {
             fields?: {
                 [key: string]: string;
             };
-            /**
-             * Operator Type
-             * @description decides the first-report deadline (1/2/4 h)
-             */
-            operator_type?: ("cii" | "central" | "other") | null;
+            /** @description decides the first-report deadline (1/2/4 h) */
+            operator_type?: components["schemas"]["OperatorType"] | null;
         };
         /** ReportIn */
         ReportIn: {
@@ -3521,6 +3573,12 @@ export interface components {
              * @default
              */
             note: string;
+            /**
+             * Override Reason
+             * @description closing a 重大 or worse incident with playbook tasks undone: why (audited, shown)
+             * @default
+             */
+            override_reason: string;
             /**
              * Status
              * @enum {string}
@@ -5812,8 +5870,8 @@ export interface operations {
     list_incidents_api_v1_incidents_get: {
         parameters: {
             query?: {
-                /** @description new, acknowledged, investigating, contained, resolved, closed, merged; repeat for several */
-                status?: string[] | null;
+                /** @description repeat for several */
+                status?: components["schemas"]["IncidentStatus"][] | null;
                 /** @description only open work (not resolved, closed or merged) */
                 open?: boolean;
                 /** @description I..IV; repeat for several */
@@ -6108,6 +6166,77 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["MergeIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncidentDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    post_regrade_request_api_v1_incidents__incident_id__regrade_requests_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                incident_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegradeRequestIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncidentDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    post_regrade_decision_api_v1_incidents__incident_id__regrade_requests__request_id__decision_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                incident_id: number;
+                request_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegradeDecisionIn"];
             };
         };
         responses: {
