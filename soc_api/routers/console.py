@@ -11,8 +11,13 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from soc_api.auth import require
+from soc_core.permissions import Action
+
 CONSOLE_DIST = Path(__file__).resolve().parent.parent / "console" / "dist"
 router = APIRouter(include_in_schema=False)
+# The app's files and the docs page are public like the login page: the data behind them needs a login.
+PUBLIC = require(Action.SIGN_IN)
 
 NOT_BUILT = "控制台尚未构建：请运行 make console / The console is not built: run `make console`."
 
@@ -33,12 +38,12 @@ def _index() -> Response:
     return FileResponse(index, headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/console")
+@router.get("/console", **PUBLIC)
 def console_root() -> Response:
     return RedirectResponse("/console/", status_code=308)
 
 
-@router.get("/console/{path:path}")
+@router.get("/console/{path:path}", **PUBLIC)
 def console_page(path: str) -> Response:
     found = _built_file(path) if path else None
     if found is not None:
@@ -67,7 +72,7 @@ DOCS_PAGE = """<!doctype html>
 """
 
 
-@router.get("/docs")
+@router.get("/docs", **PUBLIC)
 def api_docs() -> Response:
     if _built_file("swagger/swagger-ui-bundle.js") is None:
         return HTMLResponse(NOT_BUILT, status_code=503)
