@@ -45,7 +45,7 @@ class QueueFilter:
     text: str | None = None  # part of the title (either language) or the key entity, any case
 
 
-def _where(query: Select[tuple[Incident]], wanted: QueueFilter) -> Select[tuple[Incident]]:
+def _where(query: Select[Incident], wanted: QueueFilter) -> Select[Incident]:
     if wanted.statuses:
         query = query.where(Incident.status.in_(wanted.statuses))
     if wanted.open_only:
